@@ -1,0 +1,25 @@
+"""Errors a user can act on. The CLI prints their message on one line and exits 2."""
+
+
+class ImpastoError(Exception):
+    """Base class: anything raised as an ImpastoError is the user's to fix, not a bug."""
+
+
+class ImageError(ImpastoError):
+    """An input image cannot be read, or breaks a limit."""
+
+
+class OutputError(ImpastoError):
+    """An output path cannot be written."""
+
+
+class WeightsError(ImpastoError):
+    """VGG-19 weights are missing, unreadable or of the wrong shape."""
+
+
+class OptionError(ImpastoError):
+    """An option has a value impasto cannot use."""
+
+
+class DivergedError(ImpastoError):
+    """The optimization produced a non-finite loss."""

@@ -1,0 +1,223 @@
+"""Load, validate, convert and save images.
+
+Every image enters impasto through `load_image` and leaves through `save_image`,
+so limits, colour modes and atomic writes are handled in one place.
+
+Transparent images are composited on white: a painting has no alpha channel, and
+white is what a transparent PNG looks like on most pages.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageError, OutputError
+
+ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+
+MAX_PIXELS = 100_000_000  # refuse larger images unless the caller raises the limit
+MIN_SIDE = 16  # VGG-19 pools five times; below this conv5 has nothing to see
+
+# Extension -> (PIL format, save options).
+SAVE_FORMATS = {
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": 95}),
+    ".jpeg": ("JPEG", {"quality": 95}),
+    ".webp": ("WEBP", {"quality": 95}),
+    ".tif": ("TIFF", {"compression": "tiff_deflate"}),
+    ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
+}
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_pixels: int | None = MAX_PIXELS,
+    min_side: int = MIN_SIDE,
+    name: str | None = None,
+) -> Image.Image:
+    """Return `source` as an RGB PIL image, upright per its EXIF orientation.
+
+    `source` is a path, the bytes of an encoded image, a PIL image, or a uint8
+    array (H×W, H×W×3 or H×W×4). Raises ImageError with a one-line message for a
+    missing, empty, corrupt, truncated or non-image file, and for images over
+    `max_pixels` or with a side under `min_side`.
+    """
+    label = name or _label(source)
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, np.ndarray):
+        image = _from_array(source, label)
+    else:
+        image = _open(source, label, max_pixels)
+    _check_size(image.size, label, max_pixels, min_side)
+    try:
+        image = ImageOps.exif_transpose(image)
+        return to_rgb(image)
+    except (OSError, ValueError, SyntaxError) as e:  # PIL decodes lazily: truncation shows here
+        raise ImageError(f"{label}: cannot decode image ({_reason(e)})") from e
+
+
+def _label(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return {bytes: "uploaded image", np.ndarray: "array"}.get(type(source), "image")
+
+
+def _open(source: str | os.PathLike | bytes, label: str, max_pixels: int | None) -> Image.Image:
+    if isinstance(source, bytes):
+        if not source:
+            raise ImageError(f"{label}: empty file")
+        stream = io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"{label}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{label}: is a directory, not an image")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{label}: empty file")
+        stream = io.BytesIO(path.read_bytes())
+    try:
+        with warnings.catch_warnings():
+            # impasto applies its own pixel limit below, with a clearer message.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+            _check_size(image.size, label, max_pixels, 1)
+            image.load()
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{label}: image is too large ({_reason(e)})") from e
+    except UnidentifiedImageError as e:
+        raise ImageError(f"{label}: not an image, or a format impasto cannot read") from e
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageError(f"{label}: corrupt or truncated image ({_reason(e)})") from e
+    return image
+
+
+def _reason(e: Exception) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _check_size(size: tuple[int, int], label: str, max_pixels: int | None, min_side: int) -> None:
+    w, h = size
+    if max_pixels is not None and w * h > max_pixels:
+        raise ImageError(
+            f"{label}: {w}x{h} is {w * h:,} pixels, over the limit of {max_pixels:,} "
+            "(raise it with --max-pixels)"
+        )
+    if min(w, h) < min_side:
+        raise ImageError(f"{label}: {w}x{h} is too small (each side must be at least {min_side} px)")
+
+
+def _from_array(array: np.ndarray, label: str) -> Image.Image:
+    if array.dtype != np.uint8:
+        raise ImageError(f"{label}: arrays must be uint8, got {array.dtype}")
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4)):
+        return Image.fromarray(array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array)
+    raise ImageError(f"{label}: array of shape {array.shape} is not H×W, H×W×3 or H×W×4")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB; transparency is composited on white."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "P" or mode == "PA":
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: keep the full range instead of clipping at 255.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
+        return _grey_float_to_rgb(values / top)
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        top = 1.0 if np.nanmax(values) <= 1.0 else 255.0  # float images come as 0–1 or 0–255
+        return _grey_float_to_rgb(values / top)
+    return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def _grey_float_to_rgb(values: np.ndarray) -> Image.Image:
+    grey = (np.nan_to_num(values).clip(0, 1) * 255 + 0.5).astype(np.uint8)
+    return Image.fromarray(np.stack([grey] * 3, axis=-1))
+
+
+def resize_longest(image: Image.Image, size: int) -> Image.Image:
+    """Scale so the longest side is `size` pixels, keeping the aspect ratio."""
+    w, h = image.size
+    scale = size / max(w, h)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if new == image.size:
+        return image
+    return image.resize(new, Image.Resampling.LANCZOS)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> float32 tensor of shape (1, 3, H, W) in [0, 1]."""
+    array = np.asarray(to_rgb(image), dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_image(tensor: torch.Tensor) -> Image.Image:
+    """Tensor of shape (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB PIL image (clipped)."""
+    if tensor.dim() == 4:
+        tensor = tensor[0]
+    array = tensor.detach().float().clamp(0, 1).mul(255).add(0.5).byte()
+    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
+
+
+def check_output_path(path: str | os.PathLike, inputs: tuple = ()) -> Path:
+    """Refuse, before any long work, an output that cannot or must not be written.
+
+    Checks the extension, that the folder exists and is writable, and that the
+    path is not one of the `inputs` (inputs are never overwritten).
+    """
+    out = Path(path)
+    if out.suffix.lower() not in SAVE_FORMATS:
+        known = ", ".join(sorted({e.lstrip(".") for e in SAVE_FORMATS}))
+        raise OutputError(f"{out}: unknown image extension (use one of: {known})")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a directory")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{out}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{out}: folder {folder} is not writable")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise OutputError(f"{out}: file is not writable")
+    for source in inputs:
+        if isinstance(source, (str, os.PathLike)) and Path(source).exists() and out.exists():
+            if out.resolve() == Path(source).resolve():
+                raise OutputError(f"{out}: is an input file; impasto never overwrites its inputs")
+    return out
+
+
+def save_image(image: Image.Image, path: str | os.PathLike, inputs: tuple = ()) -> Path:
+    """Write `image` to `path` atomically (temp file + rename), format by extension."""
+    out = check_output_path(path, inputs)
+    fmt, options = SAVE_FORMATS[out.suffix.lower()]
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format=fmt, **options)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out

@@ -1,0 +1,326 @@
+"""Style transfer by optimization (Gatys, Ecker & Bethge 2015).
+
+The output's pixels are optimized until a frozen VGG-19 sees the photo's content
+(features of a middle layer) and the painting's style (Gram matrices of several
+layers). Coarse-to-fine: each scale's result, upsampled, starts the next scale, which
+is both faster and better at large sizes than starting big.
+
+    stylizer = Stylizer()                       # loads VGG-19 once
+    result = stylizer.run(photo, painting, size=512)
+    result.image.save("out.png")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .. import color
+from ..devices import resolve_device
+from ..errors import DivergedError, OptionError
+from ..io.images import ImageSource, load_image, resize_longest, save_image, to_image, to_tensor
+from ..losses import content_loss, gram_matrix, style_loss, tv_loss
+from ..nets.vgg import LAYERS, VGG19
+from ..nets.weights import VGGWeights, find_weights
+from .lbfgs import LBFGS
+
+# Caffe's VGG applies ReLU in place, so the "conv1_1" blob of Gatys et al. is the
+# rectified one: these are the paper's layers under their unambiguous names.
+DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}
+DEFAULT_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0,
+                        "relu5_1": 1.0}  # fmt: skip
+OPTIMIZERS = ("lbfgs", "adam")
+COLOR_MODES = ("luminance", "histogram")
+MIN_SCALE = 256  # the auto ladder halves the size down to this
+
+
+@dataclass
+class Options:
+    """Every setting of a run; the CLI flags and API keywords have the same names."""
+
+    size: int = 512
+    iterations: int | Sequence[int] = 300  # per scale, or one number for every scale
+    content_weight: float = 5.0
+    style_weight: float = 100.0
+    tv_weight: float = 300.0
+    content_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_CONTENT_LAYERS))
+    style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    style_weights: Sequence[float] | None = None  # blend of several styles
+    style_scale: float = 1.0  # style image size relative to the output
+    init: str | ImageSource = "content"  # content | noise | an image or its path
+    optimizer: str = "lbfgs"
+    lr: float | None = None  # Adam's learning rate (0.02); L-BFGS's first step (0.01)
+    history: int = 20  # L-BFGS curvature pairs: 2 image-sized tensors each
+    preserve_color: str | None = None  # luminance | histogram
+    scales: Sequence[int] | None = None  # None: halve from size down to 256
+    pooling: str = "max"
+    seed: int | None = None
+    save_every: int = 0
+    snapshots: str | os.PathLike | None = None
+
+    def scale_ladder(self) -> list[int]:
+        if self.scales:
+            return [int(s) for s in self.scales]
+        ladder = [self.size]
+        while ladder[0] // 2 >= MIN_SCALE:
+            ladder.insert(0, ladder[0] // 2)
+        return ladder
+
+    def iterations_per_scale(self) -> list[int]:
+        n = len(self.scale_ladder())
+        if isinstance(self.iterations, int):
+            return [self.iterations] * n
+        its = [int(i) for i in self.iterations]
+        if len(its) != n:
+            raise OptionError(f"--iterations lists {len(its)} numbers for {n} scales")
+        return its
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise OptionError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.preserve_color not in (None, *COLOR_MODES):
+            raise OptionError(f"preserve_color must be one of {', '.join(COLOR_MODES)}")
+        if self.size < 16:
+            raise OptionError("size must be at least 16 px")
+        if any(s < 16 for s in self.scale_ladder()):
+            raise OptionError("every scale must be at least 16 px")
+        if any(i < 0 for i in self.iterations_per_scale()):
+            raise OptionError("iterations cannot be negative")
+        if self.style_scale <= 0:
+            raise OptionError("style_scale must be positive")
+        if min(self.content_weight, self.style_weight, self.tv_weight) < 0:
+            raise OptionError("loss weights cannot be negative")
+        for kind, layers in (("content", self.content_layers), ("style", self.style_layers)):
+            unknown = set(layers) - set(LAYERS)
+            if unknown:
+                raise OptionError(f"unknown {kind} layer(s): {', '.join(sorted(unknown))}")
+        if not self.style_layers and self.style_weight > 0:
+            raise OptionError("no style layers given")
+
+
+@dataclass
+class Progress:
+    """What a callback receives after each iteration."""
+
+    scale: int  # index into the ladder
+    size: int
+    iteration: int  # within this scale, from 1
+    iterations: int
+    losses: dict[str, float]
+    image: torch.Tensor  # current output, RGB [0, 1], (1, 3, H, W); do not modify
+
+
+@dataclass
+class Result:
+    image: Image.Image
+    losses: dict[str, float]
+    seconds: float
+    iterations: int
+    sizes: list[tuple[int, int]]
+    device: str
+    interrupted: bool = False
+    options: dict = field(default_factory=dict)
+
+
+class Stylizer:
+    """Keeps VGG-19 loaded on a device, for many runs."""
+
+    def __init__(
+        self,
+        weights: VGGWeights | str | os.PathLike | None = None,
+        device: str | torch.device = "auto",
+    ):
+        if not isinstance(weights, VGGWeights):
+            weights = find_weights(weights)
+        self.weights = weights
+        self.device = resolve_device(device)
+        self.vgg = VGG19.from_weights(weights).to(self.device)
+
+    def run(
+        self,
+        content: ImageSource,
+        style: ImageSource | Sequence[ImageSource],
+        *,
+        callback: Callable[[Progress], None] | None = None,
+        progress: bool = True,
+        **options,
+    ) -> Result:
+        """Stylize `content` like `style` (one image or a list to blend)."""
+        opts = options.pop("options", None) or Options()
+        for key, value in options.items():
+            if not hasattr(opts, key):
+                raise OptionError(f"unknown option {key!r}")
+            setattr(opts, key, value)
+        opts.validate()
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        blend = _blend_weights(opts.style_weights, len(styles))
+        content_image = load_image(content)
+        style_images = [load_image(s) for s in styles]
+        init_image = None if _is_named_init(opts.init) else load_image(opts.init)
+        if opts.snapshots is not None:
+            Path(opts.snapshots).mkdir(parents=True, exist_ok=True)
+
+        self.vgg.pooling = opts.pooling
+        generator = torch.Generator().manual_seed(opts.seed) if opts.seed is not None else None
+        ladder, iterations = opts.scale_ladder(), opts.iterations_per_scale()
+        bar = tqdm(total=sum(iterations), disable=not progress, unit="it", dynamic_ncols=True)
+        start = time.perf_counter()
+        x = None
+        losses: dict[str, float] = {}
+        sizes, done, interrupted = [], 0, False
+        try:
+            for index, (size, n_iter) in enumerate(zip(ladder, iterations)):
+                bar.set_description(f"scale {index + 1}/{len(ladder)} {size}px")
+                content_t = to_tensor(resize_longest(content_image, size)).to(self.device)
+                target = self._targets(content_t, style_images, blend, size, opts)
+                x = self._start(x, content_t, init_image, generator, opts)
+                sizes.append((content_t.shape[-1], content_t.shape[-2]))
+                step = _optimizer(x, opts)
+                for it in range(1, n_iter + 1):
+                    losses = step(lambda: self._loss(x, target, opts))
+                    if not all(math.isfinite(v) for v in losses.values()):
+                        raise DivergedError(
+                            f"the loss became non-finite at {size}px, iteration {it}: lower "
+                            "--lr or --style-weight, or use --optimizer lbfgs"
+                        )
+                    done += 1
+                    bar.update()
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+                    if callback is not None or (opts.save_every and it % opts.save_every == 0):
+                        shown = _finish(x.detach(), content_t, opts)
+                        if opts.save_every and opts.snapshots and it % opts.save_every == 0:
+                            name = f"scale{index + 1}_{size}px_{it:05d}.png"
+                            save_image(to_image(shown), Path(opts.snapshots) / name)
+                        if callback is not None:
+                            callback(Progress(index, size, it, n_iter, losses, shown))
+        except KeyboardInterrupt:
+            if x is None:
+                raise
+            interrupted = True  # keep what was painted so far
+        finally:
+            bar.close()
+        output = _finish(x.detach(), content_t, opts)
+        return Result(
+            image=to_image(output),
+            losses=losses,
+            seconds=time.perf_counter() - start,
+            iterations=done,
+            sizes=sizes,
+            device=str(self.device),
+            interrupted=interrupted,
+            options={**asdict(opts), "init": opts.init if isinstance(opts.init, str) else "image",
+                     "snapshots": str(opts.snapshots) if opts.snapshots else None},
+        )
+
+    @torch.no_grad()
+    def _targets(self, content_t, style_images, blend, size, opts) -> dict:
+        """Content features and blended Gram matrices that this scale aims at."""
+        style_size = max(16, round(size * opts.style_scale))
+        if opts.preserve_color == "luminance":
+            content_seen = color.luminance(content_t)
+        else:
+            content_seen = content_t
+        grams = {name: 0.0 for name in opts.style_layers}
+        for image, weight in zip(style_images, blend):
+            style_t = to_tensor(resize_longest(image, style_size)).to(self.device)
+            if opts.preserve_color == "luminance":
+                style_t = color.match_luminance(style_t, content_t)
+            elif opts.preserve_color == "histogram":
+                style_t = color.match_color(style_t, content_t)
+            features = self.vgg(style_t, opts.style_layers)
+            for name in opts.style_layers:
+                grams[name] = grams[name] + weight * gram_matrix(features[name])
+        content = self.vgg(content_seen, opts.content_layers)
+        return {"content": content, "style": grams}
+
+    def _start(self, previous, content_t, init_image, generator, opts) -> torch.Tensor:
+        """The image a scale starts from: the last scale's, upsampled, or the init."""
+        h, w = content_t.shape[-2:]
+        if previous is not None:
+            x = F.interpolate(previous.detach(), size=(h, w), mode="bicubic", align_corners=False)
+        elif init_image is None and opts.init == "content":
+            x = content_t.clone()
+        elif init_image is None:  # noise
+            x = torch.rand((1, 3, h, w), generator=generator).to(self.device)
+        else:
+            x = to_tensor(init_image.resize((w, h), Image.Resampling.LANCZOS)).to(self.device)
+        if opts.preserve_color == "luminance" and previous is None:
+            x = color.luminance(x)
+        return x.clamp(0, 1).contiguous().requires_grad_(True)
+
+    def _loss(self, x: torch.Tensor, target: dict, opts: Options) -> dict[str, torch.Tensor]:
+        layers = {**opts.content_layers, **opts.style_layers}
+        features = self.vgg(x, layers)
+        c = sum(w * content_loss(features[n], target["content"][n])
+                for n, w in opts.content_layers.items())  # fmt: skip
+        s = sum(w * style_loss(features[n], target["style"][n])
+                for n, w in opts.style_layers.items())  # fmt: skip
+        terms = {
+            "content": opts.content_weight * c,
+            "style": opts.style_weight * s,
+            "tv": opts.tv_weight * tv_loss(x),
+        }
+        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        return terms
+
+
+def _is_named_init(init: object) -> bool:
+    if isinstance(init, str) and init in ("content", "noise"):
+        return True
+    return False
+
+
+def _blend_weights(weights: Sequence[float] | None, n: int) -> list[float]:
+    if weights is None:
+        return [1.0 / n] * n
+    if len(weights) != n:
+        raise OptionError(f"{len(weights)} style weights for {n} style images")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise OptionError("style weights must be non-negative and not all zero")
+    total = float(sum(weights))
+    return [w / total for w in weights]
+
+
+def _finish(x: torch.Tensor, content_t: torch.Tensor, opts: Options) -> torch.Tensor:
+    """The picture a user sees from the optimized pixels."""
+    if opts.preserve_color == "luminance":
+        return color.combine_luminance(x, content_t)
+    return x.clamp(0, 1)
+
+
+def _optimizer(x: torch.Tensor, opts: Options) -> Callable:
+    """One iteration per call: evaluates the loss once, updates `x`, returns the losses."""
+    if opts.optimizer == "lbfgs":
+        optim = LBFGS(x, history=opts.history, first_step=opts.lr or 0.01)
+    else:
+        optim = torch.optim.Adam([x], lr=opts.lr or 0.02)
+
+    def step(compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, float]:
+        values = {}
+
+        def closure() -> torch.Tensor:
+            x.grad = None
+            terms = compute()
+            terms["total"].backward()
+            values.update({k: float(v.detach()) for k, v in terms.items()})
+            return terms["total"]
+
+        if opts.optimizer == "lbfgs":
+            optim.step(closure)
+        else:
+            closure()
+            optim.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        return values
+
+    return step

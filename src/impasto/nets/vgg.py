@@ -1,0 +1,99 @@
+"""VGG-19 as a frozen feature extractor with named layers.
+
+    vgg = VGG19.from_weights(find_weights())
+    features = vgg(image, ["relu1_1", "conv4_2"])   # image: RGB in [0, 1], (N, 3, H, W)
+
+The network runs only as deep as the deepest layer asked for, and applies the
+input convention of its weights itself, so callers always pass RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import OptionError
+from .weights import CONV_LAYERS, VGGWeights
+
+
+def _layer_names() -> tuple[str, ...]:
+    names = []
+    for conv, _, _ in CONV_LAYERS:
+        block, index = conv[4], conv[6]
+        names += [conv, f"relu{block}_{index}"]
+        if (block in "12" and index == "2") or (block in "345" and index == "4"):
+            names.append(f"pool{block}")
+    return tuple(names)
+
+
+LAYERS = _layer_names()  # conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ...
+POOLINGS = ("max", "avg")
+
+# Per-channel affine map from RGB in [0, 1] to each convention's input.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+_TORCHVISION_STD = (0.229, 0.224, 0.225)
+
+
+class VGG19(nn.Module):
+    def __init__(self, convention: str = "caffe", pooling: str = "max"):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise OptionError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+        self.convention = convention
+        self.pooling = pooling
+        self.convs = nn.ModuleDict(
+            {name: nn.Conv2d(cin, cout, 3, padding=1) for name, cin, cout in CONV_LAYERS}
+        )
+        if convention == "caffe":  # BGR, 0–255, minus mean
+            order, scale = [2, 1, 0], [255.0] * 3
+            shift = [-m for m in _CAFFE_MEAN_BGR]
+        else:  # RGB, (x - mean) / std
+            order = [0, 1, 2]
+            scale = [1 / s for s in _TORCHVISION_STD]
+            shift = [-m / s for m, s in zip(_TORCHVISION_MEAN, _TORCHVISION_STD)]
+        self.channel_order = order
+        self.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    @classmethod
+    def from_weights(cls, weights: VGGWeights, pooling: str = "max") -> VGG19:
+        vgg = cls(weights.convention, pooling)
+        state = {f"convs.{k}": v for k, v in weights.state.items()}
+        vgg.load_state_dict(state)
+        return vgg
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1] -> this network's input convention."""
+        return image[:, self.channel_order] * self.scale + self.shift
+
+    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """Activations of `layers` for `image` (RGB, [0, 1], shape (N, 3, H, W))."""
+        wanted = set(layers)
+        unknown = wanted - set(LAYERS)
+        if unknown:
+            raise OptionError(
+                f"unknown VGG-19 layer(s) {', '.join(sorted(unknown))}; "
+                "names look like conv4_2, relu3_1, pool2"
+            )
+        last = max((LAYERS.index(name) for name in wanted), default=-1)
+        x = self.preprocess(image)
+        out = {}
+        for name in LAYERS[: last + 1]:
+            kind = name[:4]
+            if kind == "conv":
+                x = self.convs[name](x)
+            elif kind == "relu":
+                x = F.relu(x)
+            elif self.pooling == "max":
+                x = F.max_pool2d(x, 2)
+            else:
+                x = F.avg_pool2d(x, 2)
+            if name in wanted:
+                out[name] = x
+        return out
