@@ -43,8 +43,10 @@ def main() -> None:
         sheet.paste(panel, (x, 0))
         x += panel.width
     save_image(sheet, out / "demo_side_by_side.png")
-    print(f"wrote {out / 'demo.png'} and {out / 'demo_side_by_side.png'} "
-          f"in {result.seconds:.1f} s on {result.device}")
+    print(
+        f"wrote {out / 'demo.png'} and {out / 'demo_side_by_side.png'} "
+        f"in {result.seconds:.1f} s on {result.device}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,14 +22,18 @@ def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected numbers separated by commas: {text!r}"
+        ) from None
 
 
 def _ints(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected integers separated by commas: {text!r}"
+        ) from None
 
 
 def _layers(text: str) -> dict[str, float]:
@@ -61,11 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks")
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    info = sub.add_parser("info", parents=[common], help="versions, device and VGG-19 weights found")
+    info = sub.add_parser(
+        "info", parents=[common], help="versions, device and VGG-19 weights found"
+    )
     info.add_argument("--weights", help="VGG-19 weights file to describe")
     info.add_argument("--device", default="auto")
     info.add_argument("--json", action="store_true", help="machine-readable output")
@@ -77,39 +84,69 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     s.add_argument("content", help="the photo")
-    s.add_argument("--style", action="append", required=True, metavar="IMAGE",
-                   help="style image; repeat to blend several")
-    s.add_argument("--style-weights", type=_floats, metavar="W,W,...",
-                   help="blend weights of the style images (default: equal)")
-    s.add_argument("-o", "--output", metavar="OUT",
-                   help="output image (.png .jpg .webp .tif); default CONTENT_STYLE.png here")
+    s.add_argument(
+        "--style",
+        action="append",
+        required=True,
+        metavar="IMAGE",
+        help="style image; repeat to blend several",
+    )
+    s.add_argument(
+        "--style-weights",
+        type=_floats,
+        metavar="W,W,...",
+        help="blend weights of the style images (default: equal)",
+    )
+    s.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output image (.png .jpg .webp .tif); default CONTENT_STYLE.png here",
+    )
     s.add_argument("--size", type=_positive_int, default=512, help="longest side of the output")
-    s.add_argument("--iterations", type=_ints, default=[300], metavar="N[,N...]",
-                   help="iterations per scale: one number for all, or one per scale")
+    s.add_argument(
+        "--iterations",
+        type=_ints,
+        default=[300],
+        metavar="N[,N...]",
+        help="iterations per scale: one number for all, or one per scale",
+    )
     s.add_argument("--content-weight", type=float, default=5.0, help="content weight (alpha)")
     s.add_argument("--style-weight", type=float, default=100.0, help="style weight (beta)")
     s.add_argument("--tv-weight", type=float, default=300.0, help="total-variation weight")
     s.add_argument("--content-layers", type=_layers, default="relu4_2", metavar="L[:W],...")
-    s.add_argument("--style-layers", type=_layers, metavar="L[:W],...",
-                   default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")
+    s.add_argument(
+        "--style-layers",
+        type=_layers,
+        metavar="L[:W],...",
+        default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    )
     s.add_argument("--init", default="content", help="content, noise, or an image path")
     s.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
     s.add_argument("--lr", type=float, help="Adam's learning rate / L-BFGS's first step")
-    s.add_argument("--preserve-color", choices=("luminance", "histogram"),
-                   help="keep the photo's colours")
-    s.add_argument("--scales", type=_ints, metavar="S,S,...",
-                   help="coarse-to-fine sizes (default: halve --size down to 256)")
-    s.add_argument("--style-scale", type=float, default=1.0,
-                   help="style image size relative to the output")
+    s.add_argument(
+        "--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours"
+    )
+    s.add_argument(
+        "--scales",
+        type=_ints,
+        metavar="S,S,...",
+        help="coarse-to-fine sizes (default: halve --size down to 256)",
+    )
+    s.add_argument(
+        "--style-scale", type=float, default=1.0, help="style image size relative to the output"
+    )
     s.add_argument("--pooling", choices=("max", "avg"), default="max")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    s.add_argument("--save-every", type=int, default=0, metavar="N",
-                   help="write a snapshot every N iterations")
+    s.add_argument(
+        "--save-every", type=int, default=0, metavar="N", help="write a snapshot every N iterations"
+    )
     s.add_argument("--snapshots", metavar="DIR", help="folder for snapshots")
     s.add_argument("--seed", type=int, help="seed for the noise init (runs repeat on CPU)")
     s.add_argument("--weights", metavar="PATH", help="VGG-19 weights (.pth, .safetensors, .bin)")
-    s.add_argument("--max-pixels", type=_positive_int, default=100_000_000,
-                   help="refuse larger input images")
+    s.add_argument(
+        "--max-pixels", type=_positive_int, default=100_000_000, help="refuse larger input images"
+    )
     s.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -197,8 +234,10 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         }
         print(json.dumps(summary))
     if result.interrupted:
-        print(f"impasto: interrupted after {result.iterations} iterations; wrote {output}",
-              file=sys.stderr)
+        print(
+            f"impasto: interrupted after {result.iterations} iterations; wrote {output}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     return 0
 

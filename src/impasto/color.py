@@ -45,6 +45,7 @@ def combine_luminance(luma_image: torch.Tensor, chroma_image: torch.Tensor) -> t
 
 def match_color(source: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Linearly map `source`'s colours so their mean and covariance equal `target`'s."""
+
     def stats(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pixels = image[0].reshape(3, -1).double()
         mean = pixels.mean(1, keepdim=True)

@@ -22,7 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError, OutputError
 
-ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]  # noqa: UP007 (runtime alias)
 
 MAX_PIXELS = 100_000_000  # refuse larger images unless the caller raises the limit
 MIN_SIDE = 16  # VGG-19 pools five times; below this conv5 has nothing to see
@@ -115,14 +115,18 @@ def _check_size(size: tuple[int, int], label: str, max_pixels: int | None, min_s
             "(raise it with --max-pixels)"
         )
     if min(w, h) < min_side:
-        raise ImageError(f"{label}: {w}x{h} is too small (each side must be at least {min_side} px)")
+        raise ImageError(
+            f"{label}: {w}x{h} is too small (each side must be at least {min_side} px)"
+        )
 
 
 def _from_array(array: np.ndarray, label: str) -> Image.Image:
     if array.dtype != np.uint8:
         raise ImageError(f"{label}: arrays must be uint8, got {array.dtype}")
     if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4)):
-        return Image.fromarray(array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array)
+        return Image.fromarray(
+            array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array
+        )
     raise ImageError(f"{label}: array of shape {array.shape} is not H×W, H×W×3 or H×W×4")
 
 
@@ -199,7 +203,7 @@ def check_output_path(path: str | os.PathLike, inputs: tuple = ()) -> Path:
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputError(f"{out}: file is not writable")
     for source in inputs:
-        if isinstance(source, (str, os.PathLike)) and Path(source).exists() and out.exists():
+        if isinstance(source, (str, os.PathLike)) and out.exists() and Path(source).exists():  # noqa: SIM102
             if out.resolve() == Path(source).resolve():
                 raise OutputError(f"{out}: is an input file; impasto never overwrites its inputs")
     return out

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -178,7 +179,7 @@ class Stylizer:
         losses: dict[str, float] = {}
         sizes, done, interrupted = [], 0, False
         try:
-            for index, (size, n_iter) in enumerate(zip(ladder, iterations)):
+            for index, (size, n_iter) in enumerate(zip(ladder, iterations, strict=False)):
                 bar.set_description(f"scale {index + 1}/{len(ladder)} {size}px")
                 content_t = to_tensor(resize_longest(content_image, size)).to(self.device)
                 target = self._targets(content_t, style_images, blend, size, opts)
@@ -186,7 +187,7 @@ class Stylizer:
                 sizes.append((content_t.shape[-1], content_t.shape[-2]))
                 step = _optimizer(x, opts)
                 for it in range(1, n_iter + 1):
-                    losses = step(lambda: self._loss(x, target, opts))
+                    losses = step(partial(self._loss, x, target, opts))
                     if not all(math.isfinite(v) for v in losses.values()):
                         raise DivergedError(
                             f"the loss became non-finite at {size}px, iteration {it}: lower "
@@ -217,8 +218,11 @@ class Stylizer:
             sizes=sizes,
             device=str(self.device),
             interrupted=interrupted,
-            options={**asdict(opts), "init": opts.init if isinstance(opts.init, str) else "image",
-                     "snapshots": str(opts.snapshots) if opts.snapshots else None},
+            options={
+                **asdict(opts),
+                "init": opts.init if isinstance(opts.init, str) else "image",
+                "snapshots": str(opts.snapshots) if opts.snapshots else None,
+            },
         )
 
     @torch.no_grad()
@@ -230,7 +234,7 @@ class Stylizer:
         else:
             content_seen = content_t
         grams = {name: 0.0 for name in opts.style_layers}
-        for image, weight in zip(style_images, blend):
+        for image, weight in zip(style_images, blend, strict=False):
             style_t = to_tensor(resize_longest(image, style_size)).to(self.device)
             if opts.preserve_color == "luminance":
                 style_t = color.match_luminance(style_t, content_t)
@@ -274,9 +278,7 @@ class Stylizer:
 
 
 def _is_named_init(init: object) -> bool:
-    if isinstance(init, str) and init in ("content", "noise"):
-        return True
-    return False
+    return isinstance(init, str) and init in ("content", "noise")
 
 
 def _blend_weights(weights: Sequence[float] | None, n: int) -> list[float]:

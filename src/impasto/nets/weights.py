@@ -160,7 +160,7 @@ def _dequantize(q: dict) -> dict[str, torch.Tensor]:
 
 def _rename_torchvision(tv: dict) -> dict[str, torch.Tensor]:
     state = {}
-    for (name, _, _), index in zip(CONV_LAYERS, TORCHVISION_INDEX):
+    for (name, _, _), index in zip(CONV_LAYERS, TORCHVISION_INDEX, strict=False):
         for kind in ("weight", "bias"):
             key = f"features.{index}.{kind}"
             if key not in tv:
@@ -195,4 +195,3 @@ def _check_shapes(state: dict[str, torch.Tensor], path: Path) -> None:
             raise WeightsError(
                 f"{path}: {name} has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}"
             )
-

@@ -1,0 +1,216 @@
+"""Optimization speed and memory: impasto vs a textbook implementation vs pastiche, in one run.
+
+    python benchmarks/optimize.py [--sizes 256,512] [--iterations 300] [--device cpu]
+
+For each size: the textbook baseline (benchmarks/textbook.py: one scale, init = content,
+torch L-BFGS, full VGG-19) runs --iterations iterations; impasto (defaults: coarse-to-fine,
+init = content, its own L-BFGS, only the layers needed) runs until its total loss at
+that size is at or below the baseline's last; pastiche's CLI runs --pastiche-iterations
+(CPU only). Each runs in its own process so peak memory (max RSS, or CUDA max allocated)
+is its own. Prints a table of ratios; --markdown FILE also writes it for docs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+CONTENT = DATA / "content" / "tubingen.jpg"
+STYLE = DATA / "styles" / "starry_night.jpg"
+
+
+def peak_memory_mb(device: str) -> float:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def conv_gflop(height: int, width: int, forward_to: str, backward_from: str = "relu5_1") -> float:
+    """FLOPs of the convs of one iteration: forward to one layer, input gradients back
+    from the deepest loss layer (the frozen weights need no gradient)."""
+    from impasto.nets.vgg import LAYERS
+    from impasto.nets.weights import CONV_LAYERS
+
+    flop, h, w = 0.0, height, width
+    for name in LAYERS[: LAYERS.index(forward_to) + 1]:
+        if name.startswith("pool"):
+            h, w = h // 2, w // 2
+        elif name.startswith("conv"):
+            cin, cout = next((i, o) for n, i, o in CONV_LAYERS if n == name)
+            passes = 2 if LAYERS.index(name) <= LAYERS.index(backward_from) else 1
+            flop += passes * 2 * cin * cout * 9 * h * w
+    return flop / 1e9
+
+
+def matmul_gflops(device: str) -> float:
+    import torch
+
+    a = torch.randn(2048, 2048, device=device)
+    b = torch.randn(2048, 2048, device=device)
+    for _ in range(3):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    n, start = 10, time.perf_counter()
+    for _ in range(n):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return n * 2 * 2048**3 / (time.perf_counter() - start) / 1e9
+
+
+def worker_textbook(args) -> dict:
+    import textbook
+
+    trace, image = textbook.run(CONTENT, STYLE, args.size, args.iterations, args.device)
+    h, w = image.shape[-2:]
+    per_iter = (trace[-1][0] - trace[0][0]) / max(1, len(trace) - 1)
+    return {
+        "seconds": trace[-1][0],
+        "per_iteration": per_iter,
+        "final_loss": trace[-1][1],
+        "iterations": len(trace),
+        "gflop_per_iteration": conv_gflop(h, w, "pool5"),
+        "peak_mb": peak_memory_mb(args.device),
+    }
+
+
+def worker_impasto(args) -> dict:
+    import torch
+
+    import impasto
+
+    stylizer = impasto.Stylizer(device=args.device)
+    start = time.perf_counter()
+    final_scale: list[tuple[float, float]] = []
+
+    def watch(progress: impasto.Progress) -> None:
+        if progress.size != args.size:
+            return
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        final_scale.append((time.perf_counter() - start, progress.losses["total"]))
+        if progress.losses["total"] <= args.target:
+            raise KeyboardInterrupt  # impasto's own stop: keeps the current image
+
+    result = stylizer.run(CONTENT, STYLE, size=args.size, iterations=args.cap, callback=watch,
+                          progress=False)  # fmt: skip
+    w, h = result.sizes[-1]
+    times = [t for t, _ in final_scale]
+    per_iter = (times[-1] - times[0]) / max(1, len(times) - 1)
+    return {
+        "seconds": final_scale[-1][0],
+        "per_iteration": per_iter,
+        "final_loss": final_scale[-1][1],
+        "reached": result.interrupted,
+        "iterations": result.iterations,
+        "final_scale_iterations": len(final_scale),
+        "scales": [s[0] for s in result.sizes],
+        "gflop_per_iteration": conv_gflop(h, w, "relu5_1"),
+        "peak_mb": peak_memory_mb(args.device),
+    }
+
+
+def worker_pastiche(args) -> dict:
+    """pastiche's CLI, timed from this (fresh) process so its max RSS is pastiche's alone."""
+    exe = Path(sys.executable).with_name("pastiche")
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [str(exe), "--content", str(CONTENT), "--styles", str(STYLE), "--size",
+               str(args.size), "--num-steps", str(args.iterations), "--no-verbose",
+               "--output", f"{tmp}/out.png"]  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "per_iteration": seconds / args.iterations,  # includes start-up: an upper bound
+        "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "iterations": args.iterations,
+    }
+
+
+def spawn(kind: str, **kw) -> dict:
+    cmd = [sys.executable, __file__, "--worker", kind]
+    for key, value in kw.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="256,512")
+    p.add_argument("--iterations", type=int, default=300, help="baseline iterations")
+    p.add_argument("--pastiche-iterations", type=int, default=20)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--markdown", help="also write the table to this file")
+    # worker mode
+    p.add_argument("--worker", choices=("textbook", "impasto", "pastiche"))
+    p.add_argument("--size", type=int)
+    p.add_argument("--target", type=float)
+    p.add_argument("--cap", type=int)
+    args = p.parse_args()
+    sys.path.insert(0, str(HERE))
+
+    if args.worker:
+        workers = {"textbook": worker_textbook, "impasto": worker_impasto,
+                   "pastiche": worker_pastiche}  # fmt: skip
+        worker = workers[args.worker]
+        print(json.dumps(worker(args)))
+        return
+
+    gflops = spawn_matmul(args.device)
+    rows = [f"Device: {args.device}; measured fp32 matmul: {gflops:.0f} GFLOP/s. "
+            f"Pair: {CONTENT.name} x {STYLE.name}; baseline {args.iterations} iterations.", "",
+            "| size | method | s/iteration | iterations | wall s | x baseline time | total loss "
+            "| peak MB | % of matmul FLOP/s |",
+            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for size in (int(s) for s in args.sizes.split(",")):
+        base = spawn("textbook", size=size, iterations=args.iterations, device=args.device)
+        mine = spawn("impasto", size=size, target=base["final_loss"], cap=args.iterations,
+                     device=args.device)  # fmt: skip
+        has_pastiche = Path(sys.executable).with_name("pastiche").exists()
+        past = None
+        if args.device == "cpu" and has_pastiche and args.pastiche_iterations:
+            past = spawn("pastiche", size=size, iterations=args.pastiche_iterations)
+        for name, r in (("textbook", base), ("impasto", mine), ("pastiche", past)):
+            if r is None:
+                continue
+            its = r["iterations"]
+            if name == "impasto":
+                its = f"{r['iterations']} ({r['final_scale_iterations']} at {size})"
+                if not r["reached"]:
+                    its += ", target not reached"
+            util = (f"{100 * r['gflop_per_iteration'] / r['per_iteration'] / gflops:.0f}%"
+                    if "gflop_per_iteration" in r else "")  # fmt: skip
+            loss = f"{r['final_loss']:.4g}" if "final_loss" in r else "(other loss)"
+            rows.append(
+                f"| {size} | {name} | {r['per_iteration']:.3f} | {its} | {r['seconds']:.1f} "
+                f"| {r['seconds'] / base['seconds']:.2f} | {loss} | {r['peak_mb']:.0f} | {util} |"
+            )
+        print("\n".join(rows[-3:]), flush=True)
+    table = "\n".join(rows)
+    print("\n" + table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+
+
+def spawn_matmul(device: str) -> float:
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import optimize; "
+    code += f"print(optimize.matmul_gflops({device!r}))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip())
+
+
+if __name__ == "__main__":
+    main()

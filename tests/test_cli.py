@@ -1,0 +1,103 @@
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from impasto.cli import main
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stylize_end_to_end(content, style, tmp_path, capsys):
+    out = tmp_path / "out.jpg"
+    code, stdout, _ = run(["stylize", content, "--style", style, "-o", out, "--size", 96,
+                           "--iterations", 5, "--json", "--quiet"], capsys)  # fmt: skip
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["iterations"] == 5 and summary["device"] == "cpu"
+    assert set(summary["losses"]) == {"content", "style", "tv", "total"}
+    assert Image.open(out).size == (96, 72)
+
+
+def test_two_styles_scales_snapshots(content, style, data, tmp_path, capsys):
+    out = tmp_path / "blend.png"
+    code, _, _ = run(["stylize", content, "--style", style, "--style", data / "styles/udnie.jpg",
+                      "--style-weights", "0.7,0.3", "--scales", "48,96", "--size", 96,
+                      "--iterations", "3,2", "--style-layers", "relu1_1:2,relu3_1",
+                      "--preserve-color", "luminance", "--save-every", 2,
+                      "--snapshots", tmp_path / "snaps", "-o", out, "--quiet"], capsys)  # fmt: skip
+    assert code == 0 and out.exists()
+    assert sorted(p.name for p in (tmp_path / "snaps").iterdir()) == [
+        "scale1_48px_00002.png", "scale2_96px_00002.png"]  # fmt: skip
+
+
+def bad_inputs(tmp_path, content):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    (tmp_path / "cut.jpg").write_bytes(content.read_bytes()[:3000])
+    Image.new("RGB", (8, 8)).save(tmp_path / "tiny.png")
+    return [
+        ("missing.jpg", [], "no such file"),
+        ("empty.jpg", [], "empty file"),
+        ("notes.jpg", [], "not an image"),
+        ("cut.jpg", [], "truncated"),
+        ("tiny.png", [], "too small"),
+        (content, ["--max-pixels", "1000"], "over the limit"),
+        (content, ["-o", tmp_path / "x.bmpx"], "unknown image extension"),
+        (content, ["-o", tmp_path / "no/dir/x.png"], "does not exist"),
+        (content, ["-o", content], "never overwrites"),
+        (content, ["--weights", tmp_path / "empty.jpg"], "not a readable weights file"),
+        (content, ["--style-layers", "relu7_1"], "unknown style layer"),
+        (content, ["--iterations", "1,2"], "2 numbers for 1 scales"),
+        (content, ["--device", "tpu"], "unknown device"),
+        (content, ["--save-every", "2"], "needs --snapshots"),
+    ]
+
+
+def test_bad_inputs_exit_2_with_one_line(content, style, tmp_path, capsys):
+    before = content.read_bytes()
+    for source, extra, message in bad_inputs(tmp_path, content):
+        path = source if source == content else tmp_path / source
+        args = ["stylize", path, "--style", style, "--size", 32, "--iterations", 1, "--quiet",
+                "-o", tmp_path / "o.png", *extra]  # fmt: skip
+        code, _, err = run(args, capsys)
+        assert code == 2, (source, extra)
+        assert message in err, (message, err)
+        assert err.startswith("impasto: error: ") and err.count("\n") == 1
+    assert content.read_bytes() == before
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["stylize", "a.jpg"])  # no --style
+    assert info.value.code == 2
+    with pytest.raises(SystemExit) as info:
+        main(["stylize", "a.jpg", "--style", "b.jpg", "--size", "-5"])
+    assert info.value.code == 2
+
+
+def test_info(capsys):
+    code, out, _ = run(["info", "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["device"] == "cpu"
+    assert report["weights"]["convention"] == "caffe" and len(report["weights"]["sha256"]) == 64
+
+
+def test_console_script(content, style, tmp_path):
+    exe = shutil.which("impasto") or pytest.skip("impasto not on PATH")
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("impasto ")
+    bad = subprocess.run([exe, "stylize", tmp_path / "none.jpg", "--style", style],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    args = ["stylize", tmp_path / "none.jpg", "--style", style, "--debug"]
+    debug = subprocess.run([sys.executable, "-m", "impasto.cli", *args], capture_output=True,
+                           text=True)  # fmt: skip
+    assert "Traceback" in debug.stderr

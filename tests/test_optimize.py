@@ -1,0 +1,165 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impasto import color
+from impasto.errors import DivergedError, OptionError
+from impasto.io.images import to_tensor
+from impasto.losses import gram_matrix, style_loss, tv_loss
+
+FAST = {"size": 64, "progress": False}
+
+
+def losses_of(stylizer, content, style, **options):
+    seen = []
+    result = stylizer.run(content, style, callback=lambda p: seen.append(p.losses), **options)
+    return result, [s["total"] for s in seen]
+
+
+def test_gram_properties():
+    features = torch.rand(1, 8, 6, 5)
+    gram = gram_matrix(features)
+    assert gram.shape == (1, 8, 8)
+    assert torch.allclose(gram, gram.transpose(1, 2))
+    assert torch.linalg.eigvalsh(gram.double()).min() > -1e-9  # positive semi-definite
+    # normalised by size: a tiled copy of the same features has the same Gram
+    assert torch.allclose(gram_matrix(features.repeat(1, 1, 2, 3)), gram, atol=1e-6)
+    assert style_loss(features, gram) == 0
+    assert style_loss(features * 2, gram) > 0
+
+
+def test_tv_loss():
+    assert tv_loss(torch.full((1, 3, 8, 8), 0.3)) == 0
+    assert tv_loss(torch.rand(1, 3, 8, 8)) > 0
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_losses_fall(stylizer, content, style, optimizer):
+    result, totals = losses_of(stylizer, content, style, iterations=15, optimizer=optimizer,
+                               **FAST)  # fmt: skip
+    assert len(totals) == 15 and result.iterations == 15
+    assert totals[-1] < 0.5 * totals[0]
+    assert result.image.size == (64, 48)  # tubingen is 4:3
+
+
+def test_noise_init_is_deterministic_with_seed(stylizer, content, style):
+    runs = [stylizer.run(content, style, iterations=5, init="noise", seed=s, **FAST).image
+            for s in (7, 7, 8)]  # fmt: skip
+    a, b, c = (np.asarray(r) for r in runs)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_init_from_image(stylizer, content, style, data):
+    other = data / "content" / "golden_gate.jpg"
+    zero = stylizer.run(content, style, iterations=0, init=other, **FAST).image
+    expected = Image.open(other).convert("RGB").resize(zero.size, Image.Resampling.LANCZOS)
+    assert np.abs(np.asarray(zero, int) - np.asarray(expected, int)).mean() < 2
+
+
+def test_blend_weights_one_zero_equal_the_first_style(stylizer, content, style, data):
+    other = data / "styles" / "the_scream.jpg"
+    alone = stylizer.run(content, style, iterations=5, **FAST).image
+    blended = stylizer.run(content, [style, other], style_weights=[1, 0], iterations=5,
+                           **FAST).image  # fmt: skip
+    mixed = stylizer.run(content, [style, other], iterations=5, **FAST).image
+    assert np.array_equal(np.asarray(alone), np.asarray(blended))
+    assert not np.array_equal(np.asarray(alone), np.asarray(mixed))
+
+
+def test_luminance_mode_keeps_the_content_chroma(stylizer, content, style):
+    result = stylizer.run(content, style, iterations=10, preserve_color="luminance", **FAST)
+    photo = to_tensor(
+        Image.open(content).convert("RGB").resize(result.image.size, Image.Resampling.LANCZOS)
+    )
+    out = to_tensor(result.image)
+    iq_out, iq_photo = color.rgb_to_yiq(out)[:, 1:], color.rgb_to_yiq(photo)[:, 1:]
+    assert (iq_out - iq_photo).abs().mean() < 0.01  # only uint8 rounding and clipping
+    y_out, y_photo = color.rgb_to_yiq(out)[:, 0], color.rgb_to_yiq(photo)[:, 0]
+    assert (y_out - y_photo).abs().mean() > 0.02  # the luminance was repainted
+
+
+def test_histogram_matching_moves_the_style_colours():
+    rng = torch.Generator().manual_seed(0)
+    source = torch.rand(1, 3, 16, 16, generator=rng) * 0.3
+    target = 0.4 + torch.rand(1, 3, 16, 16, generator=rng) * 0.2
+    target[:, 1] = target[:, 0] * 0.5 + 0.2  # correlated channels
+    matched = color.match_color(source, target)
+    flat_m, flat_t = matched[0].reshape(3, -1), target[0].reshape(3, -1)
+    assert torch.allclose(flat_m.mean(1), flat_t.mean(1), atol=1e-3)
+    assert torch.allclose(torch.cov(flat_m), torch.cov(flat_t), atol=1e-3)
+
+
+def test_histogram_mode_runs(stylizer, content, style):
+    plain = stylizer.run(content, style, iterations=5, **FAST).image
+    kept = stylizer.run(content, style, iterations=5, preserve_color="histogram", **FAST).image
+    assert not np.array_equal(np.asarray(plain), np.asarray(kept))
+
+
+def test_multi_scale_ladder(stylizer, content, style):
+    seen = []
+    result = stylizer.run(
+        content,
+        style,
+        size=96,
+        scales=[48, 96],
+        iterations=[4, 3],
+        progress=False,
+        callback=lambda p: seen.append((p.size, p.iteration)),
+    )
+    assert result.sizes == [(48, 36), (96, 72)]
+    assert seen == [(48, 1), (48, 2), (48, 3), (48, 4), (96, 1), (96, 2), (96, 3)]
+    assert result.image.size == (96, 72)
+
+
+def test_default_ladder():
+    from impasto.methods.optimize import Options
+
+    assert Options(size=1024).scale_ladder() == [256, 512, 1024]
+    assert Options(size=300).scale_ladder() == [300]
+    with pytest.raises(OptionError, match="2 numbers for 3 scales"):
+        Options(size=1024, iterations=[1, 2]).iterations_per_scale()
+
+
+def test_snapshots(stylizer, content, style, tmp_path):
+    stylizer.run(content, style, iterations=6, save_every=3, snapshots=tmp_path / "snaps", **FAST)
+    names = sorted(p.name for p in (tmp_path / "snaps").iterdir())
+    assert names == ["scale1_64px_00003.png", "scale1_64px_00006.png"]
+
+
+def test_interrupt_keeps_the_current_image(stylizer, content, style):
+    def stop(progress):
+        if progress.iteration == 3:
+            raise KeyboardInterrupt
+
+    result = stylizer.run(content, style, iterations=50, callback=stop, **FAST)
+    assert result.interrupted and result.iterations == 3
+    assert result.image.size == (64, 48)
+
+
+def test_divergence_is_a_clear_error(stylizer, content, style):
+    with pytest.raises(DivergedError, match="non-finite"):
+        stylizer.run(content, style, iterations=3, style_weight=float("inf"), **FAST)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"style_layers": {"relu9_1": 1.0}}, "relu9_1"),
+        ({"preserve_color": "sepia"}, "preserve_color"),
+        ({"style_weights": [1, 2]}, "2 style weights for 1"),
+        ({"content_weight": -1}, "negative"),
+        ({"colour": 1}, "unknown option"),
+    ],
+)
+def test_bad_options(stylizer, content, style, options, message):
+    with pytest.raises(OptionError, match=message):
+        stylizer.run(content, style, iterations=1, **{**FAST, **options})
+
+
+def test_public_api(content, style):
+    import impasto
+
+    image = impasto.stylize(content, style, size=48, iterations=2, device="cpu")
+    assert isinstance(image, Image.Image) and image.size == (48, 36)

