@@ -183,6 +183,7 @@ def main() -> None:
         past = None
         if args.device == "cpu" and has_pastiche and args.pastiche_iterations:
             past = spawn("pastiche", size=size, iterations=args.pastiche_iterations)
+        first_row = len(rows)
         for name, r in (("textbook", base), ("impasto", mine), ("pastiche", past)):
             if r is None:
                 continue
@@ -198,7 +199,7 @@ def main() -> None:
                 f"| {size} | {name} | {r['per_iteration']:.3f} | {its} | {r['seconds']:.1f} "
                 f"| {r['seconds'] / base['seconds']:.2f} | {loss} | {r['peak_mb']:.0f} | {util} |"
             )
-        print("\n".join(rows[-3:]), flush=True)
+        print("\n".join(rows[first_row:]), flush=True)
     table = "\n".join(rows)
     print("\n" + table)
     if args.markdown:

@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -142,9 +142,10 @@ class Stylizer:
     ):
         if not isinstance(weights, VGGWeights):
             weights = find_weights(weights)
-        self.weights = weights
         self.device = resolve_device(device)
         self.vgg = VGG19.from_weights(weights).to(self.device)
+        # The network holds the tensors now; keep only the description (source, path).
+        self.weights = replace(weights, state={})
 
     def run(
         self,

@@ -89,7 +89,8 @@ class VGG19(nn.Module):
             if kind == "conv":
                 x = self.convs[name](x)
             elif kind == "relu":
-                x = F.relu(x)
+                # In place unless the conv output is wanted: halves activation memory.
+                x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
             elif self.pooling == "max":
                 x = F.max_pool2d(x, 2)
             else:
