@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -91,7 +92,10 @@ def test_info(capsys):
 
 
 def test_console_script(content, style, tmp_path):
-    exe = shutil.which("impasto") or pytest.skip("impasto not on PATH")
+    beside = Path(sys.executable).with_name("impasto")  # the venv's script, activated or not
+    exe = str(beside) if beside.exists() else shutil.which("impasto")
+    if exe is None:
+        pytest.skip("the impasto script is not installed")
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("impasto ")
     bad = subprocess.run([exe, "stylize", tmp_path / "none.jpg", "--style", style],
