@@ -58,7 +58,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _spec(layers: dict[str, float]) -> str:
+    return ",".join(f"{name}:{weight:g}" for name, weight in layers.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .io.images import MAX_PIXELS
+    from .methods.optimize import OPTIMIZERS, Options
+    from .nets.vgg import POOLINGS
+
+    D = Options()  # noqa: N806 (the defaults live in one place: Options)
     parser = argparse.ArgumentParser(
         prog="impasto", description="Neural style transfer: repaint a photo like a painting."
     )
@@ -103,26 +112,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output image (.png .jpg .webp .tif); default CONTENT_STYLE.png here",
     )
-    s.add_argument("--size", type=_positive_int, default=512, help="longest side of the output")
+    s.add_argument("--size", type=_positive_int, default=D.size, help="longest side of the output")
     s.add_argument(
         "--iterations",
         type=_ints,
-        default=[300],
+        default=[D.iterations],
         metavar="N[,N...]",
         help="iterations per scale: one number for all, or one per scale",
     )
-    s.add_argument("--content-weight", type=float, default=5.0, help="content weight (alpha)")
-    s.add_argument("--style-weight", type=float, default=100.0, help="style weight (beta)")
-    s.add_argument("--tv-weight", type=float, default=300.0, help="total-variation weight")
-    s.add_argument("--content-layers", type=_layers, default="relu4_2", metavar="L[:W],...")
+    s.add_argument(
+        "--content-weight", type=float, default=D.content_weight, help="content weight (alpha)"
+    )
+    s.add_argument("--style-weight", type=float, default=D.style_weight, help="style weight (beta)")
+    s.add_argument("--tv-weight", type=float, default=D.tv_weight, help="total-variation weight")
+    s.add_argument(
+        "--content-layers",
+        type=_layers,
+        default=_spec(D.content_layers),
+        metavar="L[:W],...",
+        help="content layers and their weights",
+    )
     s.add_argument(
         "--style-layers",
         type=_layers,
         metavar="L[:W],...",
-        default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+        default=_spec(D.style_layers),
+        help="style layers and their weights",
     )
-    s.add_argument("--init", default="content", help="content, noise, or an image path")
-    s.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
+    s.add_argument("--init", default=D.init, help="content, noise, or an image path")
+    s.add_argument("--optimizer", choices=OPTIMIZERS, default=D.optimizer)
     s.add_argument("--lr", type=float, help="Adam's learning rate / L-BFGS's first step")
     s.add_argument(
         "--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours"
@@ -134,9 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="coarse-to-fine sizes (default: halve --size down to 256)",
     )
     s.add_argument(
-        "--style-scale", type=float, default=1.0, help="style image size relative to the output"
+        "--style-scale",
+        type=float,
+        default=D.style_scale,
+        help="style image size relative to the output",
     )
-    s.add_argument("--pooling", choices=("max", "avg"), default="max")
+    s.add_argument("--pooling", choices=POOLINGS, default=D.pooling)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     s.add_argument(
         "--save-every", type=int, default=0, metavar="N", help="write a snapshot every N iterations"
@@ -145,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="seed for the noise init (runs repeat on CPU)")
     s.add_argument("--weights", metavar="PATH", help="VGG-19 weights (.pth, .safetensors, .bin)")
     s.add_argument(
-        "--max-pixels", type=_positive_int, default=100_000_000, help="refuse larger input images"
+        "--max-pixels", type=_positive_int, default=MAX_PIXELS, help="refuse larger input images"
     )
     s.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
