@@ -104,6 +104,7 @@ def worker_impasto(args) -> dict:
             raise KeyboardInterrupt  # impasto's own stop: keeps the current image
 
     result = stylizer.run(CONTENT, STYLE, size=args.size, iterations=args.cap, callback=watch,
+                          precision=args.precision,
                           progress=False)  # fmt: skip
     w, h = result.sizes[-1]
     times = [t for t, _ in final_scale]
@@ -159,6 +160,7 @@ def main() -> None:
     p.add_argument("--size", type=int)
     p.add_argument("--target", type=float)
     p.add_argument("--cap", type=int)
+    p.add_argument("--precision", default="fp32")
     args = p.parse_args()
     sys.path.insert(0, str(HERE))
 
@@ -177,18 +179,23 @@ def main() -> None:
             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for size in (int(s) for s in args.sizes.split(",")):
         base = spawn("textbook", size=size, iterations=args.iterations, device=args.device)
-        mine = spawn("impasto", size=size, target=base["final_loss"], cap=args.iterations,
-                     device=args.device)  # fmt: skip
+        target = {"size": size, "target": base["final_loss"], "cap": args.iterations,
+                  "device": args.device}  # fmt: skip
+        mine = spawn("impasto", **target)
+        mine_bf16 = spawn("impasto", **target, precision="bf16")
+
         has_pastiche = Path(sys.executable).with_name("pastiche").exists()
         past = None
         if args.device == "cpu" and has_pastiche and args.pastiche_iterations:
             past = spawn("pastiche", size=size, iterations=args.pastiche_iterations)
         first_row = len(rows)
-        for name, r in (("textbook", base), ("impasto", mine), ("pastiche", past)):
+        runs = (("textbook", base), ("impasto", mine), ("impasto --precision bf16", mine_bf16),
+                ("pastiche", past))  # fmt: skip
+        for name, r in runs:
             if r is None:
                 continue
             its = r["iterations"]
-            if name == "impasto":
+            if name.startswith("impasto"):
                 its = f"{r['iterations']} ({r['final_scale_iterations']} at {size})"
                 if not r["reached"]:
                     its += ", target not reached"

@@ -163,3 +163,15 @@ def test_public_api(content, style):
 
     image = impasto.stylize(content, style, size=48, iterations=2, device="cpu")
     assert isinstance(image, Image.Image) and image.size == (48, 36)
+
+
+def test_bf16_precision_paints_like_fp32(stylizer, content, style):
+    fp32, fp32_totals = losses_of(stylizer, content, style, iterations=10, **FAST)
+    bf16, bf16_totals = losses_of(stylizer, content, style, iterations=10, precision="bf16",
+                                  **FAST)  # fmt: skip
+    assert bf16_totals[-1] < 0.5 * bf16_totals[0]
+    assert abs(bf16_totals[-1] - fp32_totals[-1]) < 0.2 * fp32_totals[-1]
+    difference = np.abs(np.asarray(fp32.image, int) - np.asarray(bf16.image, int)).mean()
+    assert 0 < difference < 20  # differs, but is the same picture
+    with pytest.raises(OptionError, match="precision"):
+        stylizer.run(content, style, iterations=1, precision="fp8", **FAST)

@@ -64,7 +64,7 @@ def _spec(layers: dict[str, float]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from .io.images import MAX_PIXELS
-    from .methods.optimize import OPTIMIZERS, Options
+    from .methods.optimize import OPTIMIZERS, PRECISIONS, Options
     from .nets.vgg import POOLINGS
 
     D = Options()  # noqa: N806 (the defaults live in one place: Options)
@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pooling", choices=POOLINGS, default=D.pooling)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     s.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=D.precision,
+        help="bf16: VGG's convolutions in bfloat16, about 1.9x faster on this CPU",
+    )
+    s.add_argument(
         "--save-every", type=int, default=0, metavar="N", help="write a snapshot every N iterations"
     )
     s.add_argument("--snapshots", metavar="DIR", help="folder for snapshots")
@@ -231,7 +237,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         content_layers=args.content_layers, style_layers=args.style_layers,
         style_weights=args.style_weights, style_scale=args.style_scale, init=args.init,
         optimizer=args.optimizer, lr=args.lr, preserve_color=args.preserve_color,
-        scales=args.scales, pooling=args.pooling, seed=args.seed,
+        scales=args.scales, pooling=args.pooling, precision=args.precision, seed=args.seed,
         save_every=args.save_every, snapshots=args.snapshots,
     )  # fmt: skip
     options.validate()
