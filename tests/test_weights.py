@@ -48,7 +48,7 @@ def test_matches_pastiches_own_dequantization(default):
 
 def torchvision_state(weights):
     state = {}
-    for (name, _, _), index in zip(CONV_LAYERS, TORCHVISION_INDEX, strict=False):
+    for (name, _, _), index in zip(CONV_LAYERS, TORCHVISION_INDEX, strict=True):
         state[f"features.{index}.weight"] = weights.state[f"{name}.weight"].clone()
         state[f"features.{index}.bias"] = weights.state[f"{name}.bias"].clone()
     state["classifier.0.weight"] = torch.zeros(2, 2)  # torchvision files carry the head too

@@ -64,7 +64,7 @@ def _spec(layers: dict[str, float]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from .io.images import MAX_PIXELS
-    from .methods.optimize import OPTIMIZERS, PRECISIONS, Options
+    from .methods.optimize import COLOR_MODES, OPTIMIZERS, PRECISIONS, Options
     from .nets.vgg import POOLINGS
 
     D = Options()  # noqa: N806 (the defaults live in one place: Options)
@@ -142,9 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", default=D.init, help="content, noise, or an image path")
     s.add_argument("--optimizer", choices=OPTIMIZERS, default=D.optimizer)
     s.add_argument("--lr", type=float, help="Adam's learning rate / L-BFGS's first step")
-    s.add_argument(
-        "--preserve-color", choices=("luminance", "histogram"), help="keep the photo's colours"
-    )
+    s.add_argument("--preserve-color", choices=COLOR_MODES, help="keep the photo's colours")
     s.add_argument(
         "--scales",
         type=_ints,

@@ -53,7 +53,7 @@ class LBFGS:
             q -= alpha * y
             alphas.append(alpha)
         q.mul_(self.h_diag)
-        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas), strict=False):
+        for (s, y, rho), alpha in zip(self.pairs, reversed(alphas), strict=True):
             beta = rho * y.dot(q)
             q += (alpha - beta) * s
         return q

@@ -161,7 +161,7 @@ class Stylizer:
         **options,
     ) -> Result:
         """Stylize `content` like `style` (one image or a list to blend)."""
-        opts = options.pop("options", None) or Options()
+        opts = replace(options.pop("options", None) or Options())  # never edit the caller's
         for key, value in options.items():
             if not hasattr(opts, key):
                 raise OptionError(f"unknown option {key!r}")
@@ -184,7 +184,7 @@ class Stylizer:
         losses: dict[str, float] = {}
         sizes, done, interrupted = [], 0, False
         try:
-            for index, (size, n_iter) in enumerate(zip(ladder, iterations, strict=False)):
+            for index, (size, n_iter) in enumerate(zip(ladder, iterations, strict=True)):
                 bar.set_description(f"scale {index + 1}/{len(ladder)} {size}px")
                 content_t = to_tensor(resize_longest(content_image, size)).to(self.device)
                 target = self._targets(content_t, style_images, blend, size, opts)
@@ -201,9 +201,12 @@ class Stylizer:
                     done += 1
                     bar.update()
                     bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-                    if callback is not None or (opts.save_every and it % opts.save_every == 0):
+                    snapshot = bool(
+                        opts.snapshots and opts.save_every and it % opts.save_every == 0
+                    )
+                    if callback is not None or snapshot:
                         shown = _finish(x.detach(), content_t, opts)
-                        if opts.save_every and opts.snapshots and it % opts.save_every == 0:
+                        if snapshot:
                             name = f"scale{index + 1}_{size}px_{it:05d}.png"
                             save_image(to_image(shown), Path(opts.snapshots) / name)
                         if callback is not None:
@@ -239,7 +242,7 @@ class Stylizer:
         else:
             content_seen = content_t
         grams = {name: 0.0 for name in opts.style_layers}
-        for image, weight in zip(style_images, blend, strict=False):
+        for image, weight in zip(style_images, blend, strict=True):
             style_t = to_tensor(resize_longest(image, style_size)).to(self.device)
             if opts.preserve_color == "luminance":
                 style_t = color.match_luminance(style_t, content_t)

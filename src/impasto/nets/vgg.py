@@ -54,7 +54,7 @@ class VGG19(nn.Module):
         else:  # RGB, (x - mean) / std
             order = [0, 1, 2]
             scale = [1 / s for s in _TORCHVISION_STD]
-            shift = [-m / s for m, s in zip(_TORCHVISION_MEAN, _TORCHVISION_STD, strict=False)]
+            shift = [-m / s for m, s in zip(_TORCHVISION_MEAN, _TORCHVISION_STD, strict=True)]
         self.channel_order = order
         self.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)

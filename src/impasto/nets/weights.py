@@ -160,7 +160,7 @@ def _dequantize(q: dict) -> dict[str, torch.Tensor]:
 
 def _rename_torchvision(tv: dict) -> dict[str, torch.Tensor]:
     state = {}
-    for (name, _, _), index in zip(CONV_LAYERS, TORCHVISION_INDEX, strict=False):
+    for (name, _, _), index in zip(CONV_LAYERS, TORCHVISION_INDEX, strict=True):
         for kind in ("weight", "bias"):
             key = f"features.{index}.{kind}"
             if key not in tv:
