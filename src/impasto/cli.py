@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -174,7 +175,114 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_train(sub, common)
+    _add_fast(sub, common)
+    _add_export(sub, common)
     return parser
+
+
+def _add_train(sub, common) -> None:
+    from .methods.optimize import PRECISIONS
+    from .training.train import TrainOptions
+
+    D = TrainOptions(styles=[], data="", output="")  # noqa: N806
+    t = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a feed-forward network on one or more styles (torchrun-ready)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    t.add_argument("--style", action="append", required=True, metavar="IMAGE",
+                   help="style image; repeat for a multi-style network")  # fmt: skip
+    t.add_argument("--style-names", type=lambda v: v.split(","), metavar="A,B,...",
+                   help="names of the styles (default: the files' names)")  # fmt: skip
+    t.add_argument("--data", required=True, metavar="DIR", help="training photos (recursive)")
+    t.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors")
+    t.add_argument("--steps", type=_positive_int, default=D.steps)
+    t.add_argument("--batch-size", type=_positive_int, default=D.batch_size)
+    t.add_argument("--image-size", type=_positive_int, default=D.image_size,
+                   help="side of the square training crops")  # fmt: skip
+    t.add_argument("--style-size", type=_positive_int, default=D.style_size,
+                   help="longest side of the style images")  # fmt: skip
+    t.add_argument("--lr", type=float, default=D.lr, help="Adam's peak learning rate")
+    t.add_argument("--content-weight", type=float, default=D.content_weight)
+    t.add_argument("--style-weight", type=float, default=D.style_weight)
+    t.add_argument("--tv-weight", type=float, default=D.tv_weight)
+    t.add_argument("--content-layers", type=_layers, default=_spec(D.content_layers),
+                   metavar="L[:W],...")  # fmt: skip
+    t.add_argument("--style-layers", type=_layers, default=_spec(D.style_layers),
+                   metavar="L[:W],...")  # fmt: skip
+    t.add_argument("--width", type=_positive_int, default=D.width,
+                   help="channels of the network's first layer")  # fmt: skip
+    t.add_argument("--blocks", type=int, default=D.blocks, help="residual blocks")
+    t.add_argument("--checkpoint-every", type=_positive_int, default=D.checkpoint_every)
+    t.add_argument("--sample-every", type=int, default=D.sample_every, metavar="N",
+                   help="stylize the --holdout photos every N steps (0: at the end)")  # fmt: skip
+    t.add_argument("--holdout", metavar="DIR", help="photos for the sample sheets")
+    t.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
+    t.add_argument("--seed", type=int, default=D.seed)
+    t.add_argument("--device", default=D.device)
+    t.add_argument("--precision", choices=PRECISIONS, default=D.precision)
+    t.add_argument("--workers", type=int, default=D.workers, help="data-loading processes")
+    t.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
+    t.add_argument("--distill", action="store_true",
+                   help="learn to imitate the optimization method's outputs")  # fmt: skip
+    t.add_argument("--distill-images", type=_positive_int, default=D.distill_images)
+    t.add_argument("--distill-size", type=_positive_int, default=D.distill_size)
+    t.add_argument("--distill-iterations", type=_positive_int, default=D.distill_iterations)
+    t.add_argument("--pixel-weight", type=float, default=D.pixel_weight)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_fast(sub, common) -> None:
+    from .methods.feedforward import BACKENDS, PRECISIONS
+
+    def model_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", required=True, help="a built-in model's name or a file")
+        p.add_argument("--style", metavar="NAME|INDEX[:W],...",
+                       help="a style or a blend of the model's (default: its first)")  # fmt: skip
+        p.add_argument("--size", type=_positive_int, help="longest side (default: as input)")
+        p.add_argument("--strength", type=float, default=1.0, help="0: the photo, 1: full style")
+        p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+        p.add_argument("--device", default="auto")
+        p.add_argument("--backend", choices=BACKENDS, default="torch",
+                       help="onnx: onnxruntime on the CPU")  # fmt: skip
+        p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                       help="bf16: faster on CPUs with avx512_bf16 and on GPUs")  # fmt: skip
+
+    f = sub.add_parser("fast", parents=[common], help="stylize images with a trained network")
+    f.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or globs")
+    f.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT|DIR",
+        help="output image, or a folder for several (default: NAME_STYLE.png here)",
+    )
+    model_args(f)
+    f.add_argument("--batch", type=_positive_int, default=1, help="images per forward pass")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    v = sub.add_parser("video", parents=[common], help="stylize a video (audio is kept)")
+    v.add_argument("input", help="the video")
+    v.add_argument("-o", "--output", required=True, help="output video (.mp4 .mkv .mov .webm)")
+    model_args(v)
+    v.add_argument("--smooth", type=float, default=0.0,
+                   help="0..1: damp flicker where the picture is still")  # fmt: skip
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    w = sub.add_parser("webcam", parents=[common],
+                       help="live webcam (needs opencv); keys switch styles")  # fmt: skip
+    model_args(w)
+    w.add_argument("--camera", type=int, default=0, help="camera index")
+
+
+def _add_export(sub, common) -> None:
+    from .nets.export import FORMATS
+
+    e = sub.add_parser("export", parents=[common], help="export a network to ONNX or TorchScript")
+    e.add_argument("model", help="a built-in model's name or a file")
+    e.add_argument("--format", choices=FORMATS, default="onnx")
+    e.add_argument("-o", "--output", help="default: MODEL.onnx / MODEL.pt here")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -267,7 +375,165 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "stylize": cmd_stylize}
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training.train import TrainOptions, train
+
+    options = TrainOptions(
+        styles=args.style, style_names=args.style_names, data=args.data, output=args.output,
+        steps=args.steps, batch_size=args.batch_size, image_size=args.image_size,
+        style_size=args.style_size, lr=args.lr, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight,
+        content_layers=args.content_layers, style_layers=args.style_layers, width=args.width,
+        blocks=args.blocks, checkpoint_every=args.checkpoint_every,
+        sample_every=args.sample_every, holdout=args.holdout, seed=args.seed,
+        device=args.device, precision=args.precision, workers=args.workers, resume=args.resume,
+        weights=args.weights, distill=args.distill, distill_images=args.distill_images,
+        distill_size=args.distill_size, distill_iterations=args.distill_iterations,
+        pixel_weight=args.pixel_weight,
+    )  # fmt: skip
+    meta = train(options, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        done = meta["training"]
+        print(f"wrote {args.output}: {done['steps']} steps in {done['seconds']:.0f} s, "
+              f"{done['images']} images, {done['skipped_images']} unreadable skipped")  # fmt: skip
+    return 0
+
+
+def _fast_stylizer(args: argparse.Namespace):
+    from .methods.feedforward import FastStylizer, parse_style
+
+    device = args.device
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device in ("auto", "cuda"):
+        import torch
+
+        if torch.cuda.is_available():  # under torchrun: one GPU per rank
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    fast = FastStylizer(args.model, device, args.backend, args.precision)
+    return fast, parse_style(args.style, fast.styles)
+
+
+def cmd_fast(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from .io.images import SAVE_FORMATS, expand_inputs, save_image, to_image, to_tensor
+
+    inputs = expand_inputs(args.inputs)
+    single = len(inputs) == 1 and (args.output is None or Path(args.output).suffix != "")
+    fast, weights = _fast_stylizer(args)
+    label = "+".join(item.split(":")[0] for item in (args.style or fast.styles[0]).split(","))
+    if single:
+        targets = [Path(args.output or f"{inputs[0][0].stem}_{label}.png")]
+    else:
+        if args.output is None:
+            raise OptionError("several inputs: give an output folder with -o DIR")
+        folder = Path(args.output)
+        targets = []
+        for _, name in inputs:
+            suffix = name.suffix.lower() if name.suffix.lower() in SAVE_FORMATS else ".png"
+            targets.append(folder / name.with_suffix(suffix))
+    if len(set(targets)) < len(targets):
+        raise OptionError("two inputs would write the same output; use folders")
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    work = list(zip(inputs, targets, strict=True))[rank::world]  # torchrun: a shard per rank
+    failed = 0
+    bar = tqdm(total=len(work), disable=args.quiet or len(work) < 2, unit="img")
+    for start in range(0, len(work), args.batch):
+        chunk, pictures = [], []
+        for (path, _), target in work[start : start + args.batch]:
+            try:
+                pictures.append(fast.prepare(path, args.size))
+                chunk.append((path, target))
+            except ImpastoError as e:
+                failed += 1
+                bar.write(f"impasto: skipped: {e}")
+        # Images of one size share a forward pass; others go alone.
+        by_size: dict[tuple, list[int]] = {}
+        for i, picture in enumerate(pictures):
+            by_size.setdefault(picture.size, []).append(i)
+        for group in by_size.values():
+            content = torch.cat([to_tensor(pictures[i]) for i in group])
+            out = fast.run_batch(content, weights)
+            out = fast.finish(out, content, args.strength, args.preserve_color)
+            for j, i in enumerate(group):
+                path, target = chunk[i]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                save_image(to_image(out[j]), target, inputs=(path,))
+                bar.update()
+    bar.close()
+    if failed:
+        print(f"impasto: error: {failed} of {len(work)} inputs could not be read", file=sys.stderr)
+        return EXIT_USAGE
+    if single:
+        print(f"wrote {targets[0]}")
+    elif rank == 0:
+        print(f"wrote {len(work)} images to {args.output}")
+    return 0
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    import torch
+
+    from .io.images import resize_longest
+    from .io.video import stylize_video
+
+    fast, weights = _fast_stylizer(args)
+    fast.finish(torch.zeros(1), torch.zeros(1), args.strength, False)  # checks strength early
+
+    def transform(frame):
+        from PIL import Image
+
+        from .io.images import to_tensor
+
+        picture = Image.fromarray(frame)
+        if args.size:
+            picture = resize_longest(picture, args.size)
+        content = to_tensor(picture)
+        out = fast.finish(fast.run_batch(content, weights), content, args.strength,
+                          args.preserve_color)  # fmt: skip
+        return out[0].permute(1, 2, 0).mul(255).numpy()
+
+    frames = stylize_video(args.input, args.output, transform, smooth=args.smooth,
+                           progress=not args.quiet)  # fmt: skip
+    print(f"wrote {args.output}: {frames} frames")
+    return 0
+
+
+def cmd_webcam(args: argparse.Namespace) -> int:
+    from .io.webcam import run_webcam
+
+    fast, weights = _fast_stylizer(args)
+    run_webcam(fast, weights, camera=args.camera, size=args.size, strength=args.strength,
+               preserve_color=args.preserve_color)  # fmt: skip
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .io.atomic import atomic_write
+    from .methods.feedforward import load_transformer
+    from .nets.export import export_onnx, export_torchscript
+
+    net, _ = load_transformer(args.model)
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
+    output = Path(args.output or Path(args.model).name.removesuffix(".safetensors") + suffix)
+    if output.resolve() == Path(args.model).resolve():
+        raise OptionError(f"{output}: is the input; impasto never overwrites its inputs")
+    with atomic_write(output) as f:
+        (export_onnx if args.format == "onnx" else export_torchscript)(net, f)
+    print(f"wrote {output} ({args.format}: inputs image (N,3,H,W) in [0,1] and "
+          f"style_weights ({len(net.arch.styles)},): {', '.join(net.arch.styles)})")  # fmt: skip
+    return 0
+
+
+COMMANDS = {
+    "info": cmd_info,
+    "stylize": cmd_stylize,
+    "train": cmd_train,
+    "fast": cmd_fast,
+    "video": cmd_video,
+    "webcam": cmd_webcam,
+    "export": cmd_export,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,3 +23,11 @@ class OptionError(ImpastoError):
 
 class DivergedError(ImpastoError):
     """The optimization produced a non-finite loss."""
+
+
+class ModelError(ImpastoError):
+    """A model file is missing, corrupt, or not the kind of network asked for."""
+
+
+class VideoError(ImpastoError):
+    """A video cannot be read or written."""

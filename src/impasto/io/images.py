@@ -9,9 +9,9 @@ white is what a transparent PNG looks like on most pages.
 
 from __future__ import annotations
 
+import glob
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Union
@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError, OutputError
+from .atomic import atomic_write
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]  # noqa: UP007 (runtime alias)
 
@@ -36,6 +37,32 @@ SAVE_FORMATS = {
     ".tif": ("TIFF", {"compression": "tiff_deflate"}),
     ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
 }
+
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def expand_inputs(specs: list[str]) -> list[tuple[Path, Path]]:
+    """Files, folders (recursive) and globs -> [(path, name to write it under)].
+
+    A folder's images keep their path relative to it, so outputs cannot collide.
+    """
+    found: list[tuple[Path, Path]] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            found += [(p, p.relative_to(path)) for p in files]
+        elif path.exists():
+            found.append((path, Path(path.name)))
+        elif glob.has_magic(spec):
+            found += [(Path(p), Path(Path(p).name)) for p in sorted(glob.glob(spec))
+                      if Path(p).is_file()]  # fmt: skip
+        else:
+            raise ImageError(f"{spec}: no such file or folder")
+    if not found:
+        raise ImageError(f"no images found in {' '.join(specs)}")
+    return found
 
 
 def load_image(
@@ -213,15 +240,6 @@ def save_image(image: Image.Image, path: str | os.PathLike, inputs: tuple = ()) 
     """Write `image` to `path` atomically (temp file + rename), format by extension."""
     out = check_output_path(path, inputs)
     fmt, options = SAVE_FORMATS[out.suffix.lower()]
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(out) as f:
+        image.save(f, format=fmt, **options)
     return out

@@ -1,0 +1,122 @@
+"""The image transformation network of feed-forward style transfer.
+
+Johnson et al. 2016 (perceptual losses), with the fixes that later work settled on:
+reflection padding, instance normalization, and upsample + convolution instead of
+transposed convolution (no checkerboard artefacts). Every normalization layer is
+conditional (Dumoulin et al. 2017): it holds one scale and shift per style, so a
+network learns several styles at once, and a weighted mix of those parameters blends
+styles. A single-style network is the same thing with one style.
+
+    net = TransformerNet(Architecture(styles=("starry_night", "udnie")))
+    out = net(photo, torch.tensor([0.6, 0.4]))   # photo: RGB [0, 1], (N, 3, H, W)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ModelError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a model file must record to rebuild its network."""
+
+    styles: tuple[str, ...] = ("style",)
+    width: int = 16  # channels of the first layer; doubled by each of the 2 downsamplings
+    blocks: int = 5  # residual blocks at 1/4 resolution
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "styles": list(self.styles), "kind": "transformer"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Architecture:
+        try:
+            arch = cls(styles=tuple(d["styles"]), width=int(d["width"]), blocks=int(d["blocks"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelError(f"model metadata does not describe a transformer network ({e})") from e
+        if not arch.styles or arch.width < 1 or arch.blocks < 0:
+            raise ModelError("model metadata has an impossible architecture")
+        return arch
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm with a learned scale and shift per style, mixed by style weights."""
+
+    def __init__(self, channels: int, n_styles: int):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(n_styles, channels))
+        self.shift = nn.Parameter(torch.zeros(n_styles, channels))
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        # weights: (N, n_styles), each row summing to 1.
+        scale = (weights @ self.scale)[:, :, None, None]
+        shift = (weights @ self.shift)[:, :, None, None]
+        return F.instance_norm(x, eps=1e-5) * scale + shift
+
+
+class Conv(nn.Module):
+    """[nearest upsample to `size`] -> reflection pad -> conv -> [conditional instance norm]."""
+
+    def __init__(self, cin, cout, kernel, n_styles, stride=1, norm=True):
+        super().__init__()
+        self.pad = kernel // 2
+        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.norm = ConditionalInstanceNorm(cout, n_styles) if norm else None
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, size=None) -> torch.Tensor:
+        if size is not None:
+            x = F.interpolate(x, size=size, mode="nearest")
+        x = self.conv(F.pad(x, [self.pad] * 4, mode="reflect"))
+        return self.norm(x, weights) if self.norm is not None else x
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int, n_styles: int):
+        super().__init__()
+        self.a = Conv(channels, channels, 3, n_styles)
+        self.b = Conv(channels, channels, 3, n_styles)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return x + self.b(F.relu(self.a(x, weights)), weights)
+
+
+class TransformerNet(nn.Module):
+    def __init__(self, arch: Architecture = Architecture()):
+        super().__init__()
+        self.arch = arch
+        s, w = len(arch.styles), arch.width
+        self.down = nn.ModuleList([
+            Conv(3, w, 9, s), Conv(w, 2 * w, 3, s, stride=2), Conv(2 * w, 4 * w, 3, s, stride=2)
+        ])  # fmt: skip
+        self.res = nn.ModuleList([Residual(4 * w, s) for _ in range(arch.blocks)])
+        self.up = nn.ModuleList([
+            Conv(4 * w, 2 * w, 3, s), Conv(2 * w, w, 3, s)
+        ])  # fmt: skip
+        self.out = Conv(w, 3, 9, s, norm=False)
+
+    def forward(self, image: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Stylize `image` (RGB in [0, 1], (N, 3, H, W)) -> RGB in [0, 1], same size.
+
+        `weights`: the style mix, (n_styles,) for the whole batch or (N, n_styles) per
+        image; None means the first style.
+        """
+        n = image.shape[0]
+        if weights is None:
+            weights = F.one_hot(torch.zeros((), dtype=torch.long), len(self.arch.styles))
+        weights = weights.to(image.dtype).reshape(-1, len(self.arch.styles)).expand(n, -1)
+        # Each upsampling returns to the exact size its mirror downsampling started
+        # from, so any height and width come back unchanged (and export stays dynamic).
+        x, sizes = image, []
+        for layer in self.down:
+            sizes.append(x.shape[-2:])
+            x = F.relu(layer(x, weights))
+        for block in self.res:
+            x = block(x, weights)
+        for layer, size in zip(self.up, sizes[:0:-1], strict=True):
+            x = F.relu(layer(x, weights, size))
+        return torch.sigmoid(self.out(x, weights))

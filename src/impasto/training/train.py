@@ -1,0 +1,396 @@
+"""Train a transformation network: one style, several (conditional instance norm), or
+by distillation of the optimization method's outputs.
+
+    train(TrainOptions(styles=["starry.jpg"], data="photos/", output="starry.safetensors"))
+
+The same code runs as one process (CPU or GPU) or under `torchrun` (DDP: one
+process per GPU, or gloo on CPUs); rank 0 writes every file. Files beside OUTPUT:
+
+    OUTPUT                     the model (safetensors + JSON metadata), at the end
+    OUTPUT.ckpt.safetensors    the checkpoint: weights, Adam's state, loss history
+    OUTPUT_samples/            held-out photos stylized every --sample-every steps
+    OUTPUT_loss.png            the loss curves
+    OUTPUT_targets/            distillation targets (cached; an interrupted render resumes)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..devices import resolve_device
+from ..errors import ModelError, OptionError
+from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
+from ..io.modelfile import load_model, save_model
+from ..io.sheet import contact_sheet, plot_curves
+from ..losses import content_loss, gram_matrix, tv_loss
+from ..methods.optimize import DEFAULT_STYLE_LAYERS, PRECISIONS
+from ..nets.transformer import Architecture, TransformerNet
+from ..nets.vgg import LAYERS, VGG19
+from ..nets.weights import find_weights
+from .data import CropDataset, PositionSampler, find_images
+
+SAMPLE_PHOTOS = 4  # held-out photos in each sample sheet
+SAMPLE_STYLES = 8  # styles shown in it, at most
+
+
+@dataclass
+class TrainOptions:
+    """Every setting of a training run; the CLI flags have the same names."""
+
+    styles: Sequence[str]  # style image paths; one makes a single-style network
+    data: str  # folder of training photos, searched recursively
+    output: str  # the model file to write
+    style_names: Sequence[str] | None = None  # default: the style files' stems
+    steps: int = 2000
+    batch_size: int = 4
+    image_size: int = 256  # training crops are square, this many px
+    style_size: int = 512  # longest side of the style images when their Grams are taken
+    lr: float = 1e-3  # Adam; cosine decay to a tenth over the run, after a short warm-up
+    content_weight: float = 1.0
+    style_weight: float = 30.0
+    tv_weight: float = 10.0
+    content_layers: dict[str, float] = field(default_factory=lambda: {"relu3_1": 1.0})
+    style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
+    width: int = 16
+    blocks: int = 5
+    checkpoint_every: int = 100
+    sample_every: int = 200  # 0: samples only at the end
+    holdout: str | None = None  # folder of photos for the sample sheets
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"  # bf16: autocast for the network and VGG (CPU with avx512_bf16, GPU)
+    workers: int = 2  # data-loading processes
+    resume: bool = False
+    weights: str | None = None  # VGG-19 weights
+    distill: bool = False
+    distill_images: int = 64  # photos rendered by the optimization method
+    distill_size: int = 384
+    distill_iterations: int = 200
+    pixel_weight: float = 1.0  # distillation: pixel loss, in 0–255 units squared
+
+    @property
+    def names(self) -> list[str]:
+        names = list(self.style_names or [Path(s).stem for s in self.styles])
+        if len(names) != len(self.styles):
+            raise OptionError(f"{len(names)} style names for {len(self.styles)} styles")
+        if len(set(names)) != len(names):
+            raise OptionError(f"style names must differ: {', '.join(names)}")
+        return names
+
+    def validate(self) -> None:
+        if not self.styles:
+            raise OptionError("give at least one --style image")
+        self.names  # noqa: B018 (checks the names)
+        for name in ("steps", "batch_size", "image_size", "style_size", "width"):
+            if getattr(self, name) < 1:
+                raise OptionError(f"{name} must be positive")
+        if self.image_size < 32:
+            raise OptionError("image_size must be at least 32 px")
+        if self.precision not in PRECISIONS:
+            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
+        for kind, layers in (("content", self.content_layers), ("style", self.style_layers)):
+            unknown = set(layers) - set(LAYERS)
+            if unknown:
+                raise OptionError(f"unknown {kind} layer(s): {', '.join(sorted(unknown))}")
+        if not str(self.output).endswith(".safetensors"):
+            raise OptionError(f"{self.output}: model files end in .safetensors")
+        if not Path(self.output).resolve().parent.is_dir():
+            raise OptionError(f"{self.output}: folder does not exist")
+
+
+def checkpoint_path(output: str | os.PathLike) -> Path:
+    return Path(output).with_suffix(".ckpt.safetensors")
+
+
+def _beside(output: str | os.PathLike, suffix: str) -> Path:
+    out = Path(output)
+    return out.with_name(out.name.removesuffix(".safetensors") + suffix)
+
+
+def lr_at(step: int, opts: TrainOptions) -> float:
+    warmup = min(100, opts.steps // 10)
+    if step < warmup:
+        return opts.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, opts.steps - warmup)
+    return opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank); starts the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    if world > 1:
+        return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+    return 0, 1, 0
+
+
+def train(
+    opts: TrainOptions,
+    progress: bool = True,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict:
+    """Run (or resume) training; returns the model's metadata. Ctrl-C checkpoints first."""
+    opts.validate()
+    rank, world, local_rank = _distributed()
+    device = resolve_device(opts.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    channels_last = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    torch.manual_seed(opts.seed)
+
+    names = opts.names
+    styles = [load_image(s) for s in opts.styles]
+    paths, skipped = find_images(opts.data)
+    arch = Architecture(styles=tuple(names), width=opts.width, blocks=opts.blocks)
+    net = TransformerNet(arch).to(device, memory_format=channels_last)
+    optim = torch.optim.Adam(net.parameters(), lr=opts.lr)
+    history: dict[str, list] = {}
+    start, seconds = 0, 0.0
+    ckpt = checkpoint_path(opts.output)
+    if opts.resume and ckpt.exists():
+        start, history, seconds = _load_checkpoint(ckpt, net, optim, arch, device)
+    elif opts.resume and rank == 0:
+        print(f"impasto: no checkpoint at {ckpt}; starting from step 0")
+
+    vgg = VGG19.from_weights(find_weights(opts.weights)).to(device, memory_format=channels_last)
+    layers = sorted({*opts.content_layers, *opts.style_layers}, key=LAYERS.index)
+    with torch.no_grad():  # target Grams, (n_styles, C, C) per layer
+        grams = {n: [] for n in opts.style_layers}
+        for style in styles:
+            feats = vgg(to_tensor(resize_longest(style, opts.style_size)).to(device), grams)
+            for n in grams:
+                grams[n].append(gram_matrix(feats[n].float())[0])
+        grams = {n: torch.stack(g) for n, g in grams.items()}
+
+    targets = None
+    if opts.distill:
+        paths = paths[: opts.distill_images]
+        targets = render_targets(opts, paths, styles, names, device, rank, world, progress)
+    dataset = CropDataset(paths, opts.image_size, len(names), opts.seed, targets=targets)
+    loader = DataLoader(
+        dataset,
+        batch_size=opts.batch_size,
+        sampler=PositionSampler(opts.batch_size, start, rank, world),
+        num_workers=opts.workers,
+        persistent_workers=opts.workers > 0,
+        pin_memory=device.type == "cuda",
+    )
+    model = net
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
+    holdout = _holdout_photos(opts.holdout)
+
+    bar = tqdm(total=opts.steps, initial=start, disable=rank != 0 or not progress,
+               unit="step", dynamic_ncols=True)  # fmt: skip
+    batches = iter(loader)
+    step, began = start, time.perf_counter()
+    try:
+        while step < opts.steps:
+            batch = next(batches)
+            photos = batch[0].to(device, memory_format=channels_last, non_blocking=True)
+            which = batch[1].to(device)
+            target = batch[2].to(device, non_blocking=True) if opts.distill else None
+            for group in optim.param_groups:
+                group["lr"] = lr_at(step, opts)
+            with torch.autocast(device.type, torch.bfloat16, enabled=opts.precision == "bf16"):
+                out = model(photos, F.one_hot(which, len(names)).float())
+                terms = _losses(vgg, layers, out, photos, target, which, grams, opts)
+            optim.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optim.step()
+            step += 1
+            losses = _mean_over_ranks(terms, world)
+            if not math.isfinite(losses["total"]):
+                raise OptionError(f"the loss became non-finite at step {step}: lower --lr")
+            for key, value in losses.items():
+                history.setdefault(key, []).append([step, value])
+            bar.update()
+            bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+            if callback is not None:
+                callback(step, losses)
+            if rank == 0 and step % opts.checkpoint_every == 0 and step < opts.steps:
+                elapsed = seconds + time.perf_counter() - began
+                _save_checkpoint(ckpt, net, optim, arch, opts, step, history, elapsed)
+            if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
+                _write_samples(net, holdout, names, opts, step, device)
+    except KeyboardInterrupt:
+        if rank == 0 and step > start:
+            elapsed = seconds + time.perf_counter() - began
+            _save_checkpoint(ckpt, net, optim, arch, opts, step, history, elapsed)
+            bar.write(f"impasto: interrupted at step {step}; checkpoint in {ckpt}")
+        raise
+    finally:
+        bar.close()
+
+    seconds += time.perf_counter() - began
+    meta = {
+        "architecture": arch.to_dict(),
+        "training": {
+            "options": _options_record(opts),
+            "steps": step,
+            "images": len(paths),
+            "skipped_images": skipped,
+            "seconds": round(seconds, 1),
+            "device": f"{world} x {device.type}" if world > 1 else device.type,
+            "final_losses": {k: v[-1][1] for k, v in history.items()},
+        },
+    }
+    if rank == 0:
+        _save_checkpoint(ckpt, net, optim, arch, opts, step, history, seconds)
+        meta = save_model(opts.output, net.state_dict(), meta)
+        _write_samples(net, holdout, names, opts, step, device)
+        curves = {k: v for k, v in history.items()}
+        save_image(plot_curves(curves, "training loss"), _beside(opts.output, "_loss.png"))
+    if world > 1:
+        dist.barrier()
+    return meta
+
+
+def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, torch.Tensor]:
+    out_feats = {k: v.float() for k, v in vgg(out, layers).items()}
+    with torch.no_grad():
+        reference = photos if target is None else target
+        ref_feats = {k: v.float() for k, v in vgg(reference, opts.content_layers).items()}
+    content = sum(w * content_loss(out_feats[n], ref_feats[n])
+                  for n, w in opts.content_layers.items())  # fmt: skip
+    terms = {"content": opts.content_weight * content}
+    if target is None:
+        style = sum(w * F.mse_loss(gram_matrix(out_feats[n]), grams[n][which])
+                    for n, w in opts.style_layers.items())  # fmt: skip
+        terms["style"] = opts.style_weight * style
+    else:
+        terms["pixel"] = opts.pixel_weight * F.mse_loss(out.float(), target) * 255.0**2
+    terms["tv"] = opts.tv_weight * tv_loss(out.float())
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def _mean_over_ranks(terms: dict[str, torch.Tensor], world: int) -> dict[str, float]:
+    values = torch.stack([t.detach().float() for t in terms.values()])
+    if world > 1:
+        dist.all_reduce(values)
+        values /= world
+    return dict(zip(terms, values.tolist(), strict=True))
+
+
+def _options_record(opts: TrainOptions) -> dict:
+    record = asdict(opts)
+    record["styles"] = [Path(s).name for s in opts.styles]  # no local paths in a shared file
+    record["data"] = Path(opts.data).name
+    record["output"] = Path(opts.output).name
+    record["holdout"] = Path(opts.holdout).name if opts.holdout else None
+    record["weights"] = Path(opts.weights).name if opts.weights else None
+    record["style_names"] = opts.names
+    return record
+
+
+def _save_checkpoint(path, net, optim, arch, opts, step, history, seconds) -> None:
+    """Weights + Adam's moments as tensors, the rest as JSON: no pickle, atomic."""
+    state = dict(net.state_dict())
+    for i, s in optim.state_dict()["state"].items():
+        for key, value in s.items():
+            state[f"optim.{i}.{key}"] = torch.as_tensor(value)
+    meta = {
+        "architecture": arch.to_dict(),
+        "checkpoint": {
+            "step": step,
+            "history": history,
+            "seconds": seconds,
+            "options": _options_record(opts),
+        },  # fmt: skip
+    }
+    save_model(path, state, meta)
+
+
+def _load_checkpoint(path, net, optim, arch, device) -> tuple[int, dict, float]:
+    state, meta = load_model(path, kind="transformer")
+    if "checkpoint" not in meta:
+        raise ModelError(f"{path}: not a training checkpoint")
+    if Architecture.from_dict(meta["architecture"]) != arch:
+        raise ModelError(
+            f"{path}: checkpoint was trained with other styles or sizes "
+            f"({meta['architecture']}); delete it or drop --resume"
+        )
+    net.load_state_dict({k: v for k, v in state.items() if not k.startswith("optim.")})
+    moments: dict[int, dict] = {}
+    for key, value in state.items():
+        if key.startswith("optim."):
+            _, i, name = key.split(".")
+            moments.setdefault(int(i), {})[name] = value.to(device) if value.dim() else value
+    optim_state = optim.state_dict()
+    optim_state["state"] = moments
+    optim.load_state_dict(optim_state)
+    info = meta["checkpoint"]
+    return int(info["step"]), info["history"], float(info["seconds"])
+
+
+def _holdout_photos(folder: str | None) -> list[torch.Tensor]:
+    if not folder:
+        return []
+    paths, _ = find_images(folder)
+    return [to_tensor(resize_longest(load_image(p), 256)) for p in paths[:SAMPLE_PHOTOS]]
+
+
+@torch.no_grad()
+def _write_samples(net, photos, names, opts, step, device) -> None:
+    if not photos:
+        return
+    net.eval()
+    shown = names[:SAMPLE_STYLES]
+    rows = []
+    for photo in photos:
+        row = [to_image(photo)]
+        for i in range(len(shown)):
+            weights = F.one_hot(torch.tensor(i), len(names)).float().to(device)
+            row.append(to_image(net(photo.to(device), weights).float()))
+        rows.append(row)
+    net.train()
+    folder = _beside(opts.output, "_samples")
+    folder.mkdir(exist_ok=True)
+    sheet = contact_sheet(rows, ["photo", *shown], cell=192)
+    save_image(sheet, folder / f"step_{step:06d}.png")
+
+
+def render_targets(opts, paths, styles, names, device, rank, world, progress) -> list[list[Path]]:
+    """Optimization-method outputs for each (style, photo), cached; ranks share the work."""
+    from ..methods.optimize import Stylizer
+
+    folder = _beside(opts.output, "_targets")
+    recipe = f"{opts.distill_size}|{opts.distill_iterations}|{opts.precision}"
+    targets, todo = [], []
+    for s, name in enumerate(names):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        row = []
+        for p in paths:
+            key = hashlib.sha256(f"{p.resolve()}|{opts.styles[s]}|{recipe}".encode()).hexdigest()
+            row.append(folder / name / f"{p.stem}_{key[:10]}.png")
+            if not row[-1].exists():
+                todo.append((s, p, row[-1]))
+        targets.append(row)
+    mine = todo[rank::world]
+    if mine:
+        stylizer = Stylizer(opts.weights, device)
+        for s, photo, out in tqdm(mine, desc="distillation targets", disable=not progress):
+            result = stylizer.run(photo, styles[s], size=opts.distill_size,
+                                  iterations=opts.distill_iterations,
+                                  precision=opts.precision, progress=False)  # fmt: skip
+            save_image(result.image, out)
+    if world > 1:
+        dist.barrier()
+    return targets

@@ -1,0 +1,187 @@
+"""Feed-forward networks: the network, model files, style blends, inference, export."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from impasto.errors import ModelError, OptionError
+from impasto.io.modelfile import load_model, save_model
+from impasto.methods.feedforward import FastStylizer, load_transformer, parse_style
+from impasto.nets.export import export_onnx, export_torchscript
+from impasto.nets.transformer import Architecture, TransformerNet
+
+STYLES = ("starry_night", "udnie", "the_scream")
+
+
+@pytest.fixture(scope="module")
+def net() -> TransformerNet:
+    torch.manual_seed(0)
+    net = TransformerNet(Architecture(styles=STYLES, width=8, blocks=2)).eval()
+    with torch.no_grad():  # distinct per-style parameters, as after training
+        for p in net.parameters():
+            if p.dim() == 2:
+                p.add_(torch.randn_like(p) * 0.3)
+    return net
+
+
+@pytest.fixture(scope="module")
+def model_file(net, tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "three.safetensors"
+    save_model(path, net.state_dict(), {"architecture": net.arch.to_dict()})
+    return path
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 64, 64), (2, 3, 37, 53), (1, 3, 17, 90)])
+def test_any_size_comes_back_in_range(net, shape):
+    with torch.no_grad():
+        out = net(torch.rand(shape))
+    assert out.shape == shape and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_blend_weights_one_zero_equal_the_style_alone(net):
+    x = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        alone = net(x, torch.tensor([0.0, 1.0, 0.0]))
+        blended = net(x, parse_style("udnie:1,starry_night:0", STYLES))
+        other = net(x, torch.tensor([1.0, 0.0, 0.0]))
+        half = net(x, torch.tensor([0.5, 0.5, 0.0]))
+    assert torch.equal(alone, blended)
+    assert not torch.allclose(alone, other, atol=1e-3)
+    assert not torch.allclose(half, alone, atol=1e-3) and not torch.allclose(half, other, atol=1e-3)
+
+
+def test_per_image_weights_in_a_batch(net):
+    x = torch.rand(2, 3, 32, 32)
+    w = torch.tensor([[1.0, 0, 0], [0, 0, 1.0]])
+    with torch.no_grad():
+        both = net(x, w)
+        first = net(x[:1], w[0])
+        second = net(x[1:], w[1])
+    torch.testing.assert_close(both, torch.cat([first, second]))
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (None, [1, 0, 0]),
+        (2, [0, 0, 1]),
+        ("udnie", [0, 1, 0]),
+        ("the", [0, 0, 1]),  # a unique prefix
+        ("0:3,2:1", [0.75, 0, 0.25]),
+        ({"udnie": 1, "the_scream": 1}, [0, 0.5, 0.5]),
+        ([1, 1, 2], [0.25, 0.25, 0.5]),
+    ],
+)
+def test_parse_style(spec, expected):
+    assert parse_style(spec, STYLES).tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("monet", "unknown style 'monet'"),
+        ("7", "out of range"),
+        ("udnie:x", "bad style weight"),
+        ("udnie:0", "not all zero"),
+        ([1, 2], "2 style weights for a model with 3 styles"),
+    ],
+)
+def test_parse_style_errors(spec, message):
+    with pytest.raises(OptionError, match=message):
+        parse_style(spec, STYLES)
+
+
+def test_model_file_round_trip_is_exact(net, model_file):
+    loaded, meta = load_transformer(model_file)
+    assert loaded.arch == net.arch and meta["architecture"]["kind"] == "transformer"
+    for (name, a), b in zip(net.state_dict().items(), loaded.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(net(x), loaded(x))
+
+
+def test_corrupt_and_foreign_model_files_are_refused(model_file, tmp_path):
+    data = bytearray(model_file.read_bytes())
+    data[-100] ^= 0xFF  # flip bits in the last tensor
+    (tmp_path / "flipped.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="SHA-256"):
+        load_transformer(tmp_path / "flipped.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a model at all")
+    with pytest.raises(ModelError, match="not an impasto model file"):
+        load_transformer(tmp_path / "junk.safetensors")
+    torch.save({"w": torch.zeros(1)}, tmp_path / "pickle.safetensors")
+    with pytest.raises(ModelError, match="not an impasto model file"):
+        load_transformer(tmp_path / "pickle.safetensors")
+    with pytest.raises(ModelError, match="no such model file"):
+        load_transformer(tmp_path / "missing.safetensors")
+
+
+def test_wrong_architecture_is_refused(net, tmp_path):
+    wide = Architecture(styles=STYLES, width=16, blocks=2).to_dict()
+    save_model(tmp_path / "lies.safetensors", net.state_dict(), {"architecture": wide})
+    with pytest.raises(ModelError, match="do not fit the recorded architecture"):
+        load_transformer(tmp_path / "lies.safetensors")
+    save_model(tmp_path / "other.safetensors", net.state_dict(),
+               {"architecture": {"kind": "decoder"}})  # fmt: skip
+    with pytest.raises(ModelError, match="is a decoder model, not a transformer model"):
+        load_transformer(tmp_path / "other.safetensors")
+
+
+def test_fast_stylizer_options(model_file, content):
+    fast = FastStylizer(model_file, device="cpu")
+    image = fast.run(content, "udnie", size=96)
+    assert image.size == (96, 72) and image.mode == "RGB"
+    photo = np.asarray(fast.prepare(content, 96), dtype=np.int16)
+    untouched = np.asarray(fast.run(content, size=96, strength=0.0), dtype=np.int16)
+    assert np.abs(untouched - photo).max() <= 1
+    with pytest.raises(OptionError, match="strength"):
+        fast.run(content, size=96, strength=1.5)
+
+
+def test_bf16_is_close_to_fp32(model_file, content):
+    a = np.asarray(FastStylizer(model_file, "cpu").run(content, size=64), dtype=np.float32)
+    b = np.asarray(FastStylizer(model_file, "cpu", precision="bf16").run(content, size=64),
+                   dtype=np.float32)  # fmt: skip
+    assert np.abs(a - b).mean() < 4  # of 255
+
+
+def test_onnx_export_matches_torch(net):
+    ort = pytest.importorskip("onnxruntime")
+    buffer = io.BytesIO()
+    export_onnx(net, buffer)
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    weights = torch.tensor([0.2, 0.3, 0.5])
+    for shape in [(1, 3, 64, 64), (2, 3, 45, 71)]:  # dynamic batch, height and width
+        x = torch.rand(shape)
+        with torch.no_grad():
+            expected = net(x, weights).numpy()
+        got = session.run(None, {"image": x.numpy(), "style_weights": weights.numpy()})[0]
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_onnx_backend_equals_torch_backend(model_file, content):
+    pytest.importorskip("onnxruntime")
+    a = np.asarray(FastStylizer(model_file, "cpu").run(content, "udnie", size=80), np.int16)
+    b = np.asarray(FastStylizer(model_file, backend="onnx").run(content, "udnie", size=80),
+                   np.int16)  # fmt: skip
+    assert np.abs(a - b).max() <= 1
+
+
+def test_torchscript_export_matches_torch(net):
+    buffer = io.BytesIO()
+    export_torchscript(net, buffer)
+    buffer.seek(0)
+    scripted = torch.jit.load(buffer)
+    x, w = torch.rand(1, 3, 50, 70), torch.tensor([0.0, 1.0, 0.0])
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x, w), net(x, w))
+
+
+def test_model_file_has_metadata(model_file):
+    _, meta = load_model(model_file)
+    assert meta["architecture"]["styles"] == list(STYLES)
+    assert len(meta["sha256"]) == 64 and meta["impasto_version"] and meta["created"]
