@@ -27,3 +27,23 @@ def style(data) -> Path:
 @pytest.fixture(scope="session")
 def stylizer() -> Stylizer:
     return Stylizer(device="cpu")  # VGG-19 loaded once for the whole session
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """A small untrained three-style network saved as a model file."""
+    import torch
+
+    from impasto.io.modelfile import save_model
+    from impasto.nets.transformer import Architecture, TransformerNet
+
+    torch.manual_seed(0)
+    net = TransformerNet(Architecture(styles=("starry_night", "udnie", "the_scream"), width=8,
+                                      blocks=2))  # fmt: skip
+    with torch.no_grad():  # distinct per-style parameters, as after training
+        for p in net.parameters():
+            if p.dim() == 2:
+                p.add_(torch.randn_like(p) * 0.3)
+    path = tmp_path_factory.mktemp("models") / "three.safetensors"
+    save_model(path, net.state_dict(), {"architecture": net.arch.to_dict()})
+    return path

@@ -5,7 +5,9 @@ import io
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from impasto.cli import main
 from impasto.errors import ModelError, OptionError
 from impasto.io.modelfile import load_model, save_model
 from impasto.methods.feedforward import FastStylizer, load_transformer, parse_style
@@ -16,21 +18,8 @@ STYLES = ("starry_night", "udnie", "the_scream")
 
 
 @pytest.fixture(scope="module")
-def net() -> TransformerNet:
-    torch.manual_seed(0)
-    net = TransformerNet(Architecture(styles=STYLES, width=8, blocks=2)).eval()
-    with torch.no_grad():  # distinct per-style parameters, as after training
-        for p in net.parameters():
-            if p.dim() == 2:
-                p.add_(torch.randn_like(p) * 0.3)
-    return net
-
-
-@pytest.fixture(scope="module")
-def model_file(net, tmp_path_factory):
-    path = tmp_path_factory.mktemp("models") / "three.safetensors"
-    save_model(path, net.state_dict(), {"architecture": net.arch.to_dict()})
-    return path
+def net(model_file) -> TransformerNet:
+    return load_transformer(model_file)[0]
 
 
 @pytest.mark.parametrize("shape", [(1, 3, 64, 64), (2, 3, 37, 53), (1, 3, 17, 90)])
@@ -185,3 +174,61 @@ def test_model_file_has_metadata(model_file):
     _, meta = load_model(model_file)
     assert meta["architecture"]["styles"] == list(STYLES)
     assert len(meta["sha256"]) == 64 and meta["impasto_version"] and meta["created"]
+
+
+def cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_fast_folder_batches_and_keeps_names(model_file, data, tmp_path, capsys):
+    code, out, _ = cli(["fast", data / "content", "--model", model_file, "-o", tmp_path / "out",
+                        "--size", 64, "--batch", 3, "--style", "udnie:0.5,0:0.5", "--quiet"],
+                       capsys)  # fmt: skip
+    assert code == 0 and "wrote 7 images" in out
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(p.name for p in (data / "content").iterdir())
+    assert max(Image.open(tmp_path / "out" / "tubingen.jpg").size) == 64
+
+
+def test_cli_fast_single_file_and_errors(model_file, content, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = cli(["fast", content, "--model", model_file, "--style", "udnie",
+                        "--size", 48], capsys)  # fmt: skip
+    assert code == 0 and (tmp_path / "tubingen_udnie.png").exists()
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    code, _, err = cli(["fast", content, tmp_path / "bad.jpg", "--model", model_file], capsys)
+    assert code == 2 and "give an output folder" in err
+    code, _, err = cli(["fast", content, tmp_path / "bad.jpg", "--model", model_file,
+                        "-o", tmp_path / "o", "--size", 48], capsys)  # fmt: skip
+    assert code == 2 and "1 of 2 inputs could not be read" in err
+    assert (tmp_path / "o" / "tubingen.jpg").exists()  # the good one still got done
+    code, _, err = cli(["fast", content, "--model", "no_such_model"], capsys)
+    assert code == 2 and "no such model file or built-in model" in err
+    code, _, err = cli(["fast", content, "--model", model_file, "--strength", 2], capsys)
+    assert code == 2 and "strength" in err
+    code, _, err = cli(["fast", content, "--model", model_file, "-o", content], capsys)
+    assert code == 2 and "never overwrites its inputs" in err
+
+
+def test_cli_export(model_file, tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    code, out, _ = cli(["export", model_file, "-o", tmp_path / "m.onnx"], capsys)
+    assert code == 0 and "starry_night, udnie, the_scream" in out
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    image = np.random.rand(1, 3, 30, 42).astype(np.float32)
+    got = session.run(None, {"image": image, "style_weights": np.array([0, 1, 0], np.float32)})
+    assert got[0].shape == image.shape
+    code, _, _ = cli(["export", model_file, "--format", "torchscript", "-o", tmp_path / "m.pt"],
+                     capsys)  # fmt: skip
+    assert code == 0 and (tmp_path / "m.pt").stat().st_size > 0
+
+
+def test_cli_train_errors(data, tmp_path, capsys):
+    code, _, err = cli(["train", "--style", data / "styles/udnie.jpg", "--data", tmp_path,
+                        "-o", tmp_path / "m.safetensors"], capsys)  # fmt: skip
+    assert code == 2 and "no readable images" in err
+    code, _, err = cli(["train", "--style", tmp_path / "nope.jpg", "--data", data / "train",
+                        "-o", tmp_path / "m.safetensors"], capsys)  # fmt: skip
+    assert code == 2 and "nope.jpg" in err

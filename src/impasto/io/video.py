@@ -81,6 +81,7 @@ def stylize_video(
     if not 0.0 <= smooth < 1.0:
         raise OptionError("smooth must be in [0, 1)")
     fmt, codec = VIDEO_FORMATS[out.suffix.lower()]
+    height, width = _output_size(av, src, transform)
     try:
         container = av.open(str(src))
     except av.FFmpegError as e:
@@ -98,6 +99,7 @@ def stylize_video(
             with atomic_write(out) as f, av.open(f, mode="w", format=fmt) as writer:
                 video_out = writer.add_stream(codec, rate=rate)
                 video_out.pix_fmt = "yuv420p"
+                video_out.width, video_out.height = width, height
                 video_out.time_base = video_in.time_base
                 audio_out = writer.add_stream_from_template(audio_in) if audio_in else None
                 previous = None  # (photo, stylized) of the last frame, float32
@@ -115,10 +117,7 @@ def stylize_video(
                             styled = _damp_flicker(photo, styled, *previous, smooth)
                         previous = (photo.astype(np.float32), styled)
                         picture = np.clip(styled + 0.5, 0, 255).astype(np.uint8)
-                        if count == 0:  # yuv420p needs even sides
-                            video_out.width = picture.shape[1] // 2 * 2
-                            video_out.height = picture.shape[0] // 2 * 2
-                        picture = picture[: video_out.height, : video_out.width]
+                        picture = np.ascontiguousarray(picture[:height, :width])
                         new = av.VideoFrame.from_ndarray(picture, format="rgb24")
                         new.pts, new.time_base = frame.pts, frame.time_base
                         writer.mux(video_out.encode(new))
@@ -132,6 +131,21 @@ def stylize_video(
         finally:
             bar.close()
     return count
+
+
+def _output_size(av, src: Path, transform) -> tuple[int, int]:
+    """The output's (height, width): the first frame's, stylized, rounded down to even
+    (yuv420p needs even sides). The encoder must know it before the first packet."""
+    try:
+        with av.open(str(src)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{src}: has no video stream")
+            for frame in container.decode(video=0):
+                h, w = transform(frame.to_ndarray(format="rgb24")).shape[:2]
+                return h // 2 * 2, w // 2 * 2
+    except av.FFmpegError as e:
+        raise VideoError(f"{src}: cannot read video ({e})") from e
+    raise VideoError(f"{src}: no video frames could be decoded")
 
 
 def _damp_flicker(photo, styled, last_photo, last_styled, smooth: float) -> np.ndarray:

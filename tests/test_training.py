@@ -1,0 +1,145 @@
+"""Training: the loss falls, checkpoints resume exactly, torchrun runs, distillation caches."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from impasto.errors import ModelError, OptionError
+from impasto.io.modelfile import load_model
+from impasto.methods.feedforward import FastStylizer
+from impasto.training.data import CropDataset, PositionSampler, find_images
+from impasto.training.train import TrainOptions, checkpoint_path, train
+
+
+def options(data, tmp_path, **overrides) -> TrainOptions:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    base = dict(
+        styles=[str(data / "styles/starry_night.jpg"), str(data / "styles/udnie.jpg")],
+        data=str(data / "train"), output=str(tmp_path / "net.safetensors"), steps=6,
+        batch_size=2, image_size=64, style_size=96, width=8, blocks=1, workers=0,
+        checkpoint_every=2, sample_every=0, lr=5e-3,
+    )  # fmt: skip
+    return TrainOptions(**{**base, **overrides})
+
+
+def test_loss_falls_and_files_appear(data, tmp_path):
+    losses = []
+    opts = options(data, tmp_path, steps=16, holdout=str(data / "holdout"), sample_every=8)
+    meta = train(opts, progress=False, callback=lambda step, v: losses.append(v["total"]))
+    assert len(losses) == 16
+    assert sum(losses[-4:]) < 0.7 * sum(losses[:4])
+    assert meta["training"]["steps"] == 16 and meta["training"]["images"] == 400
+    assert meta["training"]["options"]["styles"] == ["starry_night.jpg", "udnie.jpg"]
+    assert sorted(p.name for p in (tmp_path / "net_samples").iterdir()) == [
+        "step_000008.png", "step_000016.png"]  # fmt: skip
+    assert (tmp_path / "net_loss.png").stat().st_size > 0
+    fast = FastStylizer(tmp_path / "net.safetensors", "cpu")
+    assert fast.styles == ("starry_night", "udnie")
+    assert fast.run(data / "content/tubingen.jpg", "udnie", size=64).size == (64, 48)
+
+
+def test_interrupt_then_resume_reproduces_the_same_losses(data, tmp_path):
+    straight = []
+    train(options(data, tmp_path / "a"), progress=False,
+          callback=lambda step, v: straight.append(v))  # fmt: skip
+
+    def stop_at_3(step, losses):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(options(data, tmp_path / "b"), progress=False, callback=stop_at_3)
+    _, meta = load_model(checkpoint_path(tmp_path / "b/net.safetensors"))
+    assert meta["checkpoint"]["step"] == 3  # the interrupted run kept its work
+    resumed = []
+    train(options(data, tmp_path / "b", resume=True), progress=False,
+          callback=lambda step, v: resumed.append(v))  # fmt: skip
+    assert resumed == straight[3:]  # steps 4-6, identical to the last float
+
+
+def test_resume_with_other_styles_is_refused(data, tmp_path):
+    train(options(data, tmp_path, steps=2), progress=False)
+    other = options(data, tmp_path, steps=4, resume=True, styles=[str(data / "styles/udnie.jpg")])
+    with pytest.raises(ModelError, match="other styles or sizes"):
+        train(other, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"styles": []}, "at least one --style"),
+        ({"output": "x.pth"}, "end in .safetensors"),
+        ({"content_layers": {"relu9_1": 1.0}}, "unknown content layer"),
+        ({"style_names": ["a"]}, "1 style names for 2 styles"),
+        ({"image_size": 16}, "at least 32"),
+    ],
+)
+def test_bad_options(data, tmp_path, override, message):
+    with pytest.raises(OptionError, match=message):
+        train(options(data, tmp_path, **override), progress=False)
+
+
+def test_unreadable_files_are_skipped_and_counted(data, tmp_path):
+    folder = tmp_path / "photos" / "nested"
+    folder.mkdir(parents=True)
+    for name in ("a.jpg", "b.png"):
+        (folder / name).write_bytes((data / "train" / sorted(os.listdir(data / "train"))[0])
+                                    .read_bytes())  # fmt: skip
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (folder / "notes.txt").write_text("ignored: not an image extension")
+    paths, skipped = find_images(tmp_path / "photos")
+    assert [p.name for p in paths] == ["a.jpg", "b.png"] and skipped == 1
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "broken.png").write_bytes(b"")
+    with pytest.raises(OptionError, match="no readable images"):
+        find_images(tmp_path / "empty")
+
+
+def test_sampling_is_a_function_of_seed_and_position(data):
+    paths, _ = find_images(data / "train")
+    a = CropDataset(paths[:10], 48, n_styles=3, seed=1)
+    b = CropDataset(paths[:10], 48, n_styles=3, seed=1)
+    for position in (0, 7, 23):
+        x, s = a[position]
+        y, t = b[position]
+        assert torch.equal(x, y) and s == t and x.shape == (3, 48, 48)
+    # Two ranks of a world of 2 share every global batch without overlap.
+    r0, r1 = iter(PositionSampler(2, 5, 0, 2)), iter(PositionSampler(2, 5, 1, 2))
+    assert [next(r0) for _ in range(4)] == [20, 21, 24, 25]
+    assert [next(r1) for _ in range(4)] == [22, 23, 26, 27]
+
+
+def test_distillation_renders_targets_once(data, tmp_path):
+    udnie = [str(data / "styles/udnie.jpg")]
+    opts = options(data, tmp_path, distill=True, distill_images=2, distill_size=64,
+                   distill_iterations=2, steps=2, styles=udnie)  # fmt: skip
+    meta = train(opts, progress=False)
+    targets = sorted((tmp_path / "net_targets" / "udnie").iterdir())
+    assert len(targets) == 2 and meta["training"]["images"] == 2
+    stamps = [t.stat().st_mtime_ns for t in targets]
+    losses = []
+    train(opts, progress=False,
+          callback=lambda step, v: losses.append(v))  # fmt: skip
+    assert [t.stat().st_mtime_ns for t in targets] == stamps  # cached, not rendered again
+    assert set(losses[0]) == {"content", "pixel", "tv", "total"}
+
+
+def test_torchrun_two_cpu_processes(data, tmp_path):
+    out = tmp_path / "ddp.safetensors"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "29533", "-m", "impasto.cli", "train",
+           "--style", data / "styles/udnie.jpg", "--data", data / "train", "-o", out,
+           "--steps", "2", "--batch-size", "1", "--image-size", "48", "--style-size", "64",
+           "--width", "4", "--blocks", "1", "--workers", "0", "--device", "cpu",
+           "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=Path(__file__).parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, meta = load_model(out)
+    assert meta["training"]["device"] == "2 x cpu" and meta["training"]["steps"] == 2
+    assert done.stdout.count("wrote") == 1  # rank 0 alone reports and writes
