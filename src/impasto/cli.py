@@ -178,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub, common)
     _add_fast(sub, common)
     _add_export(sub, common)
+    ev = sub.add_parser("evaluate", parents=[common],
+                        help="score an output: style and content distances")  # fmt: skip
+    ev.add_argument("output", help="the stylized image")
+    ev.add_argument("--content", required=True, help="the photo")
+    ev.add_argument("--style", required=True, help="the painting")
+    ev.add_argument("--size", type=_positive_int, default=512, help="longest side compared at")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
+    ev.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -525,6 +534,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import Evaluator
+
+    scores = Evaluator(args.weights, args.device).score(
+        args.output, args.content, args.style, size=args.size
+    )
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        for name, value in scores.items():
+            print(f"{name:<18}{value:.4f}")
+    return 0
+
+
 COMMANDS = {
     "info": cmd_info,
     "stylize": cmd_stylize,
@@ -533,6 +556,7 @@ COMMANDS = {
     "video": cmd_video,
     "webcam": cmd_webcam,
     "export": cmd_export,
+    "evaluate": cmd_evaluate,
 }
 
 

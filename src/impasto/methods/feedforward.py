@@ -29,15 +29,21 @@ StyleSpec = str | int | Sequence[float] | dict[str, float] | None
 
 
 def load_transformer(model: str | os.PathLike) -> tuple[TransformerNet, dict]:
-    """A model file or built-in name -> (network in eval mode, metadata)."""
+    """A model file (a training checkpoint will do) or built-in name -> (network, metadata)."""
     path = resolve_model(model)
     state, meta = load_model(path, kind="transformer")
     net = TransformerNet(Architecture.from_dict(meta["architecture"]))
-    try:
-        net.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[-1].strip()
-        raise ModelError(f"{path}: weights do not fit the recorded architecture ({first})") from e
+    state = {k: v.float() for k, v in state.items() if not k.startswith("optim.")}
+    expected = net.state_dict()
+    wrong = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+    extra = [k for k in state if k not in expected]
+    if wrong or extra:
+        raise ModelError(
+            f"{path}: weights do not fit the recorded architecture "
+            f"({len(wrong)} missing or misshapen, {len(extra)} unexpected, such as "
+            f"{(wrong + extra)[0]})"
+        )
+    net.load_state_dict(state)
     return net.eval().requires_grad_(False), meta
 
 
@@ -166,6 +172,8 @@ def _onnx_session(net: TransformerNet):
     export_onnx(net, buffer)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    # Idle threads that spin steal the cores from decoding, encoding and torch.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(
         buffer.getvalue(), options, providers=["CPUExecutionProvider"]
     )

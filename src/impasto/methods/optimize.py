@@ -29,16 +29,18 @@ from .. import color
 from ..devices import resolve_device
 from ..errors import DivergedError, OptionError
 from ..io.images import ImageSource, load_image, resize_longest, save_image, to_image, to_tensor
-from ..losses import content_loss, gram_matrix, style_loss, tv_loss
+from ..losses import (
+    DEFAULT_CONTENT_LAYERS,
+    DEFAULT_STYLE_LAYERS,
+    content_loss,
+    gram_matrix,
+    style_loss,
+    tv_loss,
+)
 from ..nets.vgg import LAYERS, VGG19
 from ..nets.weights import VGGWeights, find_weights
 from .lbfgs import LBFGS
 
-# Caffe's VGG applies ReLU in place, so the "conv1_1" blob of Gatys et al. is the
-# rectified one: these are the paper's layers under their unambiguous names.
-DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}
-DEFAULT_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0,
-                        "relu5_1": 1.0}  # fmt: skip
 OPTIMIZERS = ("lbfgs", "adam")
 COLOR_MODES = ("luminance", "histogram")
 PRECISIONS = ("fp32", "bf16")

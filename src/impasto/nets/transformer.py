@@ -27,7 +27,7 @@ class Architecture:
     """What a model file must record to rebuild its network."""
 
     styles: tuple[str, ...] = ("style",)
-    width: int = 16  # channels of the first layer; doubled by each of the 2 downsamplings
+    width: int = 8  # channels of the first layer; doubled by each of the 2 downsamplings
     blocks: int = 5  # residual blocks at 1/4 resolution
 
     def to_dict(self) -> dict:

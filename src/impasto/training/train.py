@@ -34,8 +34,8 @@ from ..errors import ModelError, OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.modelfile import load_model, save_model
 from ..io.sheet import contact_sheet, plot_curves
-from ..losses import content_loss, gram_matrix, tv_loss
-from ..methods.optimize import DEFAULT_STYLE_LAYERS, PRECISIONS
+from ..losses import DEFAULT_STYLE_LAYERS, content_loss, gram_matrix, tv_loss
+from ..methods.optimize import PRECISIONS
 from ..nets.transformer import Architecture, TransformerNet
 from ..nets.vgg import LAYERS, VGG19
 from ..nets.weights import find_weights
@@ -63,7 +63,7 @@ class TrainOptions:
     tv_weight: float = 10.0
     content_layers: dict[str, float] = field(default_factory=lambda: {"relu3_1": 1.0})
     style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
-    width: int = 16
+    width: int = 8  # 16 or 32 for more capacity, at 4x or 16x the compute
     blocks: int = 5
     checkpoint_every: int = 100
     sample_every: int = 200  # 0: samples only at the end

