@@ -2,7 +2,19 @@
 
 __version__ = "0.1.0"
 
-from .api import Options, Progress, Result, Stylizer, stylize  # noqa: E402
+from .api import (  # noqa: E402
+    Evaluator,
+    FastStylizer,
+    Options,
+    Progress,
+    Result,
+    Stylizer,
+    TrainOptions,
+    fast,
+    stylize,
+    train,
+)
 from .errors import ImpastoError  # noqa: E402
 
-__all__ = ["ImpastoError", "Options", "Progress", "Result", "Stylizer", "stylize", "__version__"]
+__all__ = ["Evaluator", "FastStylizer", "ImpastoError", "Options", "Progress", "Result",
+           "Stylizer", "TrainOptions", "fast", "stylize", "train", "__version__"]  # fmt: skip

@@ -8,6 +8,11 @@ For many runs, keep the network loaded:
     stylizer = impasto.Stylizer(device="cuda")
     for photo in photos:
         stylizer.run(photo, "painting.jpg", iterations=200).image.save(...)
+
+Feed-forward networks (`impasto fast`, `impasto train`, `impasto export`):
+
+    image = impasto.fast("photo.jpg", "styles.safetensors", style="udnie:0.7,candy:0.3")
+    impasto.train(impasto.TrainOptions(styles=["a.jpg"], data="photos/", output="a.safetensors"))
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ from collections.abc import Sequence
 
 from PIL import Image
 
+from .evaluate import Evaluator
 from .io.images import ImageSource
+from .methods.feedforward import FastStylizer, StyleSpec
 from .methods.optimize import Options, Progress, Result, Stylizer
+from .training.train import TrainOptions, train
 
-__all__ = ["Options", "Progress", "Result", "Stylizer", "stylize"]
+__all__ = ["Evaluator", "FastStylizer", "Options", "Progress", "Result", "Stylizer",
+           "TrainOptions", "fast", "stylize", "train"]  # fmt: skip
 
-_cache: dict[tuple, Stylizer] = {}
+_cache: dict[tuple, Stylizer | FastStylizer] = {}
 
 
 def stylize(
@@ -43,3 +52,25 @@ def stylize(
         _cache.clear()  # one network at a time: VGG-19 is 80 MB
         _cache[key] = Stylizer(weights, device)
     return _cache[key].run(content, style, progress=progress, **options).image
+
+
+def fast(
+    content: ImageSource,
+    model: str,
+    style: StyleSpec = None,
+    *,
+    size: int | None = None,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    device: str = "auto",
+    backend: str = "torch",
+    precision: str = "fp32",
+) -> Image.Image:
+    """Stylize `content` with a trained network (a built-in name or a model file)."""
+    key = (model, device, backend, precision)
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = FastStylizer(model, device, backend, precision)
+    return _cache[key].run(
+        content, style, size=size, strength=strength, preserve_color=preserve_color
+    )

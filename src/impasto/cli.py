@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub, common)
     _add_fast(sub, common)
     _add_export(sub, common)
+    _add_dream(sub, common)
     ev = sub.add_parser("evaluate", parents=[common],
                         help="score an output: style and content distances")  # fmt: skip
     ev.add_argument("output", help="the stylized image")
@@ -283,6 +284,41 @@ def _add_fast(sub, common) -> None:
                        help="live webcam (needs opencv); keys switch styles")  # fmt: skip
     model_args(w)
     w.add_argument("--camera", type=int, default=0, help="camera index")
+
+
+def _add_dream(sub, common) -> None:
+    from .methods.dream import DreamOptions
+
+    D = DreamOptions()  # noqa: N806
+    d = sub.add_parser("dream", parents=[common], help="DeepDream: amplify what layers see",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    d.add_argument("image")
+    d.add_argument("-o", "--output", required=True, metavar="OUT")
+    d.add_argument("--layers", type=_layers, default=_spec(D.layers), metavar="L[:W],...")
+    d.add_argument("--octaves", type=_positive_int, default=D.octaves)
+    d.add_argument("--octave-scale", type=float, default=D.octave_scale)
+    d.add_argument("--iterations", type=int, default=D.iterations, help="per octave")
+    d.add_argument("--step-size", type=float, default=D.step_size)
+    d.add_argument("--jitter", type=int, default=D.jitter, help="px")
+    d.add_argument("--size", type=_positive_int, default=D.size, help="longest side")
+    d.add_argument("--guide", metavar="IMAGE", help="dream of what this image contains")
+    d.add_argument("--seed", type=int)
+    d.add_argument("--save-every", type=int, default=0, metavar="N")
+    d.add_argument("--snapshots", metavar="DIR")
+    d.add_argument("--device", default="auto")
+    d.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    f = sub.add_parser("features", parents=[common],
+                       help="draw a layer's strongest maps, or its Gram matrix")  # fmt: skip
+    f.add_argument("image")
+    f.add_argument("--layer", default="relu3_1")
+    f.add_argument("--top", type=_positive_int, default=16, help="how many channels")
+    f.add_argument("--gram", action="store_true", help="draw the Gram matrix instead")
+    f.add_argument("--size", type=_positive_int, default=512, help="image's longest side")
+    f.add_argument("-o", "--output", required=True, metavar="OUT.png")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
 
 
 def _add_export(sub, common) -> None:
@@ -534,6 +570,49 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dream(args: argparse.Namespace) -> int:
+    from .io.images import check_output_path, save_image
+    from .methods.dream import Dreamer, DreamOptions
+
+    inputs = (args.image, args.guide)
+    check_output_path(args.output, inputs)
+    if args.snapshots is None and args.save_every:
+        raise OptionError("--save-every needs --snapshots DIR")
+    options = DreamOptions(
+        layers=args.layers, octaves=args.octaves, octave_scale=args.octave_scale,
+        iterations=args.iterations, step_size=args.step_size, jitter=args.jitter,
+        size=args.size, guide=args.guide, seed=args.seed, save_every=args.save_every,
+        snapshots=args.snapshots,
+    )  # fmt: skip
+    options.validate()
+    result = Dreamer(args.weights, args.device).run(
+        args.image, options=options, progress=not args.quiet
+    )
+    save_image(result.image, args.output, inputs)
+    print(f"wrote {args.output} ({result.iterations} steps, {result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from .devices import resolve_device
+    from .io.images import check_output_path, load_image, resize_longest, save_image, to_tensor
+    from .methods.features import feature_grid, gram_heatmap
+    from .nets.vgg import VGG19
+    from .nets.weights import find_weights
+
+    check_output_path(args.output, (args.image,))
+    device = resolve_device(args.device)
+    vgg = VGG19.from_weights(find_weights(args.weights)).to(device)
+    image = to_tensor(resize_longest(load_image(args.image), args.size)).to(device)
+    if args.gram:
+        picture = gram_heatmap(vgg, image, args.layer)
+    else:
+        picture = feature_grid(vgg, image, args.layer, top=args.top)
+    save_image(picture, args.output, (args.image,))
+    print(f"wrote {args.output}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import Evaluator
 
@@ -557,6 +636,8 @@ COMMANDS = {
     "webcam": cmd_webcam,
     "export": cmd_export,
     "evaluate": cmd_evaluate,
+    "dream": cmd_dream,
+    "features": cmd_features,
 }
 
 

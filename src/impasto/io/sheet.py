@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -99,3 +100,17 @@ def plot_curves(
     if title:
         draw.text((width / 2, margin[2] / 2), title, fill="black", font=font, anchor="mm")
     return image
+
+
+# Anchors of matplotlib's viridis: perceptually even, readable in grey, colour-blind safe.
+_VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
+                    dtype=np.float32)  # fmt: skip
+
+
+def colormap(values: np.ndarray) -> Image.Image:
+    """A 2-D array in [0, 1] -> an RGB image in the viridis colours."""
+    v = np.clip(np.nan_to_num(values.astype(np.float32)), 0, 1) * (len(_VIRIDIS) - 1)
+    low = np.floor(v).astype(int).clip(0, len(_VIRIDIS) - 2)
+    frac = (v - low)[..., None]
+    rgb = _VIRIDIS[low] * (1 - frac) + _VIRIDIS[low + 1] * frac
+    return Image.fromarray(rgb.round().astype(np.uint8))
