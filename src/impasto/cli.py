@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fast(sub, common)
     _add_export(sub, common)
     _add_dream(sub, common)
+    _add_arbitrary(sub, common)
     ev = sub.add_parser("evaluate", parents=[common],
                         help="score an output: style and content distances")  # fmt: skip
     ev.add_argument("output", help="the stylized image")
@@ -319,6 +320,67 @@ def _add_dream(sub, common) -> None:
     f.add_argument("-o", "--output", required=True, metavar="OUT.png")
     f.add_argument("--device", default="auto")
     f.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
+
+
+def _levels(text: str) -> list[int]:
+    """`relu5_1,relu4_1` or `5,4` -> [5, 4]."""
+    levels = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        digits = item.removeprefix("relu").removesuffix("_1")
+        if not digits.isdigit() or not 1 <= int(digits) <= 5:
+            raise argparse.ArgumentTypeError(f"levels are relu1_1 ... relu5_1, not {item!r}")
+        levels.append(int(digits))
+    return levels
+
+
+def _add_arbitrary(sub, common) -> None:
+    from .methods.arbitrary import METHODS
+    from .methods.optimize import PRECISIONS
+    from .training.decoders import DecoderOptions
+
+    a = sub.add_parser("arbitrary", parents=[common],
+                       help="any style in one pass (universal style transfer, AdaIN)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    a.add_argument("content")
+    a.add_argument("--style", action="append", required=True, metavar="IMAGE",
+                   help="style image; repeat to blend")  # fmt: skip
+    a.add_argument("--style-weights", type=_floats, metavar="W,W,...")
+    a.add_argument("-o", "--output", required=True, metavar="OUT")
+    a.add_argument("--alpha", type=float, default=1.0, help="0: the photo, 1: full style")
+    a.add_argument("--method", choices=METHODS, default="wct")
+    a.add_argument("--levels", type=_levels, metavar="relu5_1,...",
+                   help="levels, coarse to fine (default: every decoder, 5 to 1)")  # fmt: skip
+    a.add_argument("--decoders", default="decoders", help="built-in name or a decoders file")
+    a.add_argument("--size", type=_positive_int, default=512, help="output's longest side")
+    a.add_argument("--style-size", type=_positive_int, help="style's longest side")
+    a.add_argument("--preserve-color", action="store_true")
+    a.add_argument("--device", default="auto")
+    a.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
+
+    D = DecoderOptions(data="", output="")  # noqa: N806
+    t = sub.add_parser("train-decoders", parents=[common],
+                       help="train the decoders of `impasto arbitrary` (torchrun-ready)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    t.add_argument("--data", required=True, metavar="DIR", help="training photos (recursive)")
+    t.add_argument("-o", "--output", required=True, metavar="DECODERS.safetensors")
+    t.add_argument("--levels", type=_levels, default=list(D.levels), metavar="1,2,...")
+    t.add_argument("--width", type=float, default=D.width, help="decoder channel multiplier")
+    t.add_argument("--steps", type=_positive_int, default=D.steps)
+    t.add_argument("--batch-size", type=_positive_int, default=D.batch_size)
+    t.add_argument("--image-size", type=_positive_int, default=D.image_size)
+    t.add_argument("--lr", type=float, default=D.lr)
+    t.add_argument("--pixel-weight", type=float, default=D.pixel_weight)
+    t.add_argument("--feature-weight", type=float, default=D.feature_weight)
+    t.add_argument("--checkpoint-every", type=_positive_int, default=D.checkpoint_every)
+    t.add_argument("--sample-every", type=int, default=D.sample_every)
+    t.add_argument("--holdout", metavar="DIR", help="photos for samples and the PSNR report")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--seed", type=int, default=D.seed)
+    t.add_argument("--device", default=D.device)
+    t.add_argument("--precision", choices=PRECISIONS, default=D.precision)
+    t.add_argument("--workers", type=int, default=D.workers)
+    t.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
+    t.add_argument("--quiet", action="store_true")
 
 
 def _add_export(sub, common) -> None:
@@ -613,6 +675,42 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_arbitrary(args: argparse.Namespace) -> int:
+    from .io.images import check_output_path, save_image
+    from .methods.arbitrary import ArbitraryStylizer
+
+    inputs = (args.content, *args.style)
+    check_output_path(args.output, inputs)
+    stylizer = ArbitraryStylizer(args.decoders, args.weights, args.device)
+    image = stylizer.run(args.content, args.style, style_weights=args.style_weights,
+                         alpha=args.alpha, method=args.method, levels=args.levels,
+                         size=args.size, style_size=args.style_size,
+                         preserve_color=args.preserve_color)  # fmt: skip
+    save_image(image, args.output, inputs)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_train_decoders(args: argparse.Namespace) -> int:
+    from .training.decoders import DecoderOptions, train_decoders
+
+    options = DecoderOptions(
+        data=args.data, output=args.output, levels=args.levels, width=args.width,
+        steps=args.steps, batch_size=args.batch_size, image_size=args.image_size, lr=args.lr,
+        pixel_weight=args.pixel_weight, feature_weight=args.feature_weight,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
+        holdout=args.holdout, seed=args.seed, device=args.device, precision=args.precision,
+        workers=args.workers, resume=args.resume, weights=args.weights,
+    )  # fmt: skip
+    meta = train_decoders(options, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        done = meta["training"]
+        psnr = ", ".join(f"{k} {v} dB" for k, v in done["holdout_psnr"].items())
+        print(f"wrote {args.output}: {done['steps']} steps in {done['seconds']:.0f} s"
+              + (f"; held-out PSNR {psnr}" if psnr else ""))  # fmt: skip
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import Evaluator
 
@@ -637,6 +735,8 @@ COMMANDS = {
     "export": cmd_export,
     "evaluate": cmd_evaluate,
     "dream": cmd_dream,
+    "arbitrary": cmd_arbitrary,
+    "train-decoders": cmd_train_decoders,
     "features": cmd_features,
 }
 

@@ -170,7 +170,7 @@ class Stylizer:
             setattr(opts, key, value)
         opts.validate()
         styles = list(style) if isinstance(style, (list, tuple)) else [style]
-        blend = _blend_weights(opts.style_weights, len(styles))
+        blend = blend_weights(opts.style_weights, len(styles))
         content_image = load_image(content)
         style_images = [load_image(s) for s in styles]
         init_image = None if _is_named_init(opts.init) else load_image(opts.init)
@@ -294,7 +294,7 @@ def _is_named_init(init: object) -> bool:
     return isinstance(init, str) and init in ("content", "noise")
 
 
-def _blend_weights(weights: Sequence[float] | None, n: int) -> list[float]:
+def blend_weights(weights: Sequence[float] | None, n: int) -> list[float]:
     if weights is None:
         return [1.0 / n] * n
     if len(weights) != n:

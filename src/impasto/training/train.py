@@ -163,7 +163,8 @@ def train(
     start, seconds = 0, 0.0
     ckpt = checkpoint_path(opts.output)
     if opts.resume and ckpt.exists():
-        start, history, seconds = _load_checkpoint(ckpt, net, optim, arch, device)
+        info = load_checkpoint(ckpt, net, optim, arch.to_dict(), device)
+        start, history, seconds = int(info["step"]), info["history"], float(info["seconds"])
     elif opts.resume and rank == 0:
         print(f"impasto: no checkpoint at {ckpt}; starting from step 0")
 
@@ -226,13 +227,13 @@ def train(
                 callback(step, losses)
             if rank == 0 and step % opts.checkpoint_every == 0 and step < opts.steps:
                 elapsed = seconds + time.perf_counter() - began
-                _save_checkpoint(ckpt, net, optim, arch, opts, step, history, elapsed)
+                _checkpoint(ckpt, net, optim, arch, opts, step, history, elapsed)
             if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
                 _write_samples(net, holdout, names, opts, step, device)
     except KeyboardInterrupt:
         if rank == 0 and step > start:
             elapsed = seconds + time.perf_counter() - began
-            _save_checkpoint(ckpt, net, optim, arch, opts, step, history, elapsed)
+            _checkpoint(ckpt, net, optim, arch, opts, step, history, elapsed)
             bar.write(f"impasto: interrupted at step {step}; checkpoint in {ckpt}")
         raise
     finally:
@@ -252,7 +253,7 @@ def train(
         },
     }
     if rank == 0:
-        _save_checkpoint(ckpt, net, optim, arch, opts, step, history, seconds)
+        _checkpoint(ckpt, net, optim, arch, opts, step, history, seconds)
         meta = save_model(opts.output, net.state_dict(), meta)
         _write_samples(net, holdout, names, opts, step, device)
         curves = {k: v for k, v in history.items()}
@@ -300,29 +301,27 @@ def _options_record(opts: TrainOptions) -> dict:
     return record
 
 
-def _save_checkpoint(path, net, optim, arch, opts, step, history, seconds) -> None:
+def _checkpoint(path, net, optim, arch, opts, step, history, seconds) -> None:
+    info = {"step": step, "history": history, "seconds": seconds,
+            "options": _options_record(opts)}  # fmt: skip
+    save_checkpoint(path, net, optim, arch.to_dict(), info)
+
+
+def save_checkpoint(path, net, optim, architecture: dict, info: dict) -> None:
     """Weights + Adam's moments as tensors, the rest as JSON: no pickle, atomic."""
     state = dict(net.state_dict())
     for i, s in optim.state_dict()["state"].items():
         for key, value in s.items():
             state[f"optim.{i}.{key}"] = torch.as_tensor(value)
-    meta = {
-        "architecture": arch.to_dict(),
-        "checkpoint": {
-            "step": step,
-            "history": history,
-            "seconds": seconds,
-            "options": _options_record(opts),
-        },  # fmt: skip
-    }
-    save_model(path, state, meta)
+    save_model(path, state, {"architecture": architecture, "checkpoint": info})
 
 
-def _load_checkpoint(path, net, optim, arch, device) -> tuple[int, dict, float]:
-    state, meta = load_model(path, kind="transformer")
+def load_checkpoint(path, net, optim, architecture: dict, device) -> dict:
+    """Restore weights and Adam's state in place; returns the checkpoint's info."""
+    state, meta = load_model(path, kind=architecture["kind"])
     if "checkpoint" not in meta:
         raise ModelError(f"{path}: not a training checkpoint")
-    if Architecture.from_dict(meta["architecture"]) != arch:
+    if meta["architecture"] != architecture:
         raise ModelError(
             f"{path}: checkpoint was trained with other styles or sizes "
             f"({meta['architecture']}); delete it or drop --resume"
@@ -336,8 +335,7 @@ def _load_checkpoint(path, net, optim, arch, device) -> tuple[int, dict, float]:
     optim_state = optim.state_dict()
     optim_state["state"] = moments
     optim.load_state_dict(optim_state)
-    info = meta["checkpoint"]
-    return int(info["step"]), info["history"], float(info["seconds"])
+    return meta["checkpoint"]
 
 
 def _holdout_photos(folder: str | None) -> list[torch.Tensor]:

@@ -1,0 +1,112 @@
+"""Decoders that invert VGG-19: relu{L}_1 features back to an image, for L = 1 … 5.
+
+Universal style transfer (Li et al. 2017) transforms features, then needs a way back to
+pixels. Each decoder mirrors the encoder from its layer down: a 3×3 conv per encoder
+conv (reflection padding, ReLU), nearest upsampling where the encoder pooled, back to
+the exact size the encoder pooled from, so any height and width round-trip. They learn
+reconstruction only, so no style is baked in. `width` scales every decoder channel
+(0.5: a quarter of the weights, for small model files).
+
+    decoders = Decoders(Architecture(levels=(1, 2, 3, 4, 5), width=0.5))
+    image = decoders[4](features, size=(h, w))   # features: relu4_1 of an (h, w) image
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ModelError
+
+VGG_CHANNELS = (64, 128, 256, 512, 512)  # per block
+VGG_CONVS = (2, 2, 4, 4, 4)  # convs per block
+LEVELS = (1, 2, 3, 4, 5)
+
+
+def level_layer(level: int) -> str:
+    return f"relu{level}_1"
+
+
+@dataclass(frozen=True)
+class DecoderArchitecture:
+    levels: tuple[int, ...] = LEVELS
+    width: float = 0.5
+    # Caffe-convention VGG features reach the hundreds: scaled down, they train
+    # without the first steps blowing up.
+    input_scale: float = 0.01
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "levels": list(self.levels), "kind": "decoders"}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DecoderArchitecture:
+        try:
+            arch = cls(levels=tuple(int(v) for v in d["levels"]), width=float(d["width"]),
+                       input_scale=float(d["input_scale"]))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as e:
+            raise ModelError(f"model metadata does not describe decoders ({e})") from e
+        if not arch.levels or not set(arch.levels) <= set(LEVELS) or arch.width <= 0:
+            raise ModelError("model metadata has impossible decoders")
+        return arch
+
+
+class _Conv(nn.Sequential):
+    def __init__(self, cin: int, cout: int, relu: bool = True):
+        super().__init__(nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3))
+        if relu:
+            self.append(nn.ReLU(inplace=True))
+
+
+class Decoder(nn.Module):
+    """relu{level}_1 features -> RGB in [0, 1] (clamped only at inference)."""
+
+    def __init__(self, level: int, width: float = 0.5, input_scale: float = 0.01):
+        super().__init__()
+        self.level, self.input_scale = level, input_scale
+
+        def ch(block: int) -> int:  # decoder channels for a block (1-based)
+            return max(8, round(VGG_CHANNELS[block - 1] * width))
+
+        stages = []
+        cin = VGG_CHANNELS[level - 1]  # the features come at full VGG width
+        for block in range(level, 1, -1):  # undo block `block`'s first conv and the pool
+            layers = [_Conv(cin, ch(block - 1))]
+            # after upsampling: the rest of the previous block's convs, mirrored
+            post = [_Conv(ch(block - 1), ch(block - 1)) for _ in range(VGG_CONVS[block - 2] - 1)]
+            stages.append(nn.ModuleList([nn.Sequential(*layers), nn.Sequential(*post)]))
+            cin = ch(block - 1)
+        self.stages = nn.ModuleList(stages)
+        self.out = _Conv(cin, 3, relu=False)
+
+    def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        # The encoder's sizes: each pool floors the halved size.
+        sizes = [tuple(size)]
+        for _ in range(self.level - 1):
+            sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
+        x = features * self.input_scale
+        for (before, after), target in zip(self.stages, sizes[-2::-1], strict=True):
+            x = F.interpolate(before(x), size=target, mode="nearest")
+            x = after(x)
+        return self.out(x)
+
+
+class Decoders(nn.Module):
+    def __init__(self, arch: DecoderArchitecture = DecoderArchitecture()):
+        super().__init__()
+        self.arch = arch
+        self.decoders = nn.ModuleDict(
+            {str(lv): Decoder(lv, arch.width, arch.input_scale) for lv in arch.levels}
+        )
+
+    def forward(self, features: dict[str, torch.Tensor], size) -> dict[int, torch.Tensor]:
+        """Decode every level at once ({relu{L}_1: features} -> {L: image}); DDP needs this."""
+        return {lv: self[lv](features[level_layer(lv)], size) for lv in self.arch.levels}
+
+    def __getitem__(self, level: int) -> Decoder:
+        if str(level) not in self.decoders:
+            have = ", ".join(level_layer(lv) for lv in self.arch.levels)
+            raise ModelError(f"no decoder for {level_layer(level)} (this file has: {have})")
+        return self.decoders[str(level)]

@@ -1,0 +1,230 @@
+"""Train the decoders of one-pass arbitrary style: reconstruction only, no style images.
+
+Each decoder learns to turn relu{L}_1 features of a photo back into the photo: a pixel
+loss plus a feature loss (the reconstruction's features at the same layer), as in Li et
+al. 2017. All levels train together: one encoder pass per batch feeds every decoder.
+Same machinery as `impasto train`: deterministic sampling, exact resume, DDP under
+torchrun, atomic checkpoints, samples of held-out photos, a loss plot.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..devices import resolve_device
+from ..errors import OptionError
+from ..io.images import save_image, to_image
+from ..io.modelfile import save_model
+from ..io.sheet import contact_sheet, plot_curves
+from ..methods.optimize import PRECISIONS
+from ..nets.decoders import LEVELS, DecoderArchitecture, Decoders, level_layer
+from ..nets.vgg import VGG19
+from ..nets.weights import find_weights
+from .data import CropDataset, PositionSampler, find_images
+from .train import (
+    SAMPLE_PHOTOS,
+    _beside,
+    _distributed,
+    _holdout_photos,
+    _mean_over_ranks,
+    checkpoint_path,
+    load_checkpoint,
+    lr_at,
+    save_checkpoint,
+)
+
+
+@dataclass
+class DecoderOptions:
+    data: str
+    output: str
+    levels: Sequence[int] = LEVELS
+    width: float = 0.5
+    steps: int = 2000
+    batch_size: int = 4
+    image_size: int = 256
+    lr: float = 1e-3
+    pixel_weight: float = 100.0  # × mean squared error of pixels in [0, 1]
+    feature_weight: float = 1.0  # × squared feature error relative to the features' energy
+    checkpoint_every: int = 100
+    sample_every: int = 200
+    holdout: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    workers: int = 2
+    resume: bool = False
+    weights: str | None = None
+
+    def validate(self) -> None:
+        if not self.levels or not set(self.levels) <= set(LEVELS):
+            raise OptionError(f"levels must be among {', '.join(map(str, LEVELS))}")
+        if min(self.steps, self.batch_size) < 1 or self.width <= 0:
+            raise OptionError("steps, batch size and width must be positive")
+        if self.image_size < 32:
+            raise OptionError("image_size must be at least 32 px")
+        if self.precision not in PRECISIONS:
+            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if not str(self.output).endswith(".safetensors"):
+            raise OptionError(f"{self.output}: model files end in .safetensors")
+        if not Path(self.output).resolve().parent.is_dir():
+            raise OptionError(f"{self.output}: folder does not exist")
+
+
+def train_decoders(
+    opts: DecoderOptions,
+    progress: bool = True,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict:
+    opts.validate()
+    rank, world, local_rank = _distributed()
+    device = resolve_device(opts.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    torch.manual_seed(opts.seed)
+    paths, skipped = find_images(opts.data)
+    arch = DecoderArchitecture(levels=tuple(sorted(opts.levels)), width=opts.width)
+    net = Decoders(arch).to(device)
+    optim = torch.optim.Adam(net.parameters(), lr=opts.lr)
+    ckpt = checkpoint_path(opts.output)
+    history: dict[str, list] = {}
+    start, seconds = 0, 0.0
+    if opts.resume and ckpt.exists():
+        info = load_checkpoint(ckpt, net, optim, arch.to_dict(), device)
+        start, history, seconds = int(info["step"]), info["history"], float(info["seconds"])
+    vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
+    layers = [level_layer(lv) for lv in arch.levels]
+    dataset = CropDataset(paths, opts.image_size, 1, opts.seed)
+    loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.workers,
+                        sampler=PositionSampler(opts.batch_size, start, rank, world),
+                        persistent_workers=opts.workers > 0)  # fmt: skip
+    model = net
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
+    holdout = _holdout_photos(opts.holdout)
+    bar = tqdm(total=opts.steps, initial=start, disable=rank != 0 or not progress, unit="step")
+    batches, step, began = iter(loader), start, time.perf_counter()
+    bf16 = opts.precision == "bf16"
+
+    def record(step: int, elapsed: float) -> None:
+        info = {"step": step, "history": history, "seconds": elapsed, "options": _record(opts)}
+        save_checkpoint(ckpt, net, optim, arch.to_dict(), info)
+
+    try:
+        while step < opts.steps:
+            photos = next(batches)[0].to(device, non_blocking=True)
+            for group in optim.param_groups:
+                group["lr"] = lr_at(step, opts)
+            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+                with torch.no_grad():
+                    feats = {k: v.float() for k, v in vgg(photos, layers).items()}
+                outs = model(feats, photos.shape[-2:])
+                terms = {}
+                for level, layer in zip(arch.levels, layers, strict=True):
+                    out = outs[level].float()
+                    again = vgg(out, [layer])[layer].float()
+                    target = feats[layer]
+                    terms[f"pixel{level}"] = opts.pixel_weight * F.mse_loss(out, photos)
+                    terms[f"feature{level}"] = opts.feature_weight * (
+                        F.mse_loss(again, target) / target.pow(2).mean().clamp_min(1e-8)
+                    )
+                terms["total"] = sum(terms.values())
+            optim.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optim.step()
+            step += 1
+            losses = _mean_over_ranks(terms, world)
+            if not math.isfinite(losses["total"]):
+                raise OptionError(f"the loss became non-finite at step {step}: lower --lr")
+            for key, value in losses.items():
+                history.setdefault(key, []).append([step, value])
+            bar.update()
+            bar.set_postfix(total=f"{losses['total']:.3g}", refresh=False)
+            if callback is not None:
+                callback(step, losses)
+            if rank == 0 and step % opts.checkpoint_every == 0 and step < opts.steps:
+                record(step, seconds + time.perf_counter() - began)
+            if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
+                _samples(net, vgg, holdout, opts, step, device)
+    except KeyboardInterrupt:
+        if rank == 0 and step > start:
+            record(step, seconds + time.perf_counter() - began)
+            bar.write(f"impasto: interrupted at step {step}; checkpoint in {ckpt}")
+        raise
+    finally:
+        bar.close()
+    seconds += time.perf_counter() - began
+    psnr = _psnr(net, vgg, holdout, device) if holdout else {}
+    meta = {
+        "architecture": arch.to_dict(),
+        "training": {
+            "options": _record(opts), "steps": step, "images": len(paths),
+            "skipped_images": skipped, "seconds": round(seconds, 1),
+            "device": f"{world} x {device.type}" if world > 1 else device.type,
+            "final_losses": {k: v[-1][1] for k, v in history.items()},
+            "holdout_psnr": psnr,
+        },
+    }  # fmt: skip
+    if rank == 0:
+        record(step, seconds)
+        meta = save_model(opts.output, net.state_dict(), meta)
+        _samples(net, vgg, holdout, opts, step, device)
+        totals = {"total": history.get("total", [])}
+        save_image(plot_curves(totals, "decoder loss"), _beside(opts.output, "_loss.png"))
+    if world > 1:
+        dist.barrier()
+    return meta
+
+
+def _record(opts: DecoderOptions) -> dict:
+    record = asdict(opts)
+    record.update(data=Path(opts.data).name, output=Path(opts.output).name,
+                  holdout=Path(opts.holdout).name if opts.holdout else None,
+                  weights=Path(opts.weights).name if opts.weights else None,
+                  levels=list(opts.levels))  # fmt: skip
+    return record
+
+
+@torch.no_grad()
+def _reconstructions(net, vgg, photo, device) -> list[torch.Tensor]:
+    net.eval()
+    photo = photo.to(device)
+    layers = [level_layer(lv) for lv in net.arch.levels]
+    feats = vgg(photo, layers)
+    outs = [net[lv](feats[layer], photo.shape[-2:]).clamp(0, 1).float()
+            for lv, layer in zip(net.arch.levels, layers, strict=True)]  # fmt: skip
+    net.train()
+    return outs
+
+
+def _psnr(net, vgg, photos, device) -> dict[str, float]:
+    """Mean PSNR (dB) of each decoder's reconstructions of the held-out photos."""
+    totals = {level_layer(lv): 0.0 for lv in net.arch.levels}
+    for photo in photos:
+        for layer, out in zip(totals, _reconstructions(net, vgg, photo, device), strict=True):
+            mse = F.mse_loss(out.cpu(), photo).item()
+            totals[layer] += 10 * math.log10(1 / max(mse, 1e-10)) / len(photos)
+    return {k: round(v, 2) for k, v in totals.items()}
+
+
+def _samples(net, vgg, photos, opts, step, device) -> None:
+    if not photos:
+        return
+    rows = [[to_image(p)] + [to_image(o) for o in _reconstructions(net, vgg, p, device)]
+            for p in photos[:SAMPLE_PHOTOS]]  # fmt: skip
+    folder = _beside(opts.output, "_samples")
+    folder.mkdir(exist_ok=True)
+    labels = ["photo"] + [level_layer(lv) for lv in net.arch.levels]
+    save_image(contact_sheet(rows, labels, cell=192), folder / f"step_{step:06d}.png")

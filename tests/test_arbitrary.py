@@ -1,0 +1,132 @@
+"""One-pass arbitrary style: transforms, decoders, their training and the CLI."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from impasto.cli import main
+from impasto.errors import ModelError, OptionError
+from impasto.io.images import load_image, resize_longest, to_tensor
+from impasto.methods.arbitrary import ArbitraryStylizer, adain, load_decoders, wct
+from impasto.nets.decoders import Decoders
+from impasto.training.decoders import DecoderOptions, train_decoders
+
+
+@pytest.fixture(scope="module")
+def decoders_file(data, tmp_path_factory):
+    """Decoders for relu1_1 and relu2_1 after the short training a test can afford."""
+    out = tmp_path_factory.mktemp("decoders") / "dec.safetensors"
+    opts = DecoderOptions(data=str(data / "train"), output=str(out), levels=(1, 2), steps=30,
+                          batch_size=4, image_size=64, workers=0, sample_every=0, lr=3e-3,
+                          holdout=str(data / "holdout"))  # fmt: skip
+    train_decoders(opts, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def arbitrary(decoders_file, stylizer):
+    a = ArbitraryStylizer.__new__(ArbitraryStylizer)  # reuse the session's VGG-19
+    a.device, a.vgg = stylizer.device, stylizer.vgg
+    a.decoders, a.metadata = load_decoders(decoders_file)
+    return a
+
+
+def features(stylizer, path, layer="relu2_1", size=64):
+    x = to_tensor(resize_longest(load_image(path), size))
+    with torch.no_grad():
+        return stylizer.vgg(x, [layer])[layer]
+
+
+def covariance(f):
+    flat = f[0].double().flatten(1)
+    flat = flat - flat.mean(1, keepdim=True)
+    return flat @ flat.T / (flat.shape[1] - 1)
+
+
+def test_wct_gives_the_style_covariance(stylizer, content, style):
+    c, s = features(stylizer, content), features(stylizer, style)
+    out = wct(c, s, eps=1e-8)
+    target = covariance(s)
+    assert out.shape == c.shape
+    assert (covariance(out) - target).norm() / target.norm() < 0.02
+    torch.testing.assert_close(out.mean((2, 3)), s.mean((2, 3)), rtol=1e-3, atol=1e-2)
+    assert torch.equal(wct(c, s, alpha=0.0), c)
+
+
+def test_wct_survives_flat_images(stylizer, style):
+    flat = torch.full((1, 3, 64, 64), 0.5)
+    with torch.no_grad():
+        c = stylizer.vgg(flat, ["relu2_1"])["relu2_1"]
+    s = features(stylizer, style)
+    assert torch.isfinite(wct(c, s)).all() and torch.isfinite(wct(s, c)).all()
+    assert torch.isfinite(adain(c, s)).all()
+
+
+def test_adain_matches_mean_and_std(stylizer, content, style):
+    c, s = features(stylizer, content), features(stylizer, style)
+    out = adain(c, s)
+    torch.testing.assert_close(out.mean((2, 3)), s.mean((2, 3)), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(out.std((2, 3)), s.std((2, 3)), rtol=1e-2, atol=1e-2)
+
+
+def test_decoders_learn_to_reconstruct(arbitrary, decoders_file, data):
+    from impasto.io.modelfile import load_model
+
+    _, meta = load_model(decoders_file)
+    assert meta["training"]["holdout_psnr"]["relu1_1"] > 14.0  # a grey picture scores ~11
+    photo = sorted((data / "holdout").iterdir())[10]
+    truth = np.asarray(resize_longest(load_image(photo), 96), np.float64) / 255
+
+    def psnr() -> float:
+        back = np.asarray(arbitrary.reconstruct(photo, 1, size=96), np.float64) / 255
+        assert back.shape == truth.shape
+        return 10 * math.log10(1 / ((back - truth) ** 2).mean())
+
+    trained = psnr()
+    untrained = Decoders(arbitrary.decoders.arch).eval()
+    arbitrary.decoders, kept = untrained, arbitrary.decoders
+    try:
+        assert trained > 12.0 and trained > psnr() + 3.0
+    finally:
+        arbitrary.decoders = kept
+
+
+def test_alpha_zero_is_the_reconstruction(arbitrary, content, style):
+    out = arbitrary.run(content, style, alpha=0.0, levels=[1], size=80)
+    assert np.array_equal(np.asarray(out), np.asarray(arbitrary.reconstruct(content, 1, 80)))
+
+
+def test_run_options(arbitrary, content, style, data):
+    two = [style, data / "styles/udnie.jpg"]
+    for method in ("wct", "adain"):
+        out = arbitrary.run(content, two, style_weights=[3, 1], method=method, size=64)
+        assert out.size == (64, 48)
+    grey = arbitrary.run(content, style, size=64, preserve_color=True)
+    assert grey.size == (64, 48)
+    with pytest.raises(ModelError, match="no decoder for relu5_1"):
+        arbitrary.run(content, style, levels=[5])
+    with pytest.raises(OptionError, match="alpha"):
+        arbitrary.run(content, style, alpha=2)
+    with pytest.raises(OptionError, match="method"):
+        arbitrary.run(content, style, method="magic")
+
+
+def test_a_transformer_file_is_not_decoders(model_file):
+    with pytest.raises(ModelError, match="not a decoders model"):
+        load_decoders(model_file)
+
+
+def test_cli_arbitrary_and_train_decoders(decoders_file, content, style, tmp_path, capsys):
+    out = tmp_path / "a.png"
+    code = main(["arbitrary", str(content), "--style", str(style), "-o", str(out),
+                 "--decoders", str(decoders_file), "--size", "64", "--levels", "relu2_1,1",
+                 "--alpha", "0.7"])  # fmt: skip
+    assert code == 0 and out.exists()
+    with pytest.raises(SystemExit) as exit_:  # argparse's own usage error
+        main(["arbitrary", str(content), "--style", str(style), "-o", str(out),
+              "--decoders", str(decoders_file), "--levels", "relu7_1"])  # fmt: skip
+    assert exit_.value.code == 2 and "levels are relu1_1" in capsys.readouterr().err
+    code = main(["train-decoders", "--data", str(tmp_path), "-o", str(tmp_path / "d.safetensors")])
+    assert code == 2 and "no readable images" in capsys.readouterr().err
