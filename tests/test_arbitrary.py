@@ -128,5 +128,7 @@ def test_cli_arbitrary_and_train_decoders(decoders_file, content, style, tmp_pat
         main(["arbitrary", str(content), "--style", str(style), "-o", str(out),
               "--decoders", str(decoders_file), "--levels", "relu7_1"])  # fmt: skip
     assert exit_.value.code == 2 and "levels are relu1_1" in capsys.readouterr().err
-    code = main(["train-decoders", "--data", str(tmp_path), "-o", str(tmp_path / "d.safetensors")])
+    (tmp_path / "empty").mkdir()
+    code = main(["train-decoders", "--data", str(tmp_path / "empty"),
+                 "-o", str(tmp_path / "d.safetensors")])  # fmt: skip
     assert code == 2 and "no readable images" in capsys.readouterr().err
