@@ -179,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fast(sub, common)
     _add_export(sub, common)
     _add_dream(sub, common)
+    m = sub.add_parser("models", parents=[common], help="list the built-in models")
+    m.add_argument("--json", action="store_true", help="machine-readable output")
+    sh = sub.add_parser("sheet", parents=[common],
+                        help="a photo in every style of a model, labelled")  # fmt: skip
+    sh.add_argument("photo")
+    sh.add_argument("-o", "--output", required=True, metavar="OUT")
+    sh.add_argument("--model", default="styles", help="built-in name or model file")
+    sh.add_argument("--size", type=_positive_int, default=512, help="longest side of each tile")
+    sh.add_argument("--columns", type=_positive_int, default=4)
+    sh.add_argument("--device", default="auto")
     _add_arbitrary(sub, common)
     ev = sub.add_parser("evaluate", parents=[common],
                         help="score an output: style and content distances")  # fmt: skip
@@ -711,6 +721,48 @@ def cmd_train_decoders(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .io.modelfile import load_model
+    from .models import builtin_models
+
+    rows = []
+    for name, path in builtin_models().items():
+        _, meta = load_model(path)
+        arch = meta["architecture"]
+        rows.append({
+            "name": name, "kind": arch["kind"], "styles": arch.get("styles"),
+            "levels": arch.get("levels"), "megabytes": round(path.stat().st_size / 2**20, 2),
+            "sha256": meta["sha256"], "path": str(path),
+        })  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no built-in models installed")
+    for r in rows:
+        what = ", ".join(r["styles"]) if r["styles"] else f"levels {r['levels']}"
+        print(f"{r['name']:<12}{r['kind']:<13}{r['megabytes']:>6} MB  {what}")
+    return 0
+
+
+def cmd_sheet(args: argparse.Namespace) -> int:
+    import torch
+
+    from .io.images import check_output_path, load_image, resize_longest, save_image
+    from .io.sheet import labelled_grid
+    from .methods.feedforward import FastStylizer
+
+    check_output_path(args.output, (args.photo,))
+    fast = FastStylizer(args.model, args.device)
+    photo = resize_longest(load_image(args.photo), args.size)
+    tiles = [photo] + [fast.run(photo, torch.eye(len(fast.styles))[i].tolist())
+                       for i in range(len(fast.styles))]  # fmt: skip
+    out = labelled_grid(tiles, ["photo", *fast.styles], args.columns, cell=args.size)
+    save_image(out, args.output, (args.photo,))
+    print(f"wrote {args.output}: {len(fast.styles)} styles")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import Evaluator
 
@@ -735,6 +787,8 @@ COMMANDS = {
     "export": cmd_export,
     "evaluate": cmd_evaluate,
     "dream": cmd_dream,
+    "models": cmd_models,
+    "sheet": cmd_sheet,
     "arbitrary": cmd_arbitrary,
     "train-decoders": cmd_train_decoders,
     "features": cmd_features,

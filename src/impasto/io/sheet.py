@@ -44,6 +44,22 @@ def contact_sheet(
     return sheet
 
 
+def labelled_grid(
+    tiles: Sequence[Image.Image], labels: Sequence[str], columns: int, cell: int = 256
+) -> Image.Image:
+    """Tiles in rows of `columns`, each with its own label above it."""
+    sheets = [
+        contact_sheet([tiles[i : i + columns]], labels[i : i + columns], cell=cell)
+        for i in range(0, len(tiles), columns)
+    ]
+    out = Image.new("RGB", (max(s.width for s in sheets), sum(s.height for s in sheets)), "white")
+    y = 0
+    for sheet in sheets:
+        out.paste(sheet, (0, y))
+        y += sheet.height
+    return out
+
+
 def _shorten(text: str, font: ImageFont.ImageFont, width: int) -> str:
     while len(text) > 3 and font.getlength(text) > width:
         text = text[:-4] + "…"

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from ..errors import OptionError
-from ..io.sheet import colormap, contact_sheet
+from ..io.sheet import colormap, contact_sheet, labelled_grid
 from ..losses import gram_matrix
 from ..nets.vgg import LAYERS, VGG19
 
@@ -41,17 +41,7 @@ def feature_grid(
         tiles.append(tile.resize((round(tile.width * scale), round(tile.height * scale)),
                                  Image.Resampling.NEAREST))  # fmt: skip
         labels.append(f"#{c}  mean {strength[c]:.3g}")
-    columns = int(np.ceil(np.sqrt(len(tiles))))
-    rows = [tiles[i : i + columns] for i in range(0, len(tiles), columns)]
-    names = [labels[i : i + columns] for i in range(0, len(labels), columns)]
-    # Label each tile: a sheet per row with its own column labels, stacked.
-    sheets = [contact_sheet([r], n, cell=cell) for r, n in zip(rows, names, strict=True)]
-    out = Image.new("RGB", (max(s.width for s in sheets), sum(s.height for s in sheets)), "white")
-    y = 0
-    for sheet in sheets:
-        out.paste(sheet, (0, y))
-        y += sheet.height
-    return out
+    return labelled_grid(tiles, labels, int(np.ceil(np.sqrt(len(tiles)))), cell=cell)
 
 
 def gram_heatmap(vgg: VGG19, image: torch.Tensor, layer: str, size: int = 512) -> Image.Image:
