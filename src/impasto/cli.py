@@ -364,6 +364,8 @@ def _add_arbitrary(sub, common) -> None:
     a.add_argument("--size", type=_positive_int, default=512, help="output's longest side")
     a.add_argument("--style-size", type=_positive_int, help="style's longest side")
     a.add_argument("--preserve-color", action="store_true")
+    a.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: VGG and decoders in bfloat16, about 2x faster")  # fmt: skip
     a.add_argument("--device", default="auto")
     a.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
 
@@ -695,7 +697,8 @@ def cmd_arbitrary(args: argparse.Namespace) -> int:
     image = stylizer.run(args.content, args.style, style_weights=args.style_weights,
                          alpha=args.alpha, method=args.method, levels=args.levels,
                          size=args.size, style_size=args.style_size,
-                         preserve_color=args.preserve_color)  # fmt: skip
+                         preserve_color=args.preserve_color,
+                         precision=args.precision)  # fmt: skip
     save_image(image, args.output, inputs)
     print(f"wrote {args.output}")
     return 0

