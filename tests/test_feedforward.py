@@ -9,6 +9,7 @@ from PIL import Image
 
 from impasto.cli import main
 from impasto.errors import ModelError, OptionError
+from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.io.modelfile import load_model, save_model
 from impasto.methods.feedforward import FastStylizer, load_transformer, parse_style
 from impasto.nets.export import export_onnx, export_torchscript
@@ -232,3 +233,17 @@ def test_cli_train_errors(data, tmp_path, capsys):
     code, _, err = cli(["train", "--style", tmp_path / "nope.jpg", "--data", data / "train",
                         "-o", tmp_path / "m.safetensors"], capsys)  # fmt: skip
     assert code == 2 and "nope.jpg" in err
+
+
+def test_tiles_match_the_whole_picture_without_seams(model_file, content):
+    fast = FastStylizer(model_file, "cpu")
+    x = to_tensor(resize_longest(load_image(content), 320))  # 320 x 240
+    weights = parse_style("udnie", fast.styles)
+    whole = fast.run_batch(x, weights)
+    fast.tile = 192  # tiles start at x = 0, 64, 128; y = 0, 48
+    tiled = fast.run_batch(x, weights)
+    assert tiled.shape == whole.shape
+    assert (tiled - whole).abs().mean() < 0.01
+    steps = (tiled[..., :, 1:] - tiled[..., :, :-1]).abs().mean(dim=(0, 1, 2))
+    for border in (64, 128):  # where a tile begins, the picture must not jump
+        assert steps[border - 1 : border + 1].mean() < 1.5 * steps.mean()

@@ -256,7 +256,7 @@ def _add_train(sub, common) -> None:
 
 
 def _add_fast(sub, common) -> None:
-    from .methods.feedforward import BACKENDS, PRECISIONS
+    from .methods.feedforward import BACKENDS, PRECISIONS, TILE
 
     def model_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", required=True, help="a built-in model's name or a file")
@@ -270,6 +270,8 @@ def _add_fast(sub, common) -> None:
                        help="onnx: onnxruntime on the CPU")  # fmt: skip
         p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                        help="bf16: faster on CPUs with avx512_bf16 and on GPUs")  # fmt: skip
+        p.add_argument("--tile", type=_positive_int, default=TILE, metavar="PX",
+                       help="bigger pictures run in overlapping tiles")  # fmt: skip
 
     f = sub.add_parser("fast", parents=[common], help="stylize images with a trained network")
     f.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or globs")
@@ -528,6 +530,9 @@ def _fast_stylizer(args: argparse.Namespace):
         if torch.cuda.is_available():  # under torchrun: one GPU per rank
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
     fast = FastStylizer(args.model, device, args.backend, args.precision)
+    if args.tile < 256:
+        raise OptionError("--tile must be at least 256 px")
+    fast.tile = args.tile
     return fast, parse_style(args.style, fast.styles)
 
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from .. import color
@@ -24,6 +25,9 @@ from ..models import resolve_model
 from ..nets.transformer import Architecture, TransformerNet
 
 BACKENDS = ("torch", "onnx")
+TILE = 1536  # px: larger pictures are stylized in tiles
+OVERLAP = 128  # px shared by neighbouring tiles; more than the network's reach of ~100 px
+STATS_SIDE = 1024  # px: the whole picture's norm statistics are taken at this size
 PRECISIONS = ("fp32", "bf16")
 StyleSpec = str | int | Sequence[float] | dict[str, float] | None
 
@@ -113,10 +117,47 @@ class FastStylizer:
         self.device = torch.device("cpu") if backend == "onnx" else resolve_device(device)
         self.net.to(self.device)
         self._session = _onnx_session(self.net) if backend == "onnx" else None
+        self.tile = TILE
+
+    def _tiled(self, image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Stylize one big (1, 3, H, W) picture tile by tile, without seams.
+
+        Norm statistics come from the whole picture seen at STATS_SIDE px; tiles overlap
+        by OVERLAP px and are blended with linear ramps across the overlaps.
+        """
+        h, w = image.shape[-2:]
+        scale = min(1.0, STATS_SIDE / max(h, w))
+        small = F.interpolate(image, size=(max(16, round(h * scale)), max(16, round(w * scale))),
+                              mode="area")  # fmt: skip
+        self.net.fix_statistics(small.to(self.device), weights.to(self.device))
+        try:
+            out = torch.zeros(3, h, w)
+            total = torch.zeros(1, h, w)
+            step = self.tile - OVERLAP
+            for y in _starts(h, self.tile, step):
+                for x in _starts(w, self.tile, step):
+                    window = image[..., y : y + self.tile, x : x + self.tile]
+                    styled = self._forward(window, weights)[0]
+                    ramp = _ramp(styled.shape[-2:], (y > 0, y + self.tile < h),
+                                 (x > 0, x + self.tile < w))  # fmt: skip
+                    out[:, y : y + self.tile, x : x + self.tile] += styled * ramp
+                    total[:, y : y + self.tile, x : x + self.tile] += ramp
+        finally:
+            self.net.fix_statistics(None)
+        return (out / total)[None]
 
     @torch.no_grad()
     def run_batch(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) RGB in [0, 1] -> stylized, same shape, on the CPU, float32."""
+        """(N, 3, H, W) RGB in [0, 1] -> stylized, same shape, on the CPU, float32.
+
+        Pictures larger than `tile` px on a side go through in overlapping tiles, so
+        memory follows the tile, not the picture (torch backend).
+        """
+        if max(images.shape[-2:]) > self.tile and self._session is None:
+            return torch.cat([self._tiled(image[None], weights) for image in images])
+        return self._forward(images, weights)
+
+    def _forward(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         if self._session is not None:
             feed = {"image": images.cpu().numpy(), "style_weights": weights.numpy()}
             return torch.from_numpy(self._session.run(None, feed)[0])
@@ -159,6 +200,28 @@ class FastStylizer:
         if preserve_color:
             out = color.combine_luminance(out, content)
         return (strength * out + (1 - strength) * content).clamp(0, 1)
+
+
+def _starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def _ramp(shape, vertical: tuple[bool, bool], horizontal: tuple[bool, bool]) -> torch.Tensor:
+    """Blend weights of a tile: rising over OVERLAP px on sides shared with a neighbour."""
+
+    def axis(n: int, before: bool, after: bool) -> torch.Tensor:
+        ramp = torch.ones(n)
+        edge = torch.linspace(0, 1, OVERLAP + 2)[1:-1]  # never exactly 0
+        if before:
+            ramp[:OVERLAP] = torch.minimum(ramp[:OVERLAP], edge[: min(OVERLAP, n)])
+        if after:
+            ramp[-OVERLAP:] = torch.minimum(ramp[-OVERLAP:], edge.flip(0)[-min(OVERLAP, n) :])
+        return ramp
+
+    return (axis(shape[0], *vertical)[:, None] * axis(shape[1], *horizontal)[None, :])[None]
 
 
 def _onnx_session(net: TransformerNet):

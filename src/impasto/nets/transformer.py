@@ -51,12 +51,24 @@ class ConditionalInstanceNorm(nn.Module):
         super().__init__()
         self.scale = nn.Parameter(torch.ones(n_styles, channels))
         self.shift = nn.Parameter(torch.zeros(n_styles, channels))
+        # Tiled inference: statistics recorded on a whole (downscaled) image, then used
+        # for every tile, so the tiles agree in colour and contrast.
+        self.recording = False
+        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         # weights: (N, n_styles), each row summing to 1.
         scale = (weights @ self.scale)[:, :, None, None]
         shift = (weights @ self.shift)[:, :, None, None]
-        return F.instance_norm(x, eps=1e-5) * scale + shift
+        if self.stats is not None:
+            mean, var = self.stats
+            normed = (x - mean) * torch.rsqrt(var + 1e-5)
+        else:
+            if self.recording:
+                self.stats_seen = (x.mean((2, 3), keepdim=True),
+                                   x.var((2, 3), unbiased=False, keepdim=True))  # fmt: skip
+            normed = F.instance_norm(x, eps=1e-5)
+        return normed * scale + shift
 
 
 class Conv(nn.Module):
@@ -98,6 +110,23 @@ class TransformerNet(nn.Module):
             Conv(4 * w, 2 * w, 3, s), Conv(2 * w, w, 3, s)
         ])  # fmt: skip
         self.out = Conv(w, 3, 9, s, norm=False)
+
+    def norms(self) -> list[ConditionalInstanceNorm]:
+        return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
+
+    @torch.no_grad()
+    def fix_statistics(self, image: torch.Tensor | None, weights: torch.Tensor | None = None):
+        """Record every norm layer's statistics on `image` and use them from now on
+        (for tiles of a bigger picture); None goes back to per-image statistics."""
+        for norm in self.norms():
+            norm.stats = None
+            norm.recording = image is not None
+        if image is None:
+            return
+        self(image, weights)
+        for norm in self.norms():
+            norm.stats, norm.recording = norm.stats_seen, False
+            del norm.stats_seen
 
     def forward(self, image: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """Stylize `image` (RGB in [0, 1], (N, 3, H, W)) -> RGB in [0, 1], same size.

@@ -1,0 +1,51 @@
+"""Built-in models: each loads, its recorded hash matches its weights, and it stylizes."""
+
+import pytest
+
+from impasto.cli import main
+from impasto.io.modelfile import load_model, weights_sha256
+from impasto.models import builtin_models, resolve_model
+
+BUILTINS = builtin_models()
+TOTAL_MB_LIMIT = 40
+
+
+def test_builtins_are_shipped_and_small():
+    assert {"styles", "decoders"} <= set(BUILTINS)
+    total = sum(p.stat().st_size for p in BUILTINS.values()) / 2**20
+    assert total <= TOTAL_MB_LIMIT
+
+
+@pytest.mark.parametrize("name", sorted(BUILTINS))
+def test_builtin_loads_with_a_matching_hash(name):
+    state, meta = load_model(BUILTINS[name])
+    assert meta["sha256"] == weights_sha256(state)
+    assert resolve_model(name) == BUILTINS[name]
+    assert meta["training"]["steps"] > 0 and meta["training"]["seconds"] > 0
+
+
+def test_styles_builtin_stylizes_every_style(content):
+    from impasto.methods.feedforward import FastStylizer
+
+    fast = FastStylizer("styles", "cpu")
+    assert len(fast.styles) >= 12
+    for style in fast.styles:
+        assert fast.run(content, style, size=64).size == (64, 48)
+
+
+def test_decoders_builtin_stylizes(content, style, stylizer):
+    from impasto.methods.arbitrary import ArbitraryStylizer, load_decoders
+
+    arbitrary = ArbitraryStylizer.__new__(ArbitraryStylizer)
+    arbitrary.device, arbitrary.vgg = stylizer.device, stylizer.vgg
+    arbitrary.decoders, _ = load_decoders("decoders")
+    assert arbitrary.run(content, style, size=64).size == (64, 48)
+
+
+def test_cli_models_and_sheet(content, tmp_path, capsys):
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "styles" in listing and "decoders" in listing
+    out = tmp_path / "sheet.png"
+    assert main(["sheet", str(content), "-o", str(out), "--size", "64"]) == 0
+    assert out.exists()
