@@ -58,7 +58,7 @@ class TrainOptions:
     image_size: int = 256  # training crops are square, this many px
     style_size: int = 512  # longest side of the style images when their Grams are taken
     lr: float = 1e-3  # Adam; cosine decay to a tenth over the run, after a short warm-up
-    content_weight: float = 50.0
+    content_weight: float = 150.0
     style_weight: float = 30.0
     tv_weight: float = 10.0
     content_layers: dict[str, float] = field(default_factory=lambda: {"relu3_1": 1.0})
