@@ -24,6 +24,9 @@ from ..errors import ModelError
 VGG_CHANNELS = (64, 128, 256, 512, 512)  # per block
 VGG_CONVS = (2, 2, 4, 4, 4)  # convs per block
 LEVELS = (1, 2, 3, 4, 5)
+# Root-mean-square of relu{L}_1 for natural photos with the Caffe VGG-19 (measured on
+# ../shared/data/train at 256 px); torchvision's weights give about 1/57 of these.
+FEATURE_RMS = {1: 46.0, 2: 218.0, 3: 268.0, 4: 890.0, 5: 124.0}
 
 
 def level_layer(level: int) -> str:
@@ -34,9 +37,8 @@ def level_layer(level: int) -> str:
 class DecoderArchitecture:
     levels: tuple[int, ...] = LEVELS
     width: float = 0.5
-    # Caffe-convention VGG features reach the hundreds: scaled down, they train
-    # without the first steps blowing up.
-    input_scale: float = 0.01
+    # Multiplies 1 / FEATURE_RMS[level]: features come in at about unit scale.
+    input_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return {**asdict(self), "levels": list(self.levels), "kind": "decoders"}
@@ -63,9 +65,9 @@ class _Conv(nn.Sequential):
 class Decoder(nn.Module):
     """relu{level}_1 features -> RGB in [0, 1] (clamped only at inference)."""
 
-    def __init__(self, level: int, width: float = 0.5, input_scale: float = 0.01):
+    def __init__(self, level: int, width: float = 0.5, input_scale: float = 1.0):
         super().__init__()
-        self.level, self.input_scale = level, input_scale
+        self.level, self.input_scale = level, input_scale / FEATURE_RMS[level]
 
         def ch(block: int) -> int:  # decoder channels for a block (1-based)
             return max(8, round(VGG_CHANNELS[block - 1] * width))
@@ -80,6 +82,10 @@ class Decoder(nn.Module):
             cin = ch(block - 1)
         self.stages = nn.ModuleList(stages)
         self.out = _Conv(cin, 3, relu=False)
+        for module in self.modules():  # He init: the signal survives up to 16 ReLU layers
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         # The encoder's sizes: each pool floors the halved size.
