@@ -86,6 +86,9 @@ class Decoder(nn.Module):
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
+        with torch.no_grad():  # start near a mid-grey picture, not at unit-scale noise
+            self.out[1].weight.mul_(0.1)
+            self.out[1].bias.fill_(0.45)
 
     def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         # The encoder's sizes: each pool floors the halved size.
