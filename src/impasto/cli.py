@@ -346,7 +346,7 @@ def _levels(text: str) -> list[int]:
 
 
 def _add_arbitrary(sub, common) -> None:
-    from .methods.arbitrary import METHODS
+    from .methods.arbitrary import DEFAULT_ALPHA, METHODS
     from .methods.optimize import PRECISIONS
     from .training.decoders import DecoderOptions
 
@@ -358,10 +358,11 @@ def _add_arbitrary(sub, common) -> None:
                    help="style image; repeat to blend")  # fmt: skip
     a.add_argument("--style-weights", type=_floats, metavar="W,W,...")
     a.add_argument("-o", "--output", required=True, metavar="OUT")
-    a.add_argument("--alpha", type=float, default=1.0, help="0: the photo, 1: full style")
+    a.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help="0: the photo's features, 1: the style's statistics in full")  # fmt: skip
     a.add_argument("--method", choices=METHODS, default="wct")
     a.add_argument("--levels", type=_levels, metavar="relu5_1,...",
-                   help="levels, coarse to fine (default: every decoder, 5 to 1)")  # fmt: skip
+                   help="levels, coarse to fine (default: relu4_1 to relu1_1)")  # fmt: skip
     a.add_argument("--decoders", default="decoders", help="built-in name or a decoders file")
     a.add_argument("--size", type=_positive_int, default=512, help="output's longest side")
     a.add_argument("--style-size", type=_positive_int, help="style's longest side")
