@@ -14,21 +14,18 @@ import os
 
 import torch
 
-from .devices import resolve_device
 from .io.images import ImageSource, load_image, resize_longest, to_tensor
 from .losses import content_distance, style_distance
-from .nets.vgg import VGG19
-from .nets.weights import VGGWeights, find_weights
+from .nets.vgg import load_vgg
+from .nets.weights import VGGWeights
 
 EVAL_SIZE = 512  # longest side everything is compared at
 
 
 class Evaluator:
     def __init__(self, weights: VGGWeights | str | os.PathLike | None = None, device: str = "auto"):
-        if not isinstance(weights, VGGWeights):
-            weights = find_weights(weights)
-        self.device = resolve_device(device)
-        self.vgg = VGG19.from_weights(weights).to(self.device)
+        self.vgg = load_vgg(weights, device)
+        self.device = self.vgg.scale.device
 
     def score(
         self,

@@ -19,14 +19,13 @@ import torch
 from PIL import Image
 
 from .. import color
-from ..devices import resolve_device
 from ..errors import ModelError, OptionError
 from ..io.images import ImageSource, load_image, resize_longest, to_image, to_tensor
 from ..io.modelfile import load_model
 from ..models import resolve_model
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
-from ..nets.vgg import VGG19
-from ..nets.weights import VGGWeights, find_weights
+from ..nets.vgg import load_vgg
+from ..nets.weights import VGGWeights
 from .optimize import PRECISIONS, blend_weights
 
 METHODS = ("wct", "adain")
@@ -99,10 +98,8 @@ class ArbitraryStylizer:
         weights: VGGWeights | str | os.PathLike | None = None,
         device: str | torch.device = "auto",
     ):
-        if not isinstance(weights, VGGWeights):
-            weights = find_weights(weights)
-        self.device = resolve_device(device)
-        self.vgg = VGG19.from_weights(weights).to(self.device)
+        self.vgg = load_vgg(weights, device)
+        self.device = self.vgg.scale.device
         self.decoders, self.metadata = load_decoders(decoders)
         self.decoders.to(self.device)
 

@@ -22,11 +22,10 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..devices import resolve_device
 from ..errors import OptionError
 from ..io.images import ImageSource, load_image, resize_longest, save_image, to_image, to_tensor
-from ..nets.vgg import LAYERS, VGG19
-from ..nets.weights import VGGWeights, find_weights
+from ..nets.vgg import LAYERS, load_vgg
+from ..nets.weights import VGGWeights
 
 
 @dataclass
@@ -73,10 +72,8 @@ class Dreamer:
         weights: VGGWeights | str | os.PathLike | None = None,
         device: str | torch.device = "auto",
     ):
-        if not isinstance(weights, VGGWeights):
-            weights = find_weights(weights)
-        self.device = resolve_device(device)
-        self.vgg = VGG19.from_weights(weights).to(self.device)
+        self.vgg = load_vgg(weights, device)
+        self.device = self.vgg.scale.device
 
     def objective(
         self, image: torch.Tensor, layers: dict[str, float], guides: dict | None = None

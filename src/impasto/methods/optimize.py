@@ -26,7 +26,6 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import color
-from ..devices import resolve_device
 from ..errors import DivergedError, OptionError
 from ..io.images import ImageSource, load_image, resize_longest, save_image, to_image, to_tensor
 from ..losses import (
@@ -37,7 +36,7 @@ from ..losses import (
     style_loss,
     tv_loss,
 )
-from ..nets.vgg import LAYERS, VGG19
+from ..nets.vgg import LAYERS, load_vgg
 from ..nets.weights import VGGWeights, find_weights
 from .lbfgs import LBFGS
 
@@ -148,8 +147,8 @@ class Stylizer:
     ):
         if not isinstance(weights, VGGWeights):
             weights = find_weights(weights)
-        self.device = resolve_device(device)
-        self.vgg = VGG19.from_weights(weights).to(self.device)
+        self.vgg = load_vgg(weights, device)
+        self.device = self.vgg.scale.device
         # The network holds the tensors now; keep only the description (source, path).
         self.weights = replace(weights, state={})
 

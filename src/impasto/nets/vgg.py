@@ -9,14 +9,16 @@ input convention of its weights itself, so callers always pass RGB in [0, 1].
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..devices import resolve_device
 from ..errors import OptionError
-from .weights import CONV_LAYERS, VGGWeights
+from .weights import CONV_LAYERS, VGGWeights, find_weights
 
 
 def _layer_names() -> tuple[str, ...]:
@@ -98,3 +100,13 @@ class VGG19(nn.Module):
             if name in wanted:
                 out[name] = x
         return out
+
+
+def load_vgg(
+    weights: VGGWeights | str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+) -> VGG19:
+    """VGG-19 with weights found as `find_weights` finds them, on `device` ("auto": best)."""
+    if not isinstance(weights, VGGWeights):
+        weights = find_weights(weights)
+    return VGG19.from_weights(weights).to(resolve_device(device))

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..devices import resolve_device
 from ..errors import OptionError
 from ..io.images import save_image, to_image
 from ..io.modelfile import save_model
@@ -34,13 +33,13 @@ from .data import CropDataset, PositionSampler, find_images
 from .train import (
     SAMPLE_PHOTOS,
     _beside,
-    _distributed,
     _holdout_photos,
     _mean_over_ranks,
     checkpoint_path,
     load_checkpoint,
     lr_at,
     save_checkpoint,
+    start_run,
 )
 
 
@@ -87,11 +86,7 @@ def train_decoders(
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict:
     opts.validate()
-    rank, world, local_rank = _distributed()
-    device = resolve_device(opts.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
+    rank, world, device = start_run(opts.device)
     torch.manual_seed(opts.seed)
     paths, skipped = find_images(opts.data)
     arch = DecoderArchitecture(levels=tuple(sorted(opts.levels)), width=opts.width)

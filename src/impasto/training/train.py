@@ -127,15 +127,19 @@ def lr_at(step: int, opts: TrainOptions) -> float:
     return opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _distributed() -> tuple[int, int, int]:
-    """(rank, world size, local rank); starts the process group under torchrun."""
+def start_run(device_name: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) of this process; under torchrun, starts the process
+    group and gives each rank its own GPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
-    if world > 1:
-        return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
-    return 0, 1, 0
+    rank = dist.get_rank() if world > 1 else 0
+    device = resolve_device(device_name)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return rank, world, device
 
 
 def train(
@@ -145,11 +149,7 @@ def train(
 ) -> dict:
     """Run (or resume) training; returns the model's metadata. Ctrl-C checkpoints first."""
     opts.validate()
-    rank, world, local_rank = _distributed()
-    device = resolve_device(opts.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
+    rank, world, device = start_run(opts.device)
     channels_last = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     torch.manual_seed(opts.seed)
 
