@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
+from feedforward import median_ms  # this folder is on sys.path when a script runs
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
@@ -30,16 +30,6 @@ PAIRS = [("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("amber", 
 
 def find(folder: str, stem: str) -> Path:
     return next((DATA / folder).glob(f"{stem}.*"))
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:

@@ -34,10 +34,10 @@ from .train import (
     SAMPLE_PHOTOS,
     _beside,
     _holdout_photos,
-    _mean_over_ranks,
     checkpoint_path,
     load_checkpoint,
     lr_at,
+    optimizer_step,
     save_checkpoint,
     start_run,
 )
@@ -136,15 +136,8 @@ def train_decoders(
                         F.mse_loss(again, target) / target.pow(2).mean().clamp_min(1e-8)
                     )
                 terms["total"] = sum(terms.values())
-            optim.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            optim.step()
             step += 1
-            losses = _mean_over_ranks(terms, world)
-            if not math.isfinite(losses["total"]):
-                raise OptionError(f"the loss became non-finite at step {step}: lower --lr")
-            for key, value in losses.items():
-                history.setdefault(key, []).append([step, value])
+            losses = optimizer_step(optim, terms, world, step, history)
             bar.update()
             bar.set_postfix(total=f"{losses['total']:.3g}", refresh=False)
             if callback is not None:

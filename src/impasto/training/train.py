@@ -212,15 +212,8 @@ def train(
             with torch.autocast(device.type, torch.bfloat16, enabled=opts.precision == "bf16"):
                 out = model(photos, F.one_hot(which, len(names)).float())
                 terms = _losses(vgg, layers, out, photos, target, which, grams, opts)
-            optim.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            optim.step()
             step += 1
-            losses = _mean_over_ranks(terms, world)
-            if not math.isfinite(losses["total"]):
-                raise OptionError(f"the loss became non-finite at step {step}: lower --lr")
-            for key, value in losses.items():
-                history.setdefault(key, []).append([step, value])
+            losses = optimizer_step(optim, terms, world, step, history)
             bar.update()
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
             if callback is not None:
@@ -280,6 +273,19 @@ def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, t
     terms["tv"] = opts.tv_weight * tv_loss(out.float())
     terms["total"] = sum(terms.values())
     return terms
+
+
+def optimizer_step(optim, terms: dict, world: int, step: int, history: dict) -> dict[str, float]:
+    """Backward and Adam step; the losses, averaged over ranks, go into `history`."""
+    optim.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    optim.step()
+    losses = _mean_over_ranks(terms, world)
+    if not math.isfinite(losses["total"]):
+        raise OptionError(f"the loss became non-finite at step {step}: lower --lr")
+    for key, value in losses.items():
+        history.setdefault(key, []).append([step, value])
+    return losses
 
 
 def _mean_over_ranks(terms: dict[str, torch.Tensor], world: int) -> dict[str, float]:
