@@ -79,3 +79,19 @@ def load_model(
     if meta.get("sha256") != weights_sha256(state):
         raise ModelError(f"{label}: weights do not match their recorded SHA-256 (corrupt file?)")
     return state, meta
+
+
+def fit_weights(net: torch.nn.Module, state: Mapping[str, torch.Tensor], label: str) -> None:
+    """Load `state` into `net` as float32, ignoring a checkpoint's optimizer tensors;
+    a file whose weights do not match the network it describes gets a clear error."""
+    state = {k: v.float() for k, v in state.items() if not k.startswith("optim.")}
+    expected = net.state_dict()
+    wrong = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+    extra = [k for k in state if k not in expected]
+    if wrong or extra:
+        raise ModelError(
+            f"{label}: weights do not fit the recorded architecture "
+            f"({len(wrong)} missing or misshapen, {len(extra)} unexpected, such as "
+            f"{(wrong + extra)[0]})"
+        )
+    net.load_state_dict(state)

@@ -19,9 +19,9 @@ import torch
 from PIL import Image
 
 from .. import color
-from ..errors import ModelError, OptionError
+from ..errors import OptionError
 from ..io.images import ImageSource, load_image, resize_longest, to_image, to_tensor
-from ..io.modelfile import load_model
+from ..io.modelfile import fit_weights, load_model
 from ..models import resolve_model
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import load_vgg
@@ -81,11 +81,7 @@ def load_decoders(model: str | os.PathLike) -> tuple[Decoders, dict]:
     path = resolve_model(model)
     state, meta = load_model(path, kind="decoders")
     decoders = Decoders(DecoderArchitecture.from_dict(meta["architecture"]))
-    state = {k: v.float() for k, v in state.items() if not k.startswith("optim.")}
-    expected = decoders.state_dict()
-    if set(state) != set(expected) or any(state[k].shape != v.shape for k, v in expected.items()):
-        raise ModelError(f"{path}: weights do not fit the recorded decoders")
-    decoders.load_state_dict(state)
+    fit_weights(decoders, state, str(path))
     return decoders.eval().requires_grad_(False), meta
 
 

@@ -18,9 +18,9 @@ from PIL import Image
 
 from .. import color
 from ..devices import resolve_device
-from ..errors import ModelError, OptionError
+from ..errors import OptionError
 from ..io.images import ImageSource, load_image, resize_longest, to_image, to_tensor
-from ..io.modelfile import load_model
+from ..io.modelfile import fit_weights, load_model
 from ..models import resolve_model
 from ..nets.transformer import Architecture, TransformerNet
 
@@ -37,17 +37,7 @@ def load_transformer(model: str | os.PathLike) -> tuple[TransformerNet, dict]:
     path = resolve_model(model)
     state, meta = load_model(path, kind="transformer")
     net = TransformerNet(Architecture.from_dict(meta["architecture"]))
-    state = {k: v.float() for k, v in state.items() if not k.startswith("optim.")}
-    expected = net.state_dict()
-    wrong = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
-    extra = [k for k in state if k not in expected]
-    if wrong or extra:
-        raise ModelError(
-            f"{path}: weights do not fit the recorded architecture "
-            f"({len(wrong)} missing or misshapen, {len(extra)} unexpected, such as "
-            f"{(wrong + extra)[0]})"
-        )
-    net.load_state_dict(state)
+    fit_weights(net, state, str(path))
     return net.eval().requires_grad_(False), meta
 
 
