@@ -522,8 +522,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _fast_stylizer(args: argparse.Namespace):
-    from .methods.feedforward import FastStylizer, parse_style
+    from .methods.feedforward import FastStylizer, check_strength, parse_style
 
+    check_strength(args.strength)  # before a model loads or a frame is decoded
     device = args.device
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device in ("auto", "cuda"):
         import torch
@@ -597,19 +598,14 @@ def cmd_fast(args: argparse.Namespace) -> int:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    import torch
+    from PIL import Image
 
-    from .io.images import resize_longest
+    from .io.images import resize_longest, to_tensor
     from .io.video import stylize_video
 
     fast, weights = _fast_stylizer(args)
-    fast.finish(torch.zeros(1), torch.zeros(1), args.strength, False)  # checks strength early
 
     def transform(frame):
-        from PIL import Image
-
-        from .io.images import to_tensor
-
         picture = Image.fromarray(frame)
         if args.size:
             picture = resize_longest(picture, args.size)
@@ -755,8 +751,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_sheet(args: argparse.Namespace) -> int:
-    import torch
-
     from .io.images import check_output_path, load_image, resize_longest, save_image
     from .io.sheet import labelled_grid
     from .methods.feedforward import FastStylizer
@@ -764,8 +758,7 @@ def cmd_sheet(args: argparse.Namespace) -> int:
     check_output_path(args.output, (args.photo,))
     fast = FastStylizer(args.model, args.device)
     photo = resize_longest(load_image(args.photo), args.size)
-    tiles = [photo] + [fast.run(photo, torch.eye(len(fast.styles))[i].tolist())
-                       for i in range(len(fast.styles))]  # fmt: skip
+    tiles = [photo] + [fast.run(photo, i) for i in range(len(fast.styles))]
     out = labelled_grid(tiles, ["photo", *fast.styles], args.columns, cell=args.size)
     save_image(out, args.output, (args.photo,))
     print(f"wrote {args.output}: {len(fast.styles)} styles")

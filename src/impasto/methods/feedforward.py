@@ -185,11 +185,15 @@ class FastStylizer:
         out: torch.Tensor, content: torch.Tensor, strength: float, preserve_color: bool
     ) -> torch.Tensor:
         """Apply colour preservation and strength (a blend with the photo)."""
-        if not 0.0 <= strength <= 1.0:
-            raise OptionError(f"strength must be between 0 and 1, not {strength}")
+        check_strength(strength)
         if preserve_color:
             out = color.combine_luminance(out, content)
         return (strength * out + (1 - strength) * content).clamp(0, 1)
+
+
+def check_strength(strength: float) -> None:
+    if not 0.0 <= strength <= 1.0:
+        raise OptionError(f"strength must be between 0 and 1, not {strength}")
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:

@@ -108,7 +108,7 @@ def train_decoders(
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    holdout = _holdout_photos(opts.holdout)
+    holdout = _holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
     bar = tqdm(total=opts.steps, initial=start, disable=rank != 0 or not progress, unit="step")
     batches, step, began = iter(loader), start, time.perf_counter()
     bf16 = opts.precision == "bf16"

@@ -195,7 +195,7 @@ def train(
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    holdout = _holdout_photos(opts.holdout)
+    holdout = _holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
 
     bar = tqdm(total=opts.steps, initial=start, disable=rank != 0 or not progress,
                unit="step", dynamic_ncols=True)  # fmt: skip
@@ -249,8 +249,7 @@ def train(
         _checkpoint(ckpt, net, optim, arch, opts, step, history, seconds)
         meta = save_model(opts.output, net.state_dict(), meta)
         _write_samples(net, holdout, names, opts, step, device)
-        curves = {k: v for k, v in history.items()}
-        save_image(plot_curves(curves, "training loss"), _beside(opts.output, "_loss.png"))
+        save_image(plot_curves(history, "training loss"), _beside(opts.output, "_loss.png"))
     if world > 1:
         dist.barrier()
     return meta
