@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--columns", type=_positive_int, default=4)
     sh.add_argument("--device", default="auto")
     _add_arbitrary(sub, common)
+    _add_serve(sub, common)
     ev = sub.add_parser("evaluate", parents=[common],
                         help="score an output: style and content distances")  # fmt: skip
     ev.add_argument("output", help="the stylized image")
@@ -396,6 +397,28 @@ def _add_arbitrary(sub, common) -> None:
     t.add_argument("--workers", type=int, default=D.workers)
     t.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
     t.add_argument("--quiet", action="store_true")
+
+
+def _add_serve(sub, common) -> None:
+    from .serve.jobs import Limits
+
+    L = Limits()  # noqa: N806
+    v = sub.add_parser("serve", parents=[common], help="the web app and HTTP API",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    v.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--workers", type=_positive_int, default=1, help="jobs run at once")
+    v.add_argument("--data-dir", default="impasto-data", help="job records and results")
+    v.add_argument("--token", default=os.environ.get("IMPASTO_TOKEN"),
+                   help="require this bearer token (default: $IMPASTO_TOKEN)")  # fmt: skip
+    v.add_argument("--max-upload-mb", type=_positive_int, default=L.upload_bytes // 2**20)
+    v.add_argument("--max-pixels", type=_positive_int, default=L.pixels, help="of an upload")
+    v.add_argument("--max-size", type=_positive_int, default=L.side, help="of a result, px")
+    v.add_argument("--max-iterations", type=_positive_int, default=L.iterations)
+    v.add_argument("--max-queue", type=_positive_int, default=L.queue, help="more waiting: 503")
+    v.add_argument("--job-timeout", type=float, default=L.job_seconds, help="seconds")
+    v.add_argument("--device", default="auto")
+    v.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
 
 
 def _add_export(sub, common) -> None:
@@ -779,6 +802,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .serve.app import create_app
+        from .serve.jobs import Limits
+    except ImportError as e:
+        raise OptionError(f"impasto serve needs its extra ({e.name} is missing): "
+                          "pip install 'impasto[serve]'") from None  # fmt: skip
+    from .devices import resolve_device
+
+    resolve_device(args.device)  # a bad device is a usage error now, not a failed job later
+    if args.max_size < 64:
+        raise OptionError("--max-size must be at least 64")
+    limits = Limits(upload_bytes=args.max_upload_mb * 2**20, pixels=args.max_pixels,
+                    side=args.max_size, iterations=args.max_iterations, queue=args.max_queue,
+                    job_seconds=args.job_timeout)  # fmt: skip
+    app = create_app(args.data_dir, workers=args.workers, token=args.token, limits=limits,
+                     device=args.device, weights=args.weights)  # fmt: skip
+    print(f"impasto: serving on http://{args.host}:{args.port}/ (data in {args.data_dir})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 COMMANDS = {
     "info": cmd_info,
     "stylize": cmd_stylize,
@@ -794,6 +841,7 @@ COMMANDS = {
     "arbitrary": cmd_arbitrary,
     "train-decoders": cmd_train_decoders,
     "features": cmd_features,
+    "serve": cmd_serve,
 }
 
 

@@ -9,6 +9,10 @@ class ImageError(ImpastoError):
     """An input image cannot be read, or breaks a limit."""
 
 
+class ImageTooLarge(ImageError):
+    """An input image has more pixels than allowed (decompression-bomb guard)."""
+
+
 class OutputError(ImpastoError):
     """An output path cannot be written."""
 

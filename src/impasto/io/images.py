@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError, OutputError
+from ..errors import ImageError, ImageTooLarge, OutputError
 from .atomic import atomic_write
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]  # noqa: UP007 (runtime alias)
@@ -122,7 +122,7 @@ def _open(source: str | os.PathLike | bytes, label: str, max_pixels: int | None)
             _check_size(image.size, label, max_pixels, 1)
             image.load()
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{label}: image is too large ({_reason(e)})") from e
+        raise ImageTooLarge(f"{label}: image is too large ({_reason(e)})") from e
     except UnidentifiedImageError as e:
         raise ImageError(f"{label}: not an image, or a format impasto cannot read") from e
     except (OSError, ValueError, SyntaxError) as e:
@@ -137,7 +137,7 @@ def _reason(e: Exception) -> str:
 def _check_size(size: tuple[int, int], label: str, max_pixels: int | None, min_side: int) -> None:
     w, h = size
     if max_pixels is not None and w * h > max_pixels:
-        raise ImageError(
+        raise ImageTooLarge(
             f"{label}: {w}x{h} is {w * h:,} pixels, over the limit of {max_pixels:,} "
             "(raise it with --max-pixels)"
         )

@@ -1,0 +1,333 @@
+"""The HTTP API and the web page: `impasto serve`, or `create_app(...)` under any ASGI server.
+
+POST /api/jobs takes a photo (and a painting, or a built-in style's name) and queues a job;
+GET /api/jobs/{id} tells how it goes, /events streams that as Server-Sent Events, /result
+is the picture. Uploads are decoded here, before a job is queued, so a bad file is a 4xx
+at once; the type is what the bytes decode to, never the file name.
+"""
+
+import asyncio
+import hmac
+import io
+import json
+import math
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from .. import __version__
+from ..errors import ImageError, ImageTooLarge, ImpastoError
+from ..io.images import load_image
+from .jobs import FINISHED, JobQueue, Limits, QueueFull, prepare_folder
+
+STATIC = Path(__file__).parent / "static"
+EVENT_POLL_SECONDS = 0.2
+RETRY_AFTER_SECONDS = 5
+
+
+class Job(BaseModel):
+    id: str
+    state: Literal["queued", "running", "done", "failed", "cancelled"]
+    method: Literal["fast", "arbitrary", "optimize"]
+    options: dict
+    progress: float
+    losses: dict[str, float] | None = None
+    error: str | None = None
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    queued_seconds: float | None = None
+    run_seconds: float | None = None
+    result: str | None = None  # URL of the picture, once done
+
+
+class Style(BaseModel):
+    name: str
+    thumbnail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    workers: int
+    queued: int
+
+
+def _job_out(job: dict) -> Job:
+    started, finished = job["started"], job["finished"]
+    return Job(
+        **{k: v for k, v in job.items() if k in Job.model_fields},
+        queued_seconds=round(started - job["created"], 3) if started else None,
+        run_seconds=round(finished - started, 3) if started and finished else None,
+        result=f"/api/jobs/{job['id']}/result" if job["state"] == "done" else None,
+    )
+
+
+def create_app(
+    data_dir: str | Path,
+    *,
+    workers: int = 1,
+    token: str | None = None,
+    limits: Limits | None = None,
+    device: str = "auto",
+    weights: str | None = None,
+) -> FastAPI:
+    """The web app; its job records and results live under `data_dir`."""
+    limits = limits or Limits()
+    prepare_folder(data_dir)  # a bad folder is an error now, not at the first request
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # Each run of the server opens the store and starts the workers afresh.
+        app.state.jobs = JobQueue(data_dir, workers, limits, device, weights)
+        app.state.jobs.start()
+        yield
+        await asyncio.to_thread(app.state.jobs.stop)
+
+    app = FastAPI(
+        title="impasto",
+        version=__version__,
+        lifespan=lifespan,
+        description="Neural style transfer: fast networks, one-pass arbitrary "
+        "style and optimization, as jobs with live progress.",
+    )
+
+    def jobs() -> JobQueue:
+        return app.state.jobs
+
+    def authorize(request: Request) -> None:
+        if token is None:
+            return
+        header = request.headers.get("authorization", "")
+        given = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+        given = given or request.query_params.get("token")  # <img> and EventSource send no headers
+        if not given or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, "a valid token is required", {"WWW-Authenticate": "Bearer"})
+
+    api = [Depends(authorize)]
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > 2 * limits.upload_bytes + 2**16:
+            return JSONResponse({"detail": "request too large"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(request: Request, exc: QueueFull):
+        return JSONResponse(
+            {"detail": f"the queue is full ({exc}); retry later"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    def read_image(upload: UploadFile, what: str) -> bytes:
+        data = upload.file.read(limits.upload_bytes + 1)
+        if len(data) > limits.upload_bytes:
+            limit = limits.upload_bytes / 2**20
+            raise HTTPException(413, f"{what}: over the {limit:g} MB upload limit")
+        try:
+            load_image(data, max_pixels=limits.pixels, name=what)  # decodes: the type is what it is
+        except ImageError as e:
+            raise HTTPException(413 if isinstance(e, ImageTooLarge) else 400, str(e)) from None
+        return data
+
+    @app.post(
+        "/api/jobs",
+        status_code=202,
+        dependencies=api,
+        tags=["jobs"],
+        responses={400: {}, 401: {}, 413: {}, 503: {}},
+    )
+    def create_job(
+        content: Annotated[UploadFile, File(description="the photo")],
+        method: Annotated[Literal["fast", "arbitrary", "optimize"], Form()] = "fast",
+        style: Annotated[str | None, Form(description="a built-in style (fast)")] = None,
+        style_image: Annotated[UploadFile | None, File(description="a painting")] = None,
+        size: Annotated[int, Form(ge=64, le=limits.side)] = min(512, limits.side),
+        strength: Annotated[float, Form(ge=0, le=1)] = 1.0,
+        iterations: Annotated[int, Form(ge=1, le=limits.iterations)] = min(100, limits.iterations),
+        preserve_color: Annotated[bool, Form()] = False,
+    ) -> Job:
+        if not math.isfinite(strength):
+            raise HTTPException(400, "strength must be a number between 0 and 1")
+        if method == "fast":
+            names = builtin_styles()
+            if style is None:
+                raise HTTPException(400, f"fast jobs need a style, one of: {', '.join(names)}")
+            if style not in names:
+                known = ", ".join(names)
+                raise HTTPException(400, f"unknown style {style!r}; the built-ins are: {known}")
+        elif style_image is None:
+            raise HTTPException(400, f"{method} jobs need a style_image (a painting)")
+        photo = read_image(content, "content")
+        painting = read_image(style_image, "style_image") if method != "fast" else None
+        options = {
+            "style": style if method == "fast" else None,
+            "size": size,
+            "strength": strength,
+            "iterations": iterations,
+            "preserve_color": preserve_color,
+        }
+        job_id = jobs().submit(method, options, photo, painting)
+        return _job_out(jobs().job(job_id))
+
+    def find(job_id: str) -> dict:
+        job = jobs().job(job_id)
+        if job is None:
+            raise HTTPException(404, "no such job")
+        return job
+
+    @app.get("/api/jobs/{job_id}", dependencies=api, tags=["jobs"], responses={404: {}})
+    def get_job(job_id: str) -> Job:
+        return _job_out(find(job_id))
+
+    @app.delete("/api/jobs/{job_id}", dependencies=api, tags=["jobs"], responses={404: {}})
+    def cancel_job(job_id: str) -> Job:
+        find(job_id)
+        return _job_out(jobs().cancel(job_id))
+
+    @app.get(
+        "/api/jobs/{job_id}/result",
+        dependencies=api,
+        tags=["jobs"],
+        response_class=FileResponse,
+        responses={404: {}, 409: {}},
+    )
+    def get_result(job_id: str):
+        job = find(job_id)
+        if job["state"] != "done":
+            raise HTTPException(409, f"the job is {job['state']}, no result")
+        return FileResponse(
+            jobs().job_folder(job_id) / "result.png",
+            media_type="image/png",
+            filename=f"impasto-{job_id}.png",
+        )
+
+    @app.get(
+        "/api/jobs/{job_id}/snapshot",
+        dependencies=api,
+        tags=["jobs"],
+        response_class=FileResponse,
+        responses={404: {}},
+    )
+    def get_snapshot(job_id: str):
+        find(job_id)
+        path = jobs().job_folder(job_id) / "snapshot.jpg"
+        if not path.exists():
+            raise HTTPException(404, "no snapshot yet")
+        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    @app.get(
+        "/api/jobs/{job_id}/events",
+        dependencies=api,
+        tags=["jobs"],
+        response_class=StreamingResponse,
+        responses={404: {}},
+    )
+    async def job_events(job_id: str, request: Request):
+        """Server-Sent Events: `progress` as the job runs, `snapshot` (optimize) when a
+        new picture of the forming image is ready, and a last `done`, `failed` or
+        `cancelled` event with the job."""
+        find(job_id)
+
+        async def stream():
+            last, shown = None, 0
+            while not await request.is_disconnected():
+                job = jobs().job(job_id)
+                out = _job_out(job).model_dump_json()
+                if job.get("snapshots", 0) > shown:
+                    shown = job["snapshots"]
+                    url = f"/api/jobs/{job_id}/snapshot?n={shown}"
+                    yield f"event: snapshot\ndata: {json.dumps({'url': url})}\n\n"
+                if job["state"] in FINISHED:
+                    yield f"event: {job['state']}\ndata: {out}\n\n"
+                    return
+                if out != last:
+                    yield f"event: progress\ndata: {out}\n\n"
+                    last = out
+                await asyncio.sleep(EVENT_POLL_SECONDS)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        )
+
+    @app.get("/api/styles", dependencies=api, tags=["styles"])
+    def list_styles() -> list[Style]:
+        return [Style(name=n, thumbnail=f"/api/styles/{n}/thumbnail") for n in builtin_styles()]
+
+    @app.get(
+        "/api/styles/{name}/thumbnail",
+        dependencies=api,
+        tags=["styles"],
+        response_class=Response,
+        responses={404: {}},
+    )
+    def style_thumbnail(name: str):
+        if name not in builtin_styles():
+            raise HTTPException(404, "no such style")
+        return Response(
+            thumbnail(name), media_type="image/png", headers={"Cache-Control": "max-age=86400"}
+        )
+
+    @app.get("/healthz", tags=["server"])
+    def health() -> Health:
+        return Health(status="ok", version=__version__, workers=workers, queued=jobs().waiting())
+
+    @app.exception_handler(ImpastoError)
+    async def impasto_error(request: Request, exc: ImpastoError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
+    return app
+
+
+@lru_cache(maxsize=1)
+def _fast():
+    from ..methods.feedforward import FastStylizer
+
+    return FastStylizer("styles", "cpu")
+
+
+def builtin_styles() -> tuple[str, ...]:
+    return _fast().styles
+
+
+@lru_cache(maxsize=64)
+def thumbnail(name: str) -> bytes:
+    """A small picture of a built-in style: the network's painting of a drawn landscape
+    (the paintings themselves do not ship with impasto)."""
+    image = _fast().run(_landscape(), name)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@lru_cache(maxsize=1)
+def _landscape():
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (160, 120))
+    draw = ImageDraw.Draw(image)
+    for y in range(120):  # sky from deep blue to pale at the horizon
+        t = y / 70
+        sky = (int(60 + 150 * t), int(110 + 110 * t), int(200 + 40 * t))
+        draw.line([(0, y), (160, y)], fill=sky)
+    draw.ellipse((108, 14, 136, 42), fill=(250, 220, 120))  # sun
+    draw.polygon(
+        [(0, 80), (40, 52), (85, 78), (125, 48), (160, 70), (160, 120), (0, 120)],
+        fill=(70, 110, 60),
+    )
+    draw.polygon([(0, 100), (60, 88), (160, 104), (160, 120), (0, 120)], fill=(140, 120, 70))
+    draw.rectangle((22, 82, 40, 100), fill=(180, 60, 50))  # a red house
+    draw.polygon([(19, 83), (31, 70), (43, 83)], fill=(90, 40, 30))
+    return image
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,338 @@
+"""Jobs of the web app: records in SQLite, files on disk, a bounded pool of worker threads.
+
+A job's life: queued -> running -> done | failed | cancelled. Its inputs are written to
+its own folder before it is queued, so a job survives a restart: on start-up every job
+the last process left queued or running is queued again (in the order it came), and
+finished results stay where they are. Workers keep their models loaded between jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..errors import ImpastoError, OutputError
+from ..io.atomic import atomic_write
+from ..io.images import load_image
+
+METHODS = ("fast", "arbitrary", "optimize")
+FINISHED = ("done", "failed", "cancelled")
+SHUTDOWN = "the server shut down while the job ran"
+SNAPSHOT_SECONDS = 1.0  # optimize: at most one snapshot image a second
+
+
+@dataclass
+class Limits:
+    """What one upload and one job may ask for."""
+
+    upload_bytes: int = 20 * 2**20
+    pixels: int = 40_000_000  # of an uploaded image
+    side: int = 1024  # longest side of a result
+    iterations: int = 300  # optimize, per scale
+    queue: int = 32  # jobs waiting; more are refused (503)
+    job_seconds: float = 600.0  # a running job is stopped after this long
+
+
+class QueueFull(Exception):
+    """No room in the queue: the client should retry later."""
+
+
+class JobStopped(Exception):
+    """Raised inside a job's progress callback to stop it (cancelled or out of time)."""
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    method TEXT NOT NULL,
+    options TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    losses TEXT,
+    error TEXT,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL
+)
+"""
+
+
+class JobStore:
+    """Job records in one SQLite file; safe to call from any thread."""
+
+    def __init__(self, path: Path):
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(SCHEMA)
+
+    def add(self, job_id: str, method: str, options: dict) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs (id, state, method, options, created) "
+                "VALUES (?, 'queued', ?, ?, ?)",
+                (job_id, method, json.dumps(options), time.time()),
+            )
+
+    def update(self, job_id: str, **fields) -> None:
+        if "losses" in fields:
+            fields["losses"] = json.dumps(fields["losses"])
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        with self._lock:
+            self._db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))
+
+    def get(self, job_id: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        job = dict(row)
+        job["options"] = json.loads(job["options"])
+        job["losses"] = json.loads(job["losses"]) if job["losses"] else None
+        return job
+
+    def unfinished(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
+            ).fetchall()
+        return [row["id"] for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class Runner:
+    """One worker's models, loaded on first use and kept: the built-in `styles`
+    network, VGG-19 with the built-in decoders, VGG-19 for optimization."""
+
+    def __init__(self, device: str = "auto", weights: str | None = None):
+        self.device, self.weights = device, weights
+        self._models: dict[str, object] = {}
+
+    def _model(self, method: str):
+        if method not in self._models:
+            from ..methods.arbitrary import ArbitraryStylizer
+            from ..methods.feedforward import FastStylizer
+            from ..methods.optimize import Stylizer
+
+            self._models[method] = {
+                "fast": lambda: FastStylizer("styles", self.device),
+                "arbitrary": lambda: ArbitraryStylizer("decoders", self.weights, self.device),
+                "optimize": lambda: Stylizer(self.weights, self.device),
+            }[method]()
+        return self._models[method]
+
+    def run(
+        self,
+        method: str,
+        options: dict,
+        content: Image.Image,
+        style: Image.Image | None,
+        report: Callable[[float, dict | None, Image.Image | None], None],
+    ) -> Image.Image:
+        """Paint one job; `report(progress, losses, snapshot)` is called as it goes and
+        may raise JobStopped."""
+        size, strength = options["size"], options["strength"]
+        preserve = options["preserve_color"]
+        if method == "fast":
+            fast = self._model("fast")
+            return fast.run(
+                content, options["style"], size=size, strength=strength, preserve_color=preserve
+            )
+        if method == "arbitrary":
+            return self._model("arbitrary").run(
+                content, style, size=size, alpha=strength, preserve_color=preserve
+            )
+        from ..io.images import to_image
+
+        stylizer = self._model("optimize")
+        total = None
+        done, last_snapshot = 0, 0.0
+
+        def callback(p) -> None:
+            nonlocal total, done, last_snapshot
+            done += 1
+            total = total or p.iterations * len(ladder)
+            snapshot = None
+            if time.monotonic() - last_snapshot >= SNAPSHOT_SECONDS:
+                snapshot, last_snapshot = to_image(p.image), time.monotonic()
+            report(min(done / total, 1.0), p.losses, snapshot)
+
+        from ..methods.optimize import Options
+
+        opts = Options(
+            size=size,
+            iterations=options["iterations"],
+            preserve_color="luminance" if preserve else None,
+        )
+        ladder = opts.scale_ladder()
+        result = stylizer.run(content, style, options=opts, callback=callback, progress=False)
+        if strength < 1:
+            result.image = Image.blend(content.resize(result.image.size), result.image, strength)
+        return result.image
+
+
+def prepare_folder(folder: str | Path) -> Path:
+    """Make the data folder (and its jobs/ folder), or say in one line why not."""
+    try:
+        (Path(folder) / "jobs").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{folder}: cannot make the data folder ({e.strerror})") from None
+    return Path(folder)
+
+
+class JobQueue:
+    """Accepts jobs, runs them on `workers` threads, and remembers them in `folder`."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        workers: int = 1,
+        limits: Limits | None = None,
+        device: str = "auto",
+        weights: str | None = None,
+    ):
+        self.folder = prepare_folder(folder)
+        self.limits = limits or Limits()
+        self.store = JobStore(self.folder / "jobs.sqlite3")
+        self.workers, self.device, self.weights = workers, device, weights
+        self._pending: queue.Queue[str | None] = queue.Queue()
+        self._live: dict[str, dict] = {}  # running jobs: progress, snapshot count, stop flag
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle
+    def start(self) -> None:
+        for job_id in self.store.unfinished():  # left behind by a process that stopped
+            self.store.update(job_id, state="queued", progress=0.0, started=None)
+            self._pending.put(job_id)
+        for n in range(self.workers):
+            thread = threading.Thread(target=self._work, name=f"impasto-worker-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop after the running jobs; jobs still queued stay queued for the next start."""
+        for live in list(self._live.values()):
+            live["stop"] = SHUTDOWN
+        for _ in self._threads:
+            self._pending.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self.store.close()
+
+    # -- requests
+    def submit(self, method: str, options: dict, content: bytes, style: bytes | None) -> str:
+        if self._pending.qsize() >= self.limits.queue:
+            raise QueueFull(f"{self._pending.qsize()} jobs are waiting")
+        job_id = secrets.token_urlsafe(12)
+        folder = self.job_folder(job_id)
+        folder.mkdir()
+        for name, data in (("content", content), ("style", style)):
+            if data is not None:
+                with atomic_write(folder / name) as f:
+                    f.write(data)
+        self.store.add(job_id, method, options)
+        self._pending.put(job_id)
+        return job_id
+
+    def cancel(self, job_id: str) -> dict | None:
+        job = self.store.get(job_id)
+        if job is None or job["state"] in FINISHED:
+            return job
+        if job_id in self._live:
+            self._live[job_id]["stop"] = "cancelled"  # the worker stops at its next report
+        self.store.update(job_id, state="cancelled", finished=time.time())
+        return self.store.get(job_id)
+
+    def job(self, job_id: str) -> dict | None:
+        job = self.store.get(job_id)
+        if job is not None and job_id in self._live:
+            job["snapshots"] = self._live[job_id]["snapshots"]
+            job["progress"] = self._live[job_id]["progress"]
+        return job
+
+    def job_folder(self, job_id: str) -> Path:
+        return self.folder / "jobs" / job_id
+
+    def waiting(self) -> int:
+        return self._pending.qsize()
+
+    # -- workers
+    def _work(self) -> None:
+        runner = Runner(self.device, self.weights)
+        while (job_id := self._pending.get()) is not None:
+            job = self.store.get(job_id)
+            if job is None or job["state"] != "queued":
+                continue  # cancelled while it waited
+            self._run(runner, job)
+
+    def _run(self, runner: Runner, job: dict) -> None:
+        job_id, folder = job["id"], self.job_folder(job["id"])
+        live = self._live[job_id] = {"progress": 0.0, "snapshots": 0, "stop": None}
+        started = time.time()
+        self.store.update(job_id, state="running", started=started)
+        deadline = time.monotonic() + self.limits.job_seconds
+
+        def report(progress: float, losses: dict | None, snapshot: Image.Image | None) -> None:
+            if live["stop"]:
+                raise JobStopped(live["stop"])
+            if time.monotonic() > deadline:
+                raise JobStopped(f"stopped after the {self.limits.job_seconds:g} s time limit")
+            live["progress"] = progress
+            if losses is not None:
+                self.store.update(job_id, losses=losses)
+            if snapshot is not None:
+                with atomic_write(folder / "snapshot.jpg") as f:
+                    snapshot.save(f, format="JPEG", quality=85)
+                live["snapshots"] += 1
+
+        try:
+            content = load_image(folder / "content", max_pixels=self.limits.pixels)
+            style = folder / "style"
+            style = load_image(style, max_pixels=self.limits.pixels) if style.exists() else None
+            image = runner.run(job["method"], job["options"], content, style, report)
+            if time.monotonic() > deadline:
+                raise JobStopped(f"stopped after the {self.limits.job_seconds:g} s time limit")
+            with atomic_write(folder / "result.png") as f:
+                image.save(f, format="PNG")
+            final = {"state": "done", "progress": 1.0}
+        except JobStopped as e:
+            reason = str(e)
+            final = {"state": "cancelled" if reason == "cancelled" else "failed", "error": reason}
+            if reason == SHUTDOWN:  # not the job's fault: it runs again after the restart
+                final = {"state": "queued", "progress": 0.0, "started": None}
+        except ImpastoError as e:
+            final = {"state": "failed", "error": str(e)}
+        except Exception as e:  # a bug: the job fails, the worker lives on
+            final = {"state": "failed", "error": f"internal error: {type(e).__name__}: {e}"}
+        if self.store.get(job_id)["state"] == "cancelled":
+            final = {"state": "cancelled"}  # cancelled while its last step ran
+        if final["state"] != "queued":
+            final["finished"] = time.time()
+        self.store.update(job_id, **final)
+        del self._live[job_id]
+
+
+__all__ = [
+    "FINISHED",
+    "METHODS",
+    "JobQueue",
+    "JobStore",
+    "Limits",
+    "QueueFull",
+    "Runner",
+    "prepare_folder",
+]
