@@ -27,7 +27,7 @@ from ..io.images import load_image
 from .jobs import FINISHED, JobQueue, Limits, QueueFull, prepare_folder
 
 STATIC = Path(__file__).parent / "static"
-EVENT_POLL_SECONDS = 0.2
+EVENT_POLL_SECONDS = 0.05  # how often an event stream looks at its job
 RETRY_AFTER_SECONDS = 5
 
 

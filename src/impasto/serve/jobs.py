@@ -307,7 +307,9 @@ class JobQueue:
             if time.monotonic() > deadline:
                 raise JobStopped(f"stopped after the {self.limits.job_seconds:g} s time limit")
             with atomic_write(folder / "result.png") as f:
-                image.save(f, format="PNG")
+                image.save(
+                    f, format="PNG", compress_level=1
+                )  # level 6 takes as long as the network
             final = {"state": "done", "progress": 1.0}
         except JobStopped as e:
             reason = str(e)
