@@ -7,6 +7,7 @@ from PIL import Image
 
 from impasto.errors import ImageError, OutputError
 from impasto.io.images import (
+    carry_metadata,
     check_output_path,
     load_image,
     resize_longest,
@@ -168,3 +169,38 @@ def test_output_checks(tmp_path):
                 check_output_path(locked / "out.png")
     finally:
         locked.chmod(0o700)
+
+
+def _tagged_photo(path, orientation: int = 6) -> bytes:
+    """A JPEG with an sRGB ICC profile and EXIF (camera make, orientation)."""
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "impasto-test-camera"  # Make
+    exif[0x0112] = orientation
+    Image.new("RGB", (96, 64), (180, 90, 40)).save(path, icc_profile=icc, exif=exif.tobytes())
+    return icc
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_results_keep_the_photos_icc_profile_and_exif(tmp_path, model_file, suffix):
+    from impasto.methods.feedforward import FastStylizer
+
+    photo = tmp_path / "photo.jpg"
+    icc = _tagged_photo(photo)
+    out = FastStylizer(model_file, "cpu").run(photo, 0)
+    assert out.size == (64, 96)  # orientation 6 applied once, on loading
+    saved = save_image(out, tmp_path / f"out{suffix}")
+    with Image.open(saved) as again:
+        assert again.info.get("icc_profile") == icc
+        exif = again.getexif()
+        assert exif[0x010F] == "impasto-test-camera"
+        assert exif.get(0x0112, 1) == 1  # not rotated a second time by viewers
+
+
+def test_a_cmyk_profile_is_not_given_to_rgb_results():
+    image = Image.new("RGB", (32, 32))
+    source = Image.new("CMYK", (32, 32))
+    source.info["icc_profile"] = b"\0" * 16 + b"CMYK" + b"\0" * 100
+    assert "icc_profile" not in carry_metadata(image, source).info

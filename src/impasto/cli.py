@@ -565,7 +565,14 @@ def cmd_fast(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from .io.images import SAVE_FORMATS, expand_inputs, save_image, to_image, to_tensor
+    from .io.images import (
+        SAVE_FORMATS,
+        carry_metadata,
+        expand_inputs,
+        save_image,
+        to_image,
+        to_tensor,
+    )
 
     inputs = expand_inputs(args.inputs)
     single = len(inputs) == 1 and (args.output is None or Path(args.output).suffix != "")
@@ -607,7 +614,7 @@ def cmd_fast(args: argparse.Namespace) -> int:
             for j, i in enumerate(group):
                 path, target = chunk[i]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                save_image(to_image(out[j]), target, inputs=(path,))
+                save_image(carry_metadata(to_image(out[j]), pictures[i]), target, inputs=(path,))
                 bar.update()
     bar.close()
     if failed:

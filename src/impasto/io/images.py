@@ -89,7 +89,7 @@ def load_image(
     _check_size(image.size, label, max_pixels, min_side)
     try:
         image = ImageOps.exif_transpose(image)
-        return to_rgb(image)
+        return carry_metadata(to_rgb(image), image)
     except (OSError, ValueError, SyntaxError) as e:  # PIL decodes lazily: truncation shows here
         raise ImageError(f"{label}: cannot decode image ({_reason(e)})") from e
 
@@ -155,6 +155,19 @@ def _from_array(array: np.ndarray, label: str) -> Image.Image:
             array.squeeze(2) if array.ndim == 3 and array.shape[2] == 1 else array
         )
     raise ImageError(f"{label}: array of shape {array.shape} is not H×W, H×W×3 or H×W×4")
+
+
+def carry_metadata(target: Image.Image, source: Image.Image) -> Image.Image:
+    """Give `target` the photo's EXIF and, when it describes RGB, its ICC colour profile
+    (kept in `.info`; save_image writes them), so a result keeps the camera data and
+    shows in the photo's colours. Returns `target`."""
+    icc = source.info.get("icc_profile")
+    if icc and icc[16:20] == b"RGB ":  # a CMYK or grey profile would misdescribe RGB pixels
+        target.info["icc_profile"] = icc
+    exif = source.info.get("exif")
+    if exif:  # after exif_transpose its orientation is already 1
+        target.info["exif"] = exif if isinstance(exif, bytes) else source.getexif().tobytes()
+    return target
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -240,6 +253,7 @@ def save_image(image: Image.Image, path: str | os.PathLike, inputs: tuple = ()) 
     """Write `image` to `path` atomically (temp file + rename), format by extension."""
     out = check_output_path(path, inputs)
     fmt, options = SAVE_FORMATS[out.suffix.lower()]
+    metadata = {k: image.info[k] for k in ("icc_profile", "exif") if image.info.get(k)}
     with atomic_write(out) as f:
-        image.save(f, format=fmt, **options)
+        image.save(f, format=fmt, **options, **metadata)
     return out

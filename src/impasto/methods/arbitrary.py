@@ -20,7 +20,7 @@ from PIL import Image
 
 from .. import color
 from ..errors import OptionError
-from ..io.images import ImageSource, load_image, resize_longest, to_image, to_tensor
+from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
 from ..io.modelfile import fit_weights, load_model
 from ..models import resolve_model
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
@@ -152,7 +152,7 @@ class ArbitraryStylizer:
                 x = self.decoders[level](mixed, size=x.shape[-2:]).float().clamp(0, 1)
         if preserve_color:
             x = color.combine_luminance(x, photo)
-        return to_image(x)
+        return carry_metadata(to_image(x), picture)
 
     @torch.no_grad()
     def reconstruct(self, image: ImageSource, level: int, size: int | None = None) -> Image.Image:

@@ -23,7 +23,15 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import OptionError
-from ..io.images import ImageSource, load_image, resize_longest, save_image, to_image, to_tensor
+from ..io.images import (
+    ImageSource,
+    carry_metadata,
+    load_image,
+    resize_longest,
+    save_image,
+    to_image,
+    to_tensor,
+)
 from ..nets.vgg import LAYERS, load_vgg
 from ..nets.weights import VGGWeights
 
@@ -158,4 +166,9 @@ class Dreamer:
         finally:
             bar.close()
         final = base + F.interpolate(detail, size=(h, w), mode="bilinear", align_corners=False)
-        return DreamResult(to_image(final.clamp(0, 1)), value, time.perf_counter() - start, done)
+        return DreamResult(
+            carry_metadata(to_image(final.clamp(0, 1)), picture),
+            value,
+            time.perf_counter() - start,
+            done,
+        )

@@ -19,7 +19,7 @@ from PIL import Image
 from .. import color
 from ..devices import resolve_device
 from ..errors import OptionError
-from ..io.images import ImageSource, load_image, resize_longest, to_image, to_tensor
+from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
 from ..io.modelfile import fit_weights, load_model
 from ..models import resolve_model
 from ..nets.transformer import Architecture, TransformerNet
@@ -167,9 +167,12 @@ class FastStylizer:
         preserve_color: bool = False,
     ) -> Image.Image:
         """Stylize one image; `size` scales its longest side first (None: as it is)."""
-        content = to_tensor(self.prepare(image, size))
+        picture = self.prepare(image, size)
+        content = to_tensor(picture)
         out = self.run_batch(content, parse_style(style, self.styles))
-        return to_image(self.finish(out, content, strength, preserve_color))
+        return carry_metadata(
+            to_image(self.finish(out, content, strength, preserve_color)), picture
+        )
 
     @staticmethod
     def prepare(image: ImageSource, size: int | None) -> Image.Image:

@@ -27,7 +27,15 @@ from tqdm.auto import tqdm
 
 from .. import color
 from ..errors import DivergedError, OptionError
-from ..io.images import ImageSource, load_image, resize_longest, save_image, to_image, to_tensor
+from ..io.images import (
+    ImageSource,
+    carry_metadata,
+    load_image,
+    resize_longest,
+    save_image,
+    to_image,
+    to_tensor,
+)
 from ..losses import (
     DEFAULT_CONTENT_LAYERS,
     DEFAULT_STYLE_LAYERS,
@@ -220,7 +228,7 @@ class Stylizer:
             bar.close()
         output = _finish(x.detach(), content_t, opts)
         return Result(
-            image=to_image(output),
+            image=carry_metadata(to_image(output), content_image),
             losses=losses,
             seconds=time.perf_counter() - start,
             iterations=done,

@@ -157,28 +157,22 @@ class Runner:
                 content, style, size=size, alpha=strength, preserve_color=preserve
             )
         from ..io.images import to_image
+        from ..methods.optimize import Options
 
-        stylizer = self._model("optimize")
-        total = None
+        opts = Options(size=size, iterations=options["iterations"],
+                       preserve_color="luminance" if preserve else None)  # fmt: skip
+        total = sum(opts.iterations_per_scale())
         done, last_snapshot = 0, 0.0
 
         def callback(p) -> None:
-            nonlocal total, done, last_snapshot
+            nonlocal done, last_snapshot
             done += 1
-            total = total or p.iterations * len(ladder)
             snapshot = None
             if time.monotonic() - last_snapshot >= SNAPSHOT_SECONDS:
                 snapshot, last_snapshot = to_image(p.image), time.monotonic()
             report(min(done / total, 1.0), p.losses, snapshot)
 
-        from ..methods.optimize import Options
-
-        opts = Options(
-            size=size,
-            iterations=options["iterations"],
-            preserve_color="luminance" if preserve else None,
-        )
-        ladder = opts.scale_ladder()
+        stylizer = self._model("optimize")
         result = stylizer.run(content, style, options=opts, callback=callback, progress=False)
         if strength < 1:
             result.image = Image.blend(content.resize(result.image.size), result.image, strength)
