@@ -168,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-every", type=int, default=0, metavar="N", help="write a snapshot every N iterations"
     )
     s.add_argument("--snapshots", metavar="DIR", help="folder for snapshots")
+    s.add_argument("--max-memory", type=_positive_int, metavar="MB",
+                   help="scales that would need more are optimized in tiles "
+                   "(default: half the memory free at the start)")  # fmt: skip
+    s.add_argument("--tile", type=_positive_int, metavar="PX",
+                   help="optimize scales larger than this in tiles of this size")  # fmt: skip
     s.add_argument("--seed", type=int, help="seed for the noise init (runs repeat on CPU)")
     s.add_argument("--weights", metavar="PATH", help="VGG-19 weights (.pth, .safetensors, .bin)")
     s.add_argument(
@@ -489,7 +494,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         style_weights=args.style_weights, style_scale=args.style_scale, init=args.init,
         optimizer=args.optimizer, lr=args.lr, preserve_color=args.preserve_color,
         scales=args.scales, pooling=args.pooling, precision=args.precision, seed=args.seed,
-        save_every=args.save_every, snapshots=args.snapshots,
+        save_every=args.save_every, snapshots=args.snapshots, tile=args.tile,
+        max_memory=args.max_memory,
     )  # fmt: skip
     options.validate()
     limit = {"max_pixels": args.max_pixels}

@@ -199,11 +199,16 @@ def _grey_float_to_rgb(values: np.ndarray) -> Image.Image:
     return Image.fromarray(np.stack([grey] * 3, axis=-1))
 
 
+def scaled_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(width, height) scaled so the longest side is `longest` px, aspect kept."""
+    w, h = size
+    scale = longest / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
     """Scale so the longest side is `size` pixels, keeping the aspect ratio."""
-    w, h = image.size
-    scale = size / max(w, h)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    new = scaled_size(image.size, size)
     if new == image.size:
         return image
     return image.resize(new, Image.Resampling.LANCZOS)

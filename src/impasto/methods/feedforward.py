@@ -23,10 +23,10 @@ from ..io.images import ImageSource, carry_metadata, load_image, resize_longest,
 from ..io.modelfile import fit_weights, load_model
 from ..models import resolve_model
 from ..nets.transformer import Architecture, TransformerNet
+from .tiles import OVERLAP, blend_ramp, tile_starts
 
 BACKENDS = ("torch", "onnx")
 TILE = 1536  # px: larger pictures are stylized in tiles
-OVERLAP = 128  # px shared by neighbouring tiles; more than the network's reach of ~100 px
 STATS_SIDE = 1024  # px: the whole picture's norm statistics are taken at this size
 PRECISIONS = ("fp32", "bf16")
 StyleSpec = str | int | Sequence[float] | dict[str, float] | None
@@ -124,11 +124,11 @@ class FastStylizer:
             out = torch.zeros(3, h, w)
             total = torch.zeros(1, h, w)
             step = self.tile - OVERLAP
-            for y in _starts(h, self.tile, step):
-                for x in _starts(w, self.tile, step):
+            for y in tile_starts(h, self.tile, step):
+                for x in tile_starts(w, self.tile, step):
                     window = image[..., y : y + self.tile, x : x + self.tile]
                     styled = self._forward(window, weights)[0]
-                    ramp = _ramp(styled.shape[-2:], (y > 0, y + self.tile < h),
+                    ramp = blend_ramp(styled.shape[-2:], (y > 0, y + self.tile < h),
                                  (x > 0, x + self.tile < w))  # fmt: skip
                     out[:, y : y + self.tile, x : x + self.tile] += styled * ramp
                     total[:, y : y + self.tile, x : x + self.tile] += ramp
@@ -197,28 +197,6 @@ class FastStylizer:
 def check_strength(strength: float) -> None:
     if not 0.0 <= strength <= 1.0:
         raise OptionError(f"strength must be between 0 and 1, not {strength}")
-
-
-def _starts(length: int, tile: int, step: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, step))
-    return starts + [length - tile]
-
-
-def _ramp(shape, vertical: tuple[bool, bool], horizontal: tuple[bool, bool]) -> torch.Tensor:
-    """Blend weights of a tile: rising over OVERLAP px on sides shared with a neighbour."""
-
-    def axis(n: int, before: bool, after: bool) -> torch.Tensor:
-        ramp = torch.ones(n)
-        edge = torch.linspace(0, 1, OVERLAP + 2)[1:-1]  # never exactly 0
-        if before:
-            ramp[:OVERLAP] = torch.minimum(ramp[:OVERLAP], edge[: min(OVERLAP, n)])
-        if after:
-            ramp[-OVERLAP:] = torch.minimum(ramp[-OVERLAP:], edge.flip(0)[-min(OVERLAP, n) :])
-        return ramp
-
-    return (axis(shape[0], *vertical)[:, None] * axis(shape[1], *horizontal)[None, :])[None]
 
 
 def _onnx_session(net: TransformerNet):

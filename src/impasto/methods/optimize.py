@@ -33,6 +33,7 @@ from ..io.images import (
     load_image,
     resize_longest,
     save_image,
+    scaled_size,
     to_image,
     to_tensor,
 )
@@ -47,11 +48,14 @@ from ..losses import (
 from ..nets.vgg import LAYERS, load_vgg
 from ..nets.weights import VGGWeights, find_weights
 from .lbfgs import LBFGS
+from .tiles import OVERLAP, available_memory, blend_ramp, optimization_tile, tile_starts
 
 OPTIMIZERS = ("lbfgs", "adam")
 COLOR_MODES = ("luminance", "histogram")
 PRECISIONS = ("fp32", "bf16")
 MIN_SCALE = 256  # the auto ladder halves the size down to this
+TILE_VISIT = 25  # iterations on one tile before moving to the next
+GRAM_CONTEXT = 64  # px of the style image seen around each tile of it
 
 
 @dataclass
@@ -78,6 +82,10 @@ class Options:
     seed: int | None = None
     save_every: int = 0
     snapshots: str | os.PathLike | None = None
+    # Scales too big for memory are optimized in overlapping tiles of this many px (each
+    # tile gets the scale's iterations), pulled toward the whole style's Gram matrices.
+    tile: int | None = None  # None: the largest tile within max_memory
+    max_memory: int | None = None  # MB; None: half the memory free when the run starts
 
     def scale_ladder(self) -> list[int]:
         if self.scales:
@@ -107,6 +115,10 @@ class Options:
             raise OptionError("size must be at least 16 px")
         if any(s < 16 for s in self.scale_ladder()):
             raise OptionError("every scale must be at least 16 px")
+        if self.tile is not None and self.tile < 2 * OVERLAP:
+            raise OptionError(f"tile must be at least {2 * OVERLAP} px")
+        if self.max_memory is not None and self.max_memory < 1024:
+            raise OptionError("max_memory must be at least 1024 MB")
         if any(i < 0 for i in self.iterations_per_scale()):
             raise OptionError("iterations cannot be negative")
         if self.style_scale <= 0:
@@ -187,39 +199,63 @@ class Stylizer:
         self.vgg.pooling = opts.pooling
         generator = torch.Generator().manual_seed(opts.seed) if opts.seed is not None else None
         ladder, iterations = opts.scale_ladder(), opts.iterations_per_scale()
-        bar = tqdm(total=sum(iterations), disable=not progress, unit="it", dynamic_ncols=True)
+        budget = opts.max_memory * 2**20 if opts.max_memory else _half_of_free_memory(self.device)
+        shapes = [scaled_size(content_image.size, size)[::-1] for size in ladder]
+        tiles = [opts.tile or optimization_tile(h, w, budget) for h, w in shapes]
+        tiles = [
+            t if t and t < max(shape) else None for t, shape in zip(tiles, shapes, strict=True)
+        ]
+        # At a tiled scale, each tile gets the scale's iterations.
+        total = sum(n * (len(_tile_grid(shape, t)) if t else 1)
+                    for n, shape, t in zip(iterations, shapes, tiles, strict=True))  # fmt: skip
+        bar = tqdm(total=total, disable=not progress, unit="it", dynamic_ncols=True)
         start = time.perf_counter()
         x = None
         losses: dict[str, float] = {}
         sizes, done, interrupted = [], 0, False
+
+        def report(index, size, it, n_iter, new_losses, image, content_t, count=1) -> None:
+            """After `count` iterations: check, count, show, snapshot, call back."""
+            nonlocal losses, done
+            losses = new_losses
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise DivergedError(
+                    f"the loss became non-finite at {size}px, iteration {it}: lower "
+                    "--lr or --style-weight, or use --optimizer lbfgs"
+                )
+            done += count
+            bar.update(count)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+            every = opts.save_every
+            snapshot = bool(opts.snapshots and every and it // every > (it - count) // every)
+            if callback is not None or snapshot:
+                shown = _finish(image.detach(), content_t, opts)
+                if snapshot:
+                    name = f"scale{index + 1}_{size}px_{it:05d}.png"
+                    save_image(to_image(shown), Path(opts.snapshots) / name)
+                if callback is not None:
+                    callback(Progress(index, size, it, n_iter, losses, shown))
+
         try:
-            for index, (size, n_iter) in enumerate(zip(ladder, iterations, strict=True)):
-                bar.set_description(f"scale {index + 1}/{len(ladder)} {size}px")
+            for index, (size, n_iter, tile) in enumerate(
+                zip(ladder, iterations, tiles, strict=True)
+            ):
+                where = f"scale {index + 1}/{len(ladder)} {size}px"
+                bar.set_description(where + (f" in {tile}px tiles" if tile else ""))
                 content_t = to_tensor(resize_longest(content_image, size)).to(self.device)
+                sizes.append((content_t.shape[-1], content_t.shape[-2]))
+                if tile:
+                    x = self._start(x, content_t, init_image, generator, opts).detach()
+                    grams = self._style_grams(content_t, style_images, blend, size, opts, tile)
+                    self._tiled_scale(x, content_t, grams, n_iter, tile, opts,
+                                      partial(report, index, size))  # fmt: skip
+                    continue
                 target = self._targets(content_t, style_images, blend, size, opts)
                 x = self._start(x, content_t, init_image, generator, opts)
-                sizes.append((content_t.shape[-1], content_t.shape[-2]))
                 step = _optimizer(x, opts)
                 for it in range(1, n_iter + 1):
-                    losses = step(partial(self._loss, x, target, opts))
-                    if not all(math.isfinite(v) for v in losses.values()):
-                        raise DivergedError(
-                            f"the loss became non-finite at {size}px, iteration {it}: lower "
-                            "--lr or --style-weight, or use --optimizer lbfgs"
-                        )
-                    done += 1
-                    bar.update()
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-                    snapshot = bool(
-                        opts.snapshots and opts.save_every and it % opts.save_every == 0
-                    )
-                    if callback is not None or snapshot:
-                        shown = _finish(x.detach(), content_t, opts)
-                        if snapshot:
-                            name = f"scale{index + 1}_{size}px_{it:05d}.png"
-                            save_image(to_image(shown), Path(opts.snapshots) / name)
-                        if callback is not None:
-                            callback(Progress(index, size, it, n_iter, losses, shown))
+                    new_losses = step(partial(self._loss, x, target, opts))
+                    report(index, size, it, n_iter, new_losses, x, content_t)
         except KeyboardInterrupt:
             if x is None:
                 raise
@@ -245,11 +281,15 @@ class Stylizer:
     @torch.no_grad()
     def _targets(self, content_t, style_images, blend, size, opts) -> dict:
         """Content features and blended Gram matrices that this scale aims at."""
+        content = self.vgg(_seen(content_t, opts), opts.content_layers)
+        return {"content": content, "style": self._style_grams(content_t, style_images, blend,
+                                                               size, opts)}  # fmt: skip
+
+    @torch.no_grad()
+    def _style_grams(self, content_t, style_images, blend, size, opts, tile=None) -> dict:
+        """The blended Gram matrices of the style images at this scale; with `tile`, the
+        style image is seen in tiles and their sums make the whole image's Grams."""
         style_size = max(16, round(size * opts.style_scale))
-        if opts.preserve_color == "luminance":
-            content_seen = color.luminance(content_t)
-        else:
-            content_seen = content_t
         grams = {name: 0.0 for name in opts.style_layers}
         for image, weight in zip(style_images, blend, strict=True):
             style_t = to_tensor(resize_longest(image, style_size)).to(self.device)
@@ -257,11 +297,63 @@ class Stylizer:
                 style_t = color.match_luminance(style_t, content_t)
             elif opts.preserve_color == "histogram":
                 style_t = color.match_color(style_t, content_t)
-            features = self.vgg(style_t, opts.style_layers)
+            if tile and max(style_t.shape[-2:]) > tile:
+                found = self._tiled_grams(style_t, list(opts.style_layers), tile)
+            else:
+                features = self.vgg(style_t, opts.style_layers)
+                found = {name: gram_matrix(features[name]) for name in opts.style_layers}
             for name in opts.style_layers:
-                grams[name] = grams[name] + weight * gram_matrix(features[name])
-        content = self.vgg(content_seen, opts.content_layers)
-        return {"content": content, "style": grams}
+                grams[name] = grams[name] + weight * found[name]
+        return grams
+
+    def _tiled_grams(self, image: torch.Tensor, layers: list[str], tile: int) -> dict:
+        """Gram matrices of a whole image from tiles seen with GRAM_CONTEXT px around them:
+        each layer's features of a tile's own region are summed, F·Fᵀ over all positions."""
+        h, w = image.shape[-2:]
+        sums: dict[str, torch.Tensor] = {}
+        counts = dict.fromkeys(layers, 0)
+        for y0 in range(0, h, tile):
+            for x0 in range(0, w, tile):
+                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                ya, xa = max(0, y0 - GRAM_CONTEXT), max(0, x0 - GRAM_CONTEXT)
+                yb, xb = min(h, y1 + GRAM_CONTEXT), min(w, x1 + GRAM_CONTEXT)
+                features = self.vgg(image[..., ya:yb, xa:xb], layers)
+                for name in layers:
+                    f = features[name].float()
+                    fy, fx = (yb - ya) / f.shape[-2], (xb - xa) / f.shape[-1]  # pooling
+                    own = f[..., round((y0 - ya) / fy) : round((y1 - ya) / fy),
+                            round((x0 - xa) / fx) : round((x1 - xa) / fx)]  # fmt: skip
+                    flat = own.reshape(own.shape[1], -1)
+                    sums[name] = sums.get(name, 0) + flat @ flat.T
+                    counts[name] += flat.shape[1]
+        return {n: (sums[n] / (sums[n].shape[0] * counts[n]))[None] for n in layers}
+
+    def _tiled_scale(self, x, content_t, grams, n_iter, tile, opts, report) -> None:
+        """Optimize `x` in place tile by tile: each visit runs up to TILE_VISIT iterations
+        on one overlapping tile (its own content, the whole style's Grams) and blends it
+        back with ramps over the overlaps; visits sweep the tiles until each tile has had
+        `n_iter` iterations. Memory follows the tile, not the picture."""
+        h, w = x.shape[-2:]
+        seen = _seen(content_t, opts)
+        grid = _tile_grid((h, w), tile)
+        done = 0
+        for first in range(0, n_iter, TILE_VISIT):
+            k = min(TILE_VISIT, n_iter - first)
+            for y, x0 in grid:
+                region = (..., slice(y, y + tile), slice(x0, x0 + tile))
+                window = x[region].clone().requires_grad_(True)
+                with torch.no_grad():
+                    content = self.vgg(seen[region], opts.content_layers)
+                target = {"content": content, "style": grams}
+                step = _optimizer(window, opts)
+                for _ in range(k):
+                    losses = step(partial(self._loss, window, target, opts))
+                ramp = blend_ramp(window.shape[-2:], (y > 0, y + tile < h),
+                                  (x0 > 0, x0 + tile < w)).to(x.device)  # fmt: skip
+                with torch.no_grad():
+                    x[region] = x[region] * (1 - ramp) + window.detach().clamp(0, 1) * ramp
+                done += k
+                report(done, n_iter * len(grid), losses, x, content_t, count=k)
 
     def _start(self, previous, content_t, init_image, generator, opts) -> torch.Tensor:
         """The image a scale starts from: the last scale's, upsampled, or the init."""
@@ -295,6 +387,22 @@ class Stylizer:
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         return terms
+
+
+def _seen(content_t: torch.Tensor, opts: Options) -> torch.Tensor:
+    """The photo as the content loss sees it (its luminance when only that is styled)."""
+    return color.luminance(content_t) if opts.preserve_color == "luminance" else content_t
+
+
+def _tile_grid(shape: tuple[int, int], tile: int) -> list[tuple[int, int]]:
+    step = tile - OVERLAP
+    return [(y, x) for y in tile_starts(shape[0], tile, step)
+            for x in tile_starts(shape[1], tile, step)]  # fmt: skip
+
+
+def _half_of_free_memory(device: torch.device) -> int | None:
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else available_memory()
+    return free // 2 if free else None
 
 
 def _is_named_init(init: object) -> bool:

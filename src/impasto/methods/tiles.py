@@ -1,0 +1,71 @@
+"""Tiles for pictures larger than memory allows: where they start, how they blend, and
+how big they may be for a memory budget. Used by the fast networks and by optimization.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+OVERLAP = 128  # px shared by neighbouring tiles
+# Optimization's memory per pixel of a tile: VGG-19 to relu5_1 forward and backward plus
+# L-BFGS's history, measured as peak RSS growth (2.2-2.5 KB at 256-768 px, fp32), rounded up.
+BYTES_PER_TILE_PIXEL = 2800
+# Per pixel of the whole picture: the image, the photo, their float copies and blending.
+BYTES_PER_IMAGE_PIXEL = 72
+BASE_BYTES = 600 * 2**20  # the process with torch and VGG-19 loaded
+MIN_TILE = 256
+
+
+def tile_starts(length: int, tile: int, step: int) -> list[int]:
+    """Offsets of tiles of `tile` px every `step` px that cover `length` px exactly."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def blend_ramp(
+    shape: tuple[int, int],
+    vertical: tuple[bool, bool],
+    horizontal: tuple[bool, bool],
+    overlap: int = OVERLAP,
+) -> torch.Tensor:
+    """(1, H, W) blend weights of a tile: rising over `overlap` px from each side it
+    shares with a neighbour (before, after), 1 elsewhere and never exactly 0."""
+
+    def axis(n: int, before: bool, after: bool) -> torch.Tensor:
+        ramp = torch.ones(n)
+        edge = torch.linspace(0, 1, overlap + 2)[1:-1]
+        k = min(overlap, n)
+        if before:
+            ramp[:k] = torch.minimum(ramp[:k], edge[:k])
+        if after:
+            ramp[-k:] = torch.minimum(ramp[-k:], edge.flip(0)[-k:])
+        return ramp
+
+    return (axis(shape[0], *vertical)[:, None] * axis(shape[1], *horizontal)[None, :])[None]
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for this process now (Linux and macOS), or None."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def optimization_tile(height: int, width: int, budget: int | None) -> int | None:
+    """The side of the square tiles an optimization scale of height x width px should use
+    to stay within `budget` bytes (None: no limit), or None if it fits whole."""
+    if budget is None:
+        return None
+    room = budget - BASE_BYTES - BYTES_PER_IMAGE_PIXEL * height * width
+    if BYTES_PER_TILE_PIXEL * height * width <= room:
+        return None
+    side = int((max(room, 0) / BYTES_PER_TILE_PIXEL) ** 0.5) // 32 * 32
+    return max(side, MIN_TILE)
+
+
+__all__ = ["OVERLAP", "available_memory", "blend_ramp", "optimization_tile", "tile_starts"]
