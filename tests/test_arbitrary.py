@@ -9,7 +9,7 @@ import torch
 from impasto.cli import main
 from impasto.errors import ModelError, OptionError
 from impasto.io.images import load_image, resize_longest, to_tensor
-from impasto.methods.arbitrary import ArbitraryStylizer, adain, load_decoders, wct
+from impasto.methods.arbitrary import TILE, ArbitraryStylizer, adain, load_decoders, wct
 from impasto.nets.decoders import Decoders
 from impasto.training.decoders import DecoderOptions, train_decoders
 
@@ -30,6 +30,7 @@ def arbitrary(decoders_file, stylizer):
     a = ArbitraryStylizer.__new__(ArbitraryStylizer)  # reuse the session's VGG-19
     a.device, a.vgg = stylizer.device, stylizer.vgg
     a.decoders, a.metadata = load_decoders(decoders_file)
+    a.tile = TILE
     return a
 
 
@@ -132,3 +133,20 @@ def test_cli_arbitrary_and_train_decoders(decoders_file, content, style, tmp_pat
     code = main(["train-decoders", "--data", str(tmp_path / "empty"),
                  "-o", str(tmp_path / "d.safetensors")])  # fmt: skip
     assert code == 2 and "no readable images" in capsys.readouterr().err
+
+
+def test_big_pictures_go_in_tiles_with_the_whole_pictures_statistics(stylizer, content, style):
+    """Tiled (192-px tiles) and whole give the same picture, without steps at tile edges
+    (the built-in decoders, levels relu4_1 to relu1_1)."""
+    arbitrary = ArbitraryStylizer.__new__(ArbitraryStylizer)
+    arbitrary.device, arbitrary.vgg, arbitrary.tile = stylizer.device, stylizer.vgg, TILE
+    arbitrary.decoders, arbitrary.metadata = load_decoders("decoders")
+    common = dict(size=320, alpha=0.8)
+    whole = to_tensor(arbitrary.run(content, style, **common))
+    arbitrary.tile = 192
+    tiled = to_tensor(arbitrary.run(content, style, **common))
+    assert tiled.shape == whole.shape
+    assert (tiled - whole).abs().mean() < 0.03
+    steps = (tiled[..., 1:] - tiled[..., :-1]).abs().mean(dim=(0, 1, 2))
+    for edge in (63, 127, 191, 255):  # tile starts at 0, 64, 128 and ends at 192, 256, 320
+        assert steps[edge] < 2.5 * steps.median(), edge

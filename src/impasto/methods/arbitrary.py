@@ -13,7 +13,7 @@ relu4_1, and so on down to relu1_1.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from PIL import Image
@@ -27,36 +27,74 @@ from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights
 from .optimize import PRECISIONS, blend_weights
+from .tiles import blend_tiles, feature_tiles
 
 METHODS = ("wct", "adain")
 # relu5_1 adds little but blur with decoders trained briefly (the built-ins: 1200 CPU
 # steps); pass levels=[5, 4, 3, 2, 1] for the paper's full pipeline.
 DEFAULT_LEVELS = (4, 3, 2, 1)
 DEFAULT_ALPHA = 0.6  # Li et al.'s usual setting: style with the photo still readable
+TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in tiles
+CONTEXT = 64  # px seen around a tile when its features' statistics are gathered
+
+
+Moments = tuple[torch.Tensor, torch.Tensor]  # per-channel mean (C, 1), covariance (C, C)
+
+
+def moments(parts: Iterable[torch.Tensor]) -> Moments:
+    """Mean and covariance, in float64, of (C, positions) feature parts taken together."""
+    total, outer, count = 0.0, 0.0, 0
+    for part in parts:
+        part = part.double()
+        total, outer, count = (
+            total + part.sum(1, keepdim=True),
+            outer + part @ part.T,
+            count + part.shape[1],
+        )
+    mean = total / count
+    return mean, (outer - count * mean @ mean.T) / max(count - 1, 1)
+
+
+def wct_matrix(content: Moments, style: Moments, eps: float = 1e-5) -> torch.Tensor:
+    """Whitening by the content's covariance, then colouring by the style's. Both are
+    regularised by eps times their mean eigenvalue plus an absolute floor, so flat
+    images (rank-deficient covariance) give no NaN."""
+    return _cov_power(style[1], 0.5, eps) @ _cov_power(content[1], -0.5, eps)
+
+
+def adain_matrix(content: Moments, style: Moments, eps: float = 1e-5) -> torch.Tensor:
+    """Adaptive instance normalization: each channel takes the style's spread."""
+    c_std, s_std = content[1].diagonal().sqrt(), style[1].diagonal().sqrt()
+    return torch.diag(s_std / (c_std + eps))
+
+
+def transform(
+    features: torch.Tensor, content: Moments, style: Moments, matrix: torch.Tensor, alpha: float
+) -> torch.Tensor:
+    """(1, C, H, W) features moved to the style's statistics by `matrix` (in float64),
+    then mixed with the originals by `alpha`."""
+    flat = features[0].double().flatten(1)
+    out = (matrix @ (flat - content[0]) + style[0]).reshape(features.shape[1:])[None]
+    return alpha * out.to(features.dtype) + (1 - alpha) * features
 
 
 def wct(
     content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, eps: float = 1e-5
 ) -> torch.Tensor:
-    """Whitening and colouring transform of (1, C, H, W) features, in float64.
-
-    Both covariances are regularised by eps times their mean eigenvalue plus an
-    absolute floor, so flat images (rank-deficient covariance) give no NaN.
-    """
-    c = content[0].double().flatten(1)  # (C, HW)
-    s = style[0].double().flatten(1)
-    c_mean, s_mean = c.mean(1, keepdim=True), s.mean(1, keepdim=True)
-    c, s = c - c_mean, s - s_mean
-    whiten = _cov_power(c, -0.5, eps)
-    colour = _cov_power(s, 0.5, eps)
-    out = colour @ (whiten @ c) + s_mean
-    out = out.reshape(content.shape[1:]).unsqueeze(0).to(content.dtype)
-    return alpha * out + (1 - alpha) * content
+    """Whitening and colouring transform of (1, C, H, W) features (Li et al. 2017)."""
+    c, s = moments([content[0].flatten(1)]), moments([style[0].flatten(1)])
+    return transform(content, c, s, wct_matrix(c, s, eps), alpha)
 
 
-def _cov_power(centred: torch.Tensor, power: float, eps: float) -> torch.Tensor:
-    n = max(centred.shape[1] - 1, 1)
-    cov = centred @ centred.T / n
+def adain(
+    content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, eps: float = 1e-5
+) -> torch.Tensor:
+    """Adaptive instance normalization: the style's per-channel mean and std."""
+    c, s = moments([content[0].flatten(1)]), moments([style[0].flatten(1)])
+    return transform(content, c, s, adain_matrix(c, s, eps), alpha)
+
+
+def _cov_power(cov: torch.Tensor, power: float, eps: float) -> torch.Tensor:
     scale = cov.diagonal().mean().clamp_min(1e-12)
     cov = cov + (eps * scale + 1e-8) * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
     values, vectors = torch.linalg.eigh(cov)
@@ -64,17 +102,7 @@ def _cov_power(centred: torch.Tensor, power: float, eps: float) -> torch.Tensor:
     return vectors @ torch.diag(values.pow(power)) @ vectors.T
 
 
-def adain(
-    content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, eps: float = 1e-5
-) -> torch.Tensor:
-    """Adaptive instance normalization: the style's per-channel mean and std."""
-    c_mean, c_std = content.mean((2, 3), keepdim=True), content.std((2, 3), keepdim=True)
-    s_mean, s_std = style.mean((2, 3), keepdim=True), style.std((2, 3), keepdim=True)
-    out = (content - c_mean) / (c_std + eps) * s_std + s_mean
-    return alpha * out + (1 - alpha) * content
-
-
-TRANSFORMS = {"wct": wct, "adain": adain}
+MATRICES = {"wct": wct_matrix, "adain": adain_matrix}
 
 
 def load_decoders(model: str | os.PathLike) -> tuple[Decoders, dict]:
@@ -98,6 +126,18 @@ class ArbitraryStylizer:
         self.device = self.vgg.scale.device
         self.decoders, self.metadata = load_decoders(decoders)
         self.decoders.to(self.device)
+        self.tile = TILE
+
+    def _moments(self, image: torch.Tensor, layers: list[str], encode) -> dict[str, Moments]:
+        """Each layer's feature statistics over the whole picture, in tiles if it is big."""
+        if max(image.shape[-2:]) <= self.tile:
+            found = encode(image, layers)
+            return {name: moments([found[name][0].flatten(1)]) for name in layers}
+        parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+        for own in feature_tiles(image, self.tile, CONTEXT, lambda w: encode(w, layers)):
+            for name, flat in own.items():
+                parts[name].append(flat)
+        return {name: moments(parts[name]) for name in layers}
 
     @torch.no_grad()
     def run(
@@ -139,17 +179,30 @@ class ArbitraryStylizer:
         paintings = [to_tensor(resize_longest(load_image(s), side)).to(self.device)
                      for s in styles]  # fmt: skip
         layers = [level_layer(level) for level in levels]
-        style_feats = [self.vgg(p, layers) for p in paintings]  # every level in one pass each
-        x = photo
-        transform = TRANSFORMS[method]
         bf16 = precision == "bf16"
+
+        def encode(image: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
+                return {k: v.float() for k, v in self.vgg(image, names).items()}
+
+        style_stats = [self._moments(p, layers, encode) for p in paintings]  # one pass each
+        x = photo
         for level, layer in zip(levels, layers, strict=True):
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
-                features = self.vgg(x, [layer])[layer].float()
-            mixed = sum(w * transform(features, f[layer].float(), alpha)
-                        for w, f in zip(blend, style_feats, strict=True))  # fmt: skip
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
-                x = self.decoders[level](mixed, size=x.shape[-2:]).float().clamp(0, 1)
+            content_stats = self._moments(x, [layer], encode)[layer]
+            matrices = [MATRICES[method](content_stats, s[layer]) for s in style_stats]
+
+            def paint(window, level=level, layer=layer, stats=content_stats, matrices=matrices):
+                features = encode(window.to(self.device), [layer])[layer]
+                mixed = sum(w * transform(features, stats, s[layer], m, alpha)
+                            for w, s, m in zip(blend, style_stats, matrices,
+                                               strict=True))  # fmt: skip
+                with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
+                    return self.decoders[level](mixed, size=window.shape[-2:]).float().clamp(0, 1)
+
+            # Above `tile` px the picture is painted in overlapping tiles; the statistics
+            # are always the whole picture's, so the tiles agree.
+            fits = max(x.shape[-2:]) <= self.tile
+            x = paint(x) if fits else blend_tiles(x.cpu(), self.tile, paint).to(self.device)
         if preserve_color:
             x = color.combine_luminance(x, photo)
         return carry_metadata(to_image(x), picture)

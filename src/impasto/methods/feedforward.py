@@ -23,7 +23,7 @@ from ..io.images import ImageSource, carry_metadata, load_image, resize_longest,
 from ..io.modelfile import fit_weights, load_model
 from ..models import resolve_model
 from ..nets.transformer import Architecture, TransformerNet
-from .tiles import OVERLAP, blend_ramp, tile_starts
+from .tiles import blend_tiles
 
 BACKENDS = ("torch", "onnx")
 TILE = 1536  # px: larger pictures are stylized in tiles
@@ -113,7 +113,7 @@ class FastStylizer:
         """Stylize one big (1, 3, H, W) picture tile by tile, without seams.
 
         Norm statistics come from the whole picture seen at STATS_SIDE px; tiles overlap
-        by OVERLAP px and are blended with linear ramps across the overlaps.
+        by tiles.OVERLAP px and are blended with linear ramps across the overlaps.
         """
         h, w = image.shape[-2:]
         scale = min(1.0, STATS_SIDE / max(h, w))
@@ -121,20 +121,9 @@ class FastStylizer:
                               mode="area")  # fmt: skip
         self.net.fix_statistics(small.to(self.device), weights.to(self.device))
         try:
-            out = torch.zeros(3, h, w)
-            total = torch.zeros(1, h, w)
-            step = self.tile - OVERLAP
-            for y in tile_starts(h, self.tile, step):
-                for x in tile_starts(w, self.tile, step):
-                    window = image[..., y : y + self.tile, x : x + self.tile]
-                    styled = self._forward(window, weights)[0]
-                    ramp = blend_ramp(styled.shape[-2:], (y > 0, y + self.tile < h),
-                                 (x > 0, x + self.tile < w))  # fmt: skip
-                    out[:, y : y + self.tile, x : x + self.tile] += styled * ramp
-                    total[:, y : y + self.tile, x : x + self.tile] += ramp
+            return blend_tiles(image, self.tile, lambda window: self._forward(window, weights))
         finally:
             self.net.fix_statistics(None)
-        return (out / total)[None]
 
     @torch.no_grad()
     def run_batch(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -48,7 +48,14 @@ from ..losses import (
 from ..nets.vgg import LAYERS, load_vgg
 from ..nets.weights import VGGWeights, find_weights
 from .lbfgs import LBFGS
-from .tiles import OVERLAP, available_memory, blend_ramp, optimization_tile, tile_starts
+from .tiles import (
+    OVERLAP,
+    available_memory,
+    blend_ramp,
+    feature_tiles,
+    optimization_tile,
+    tile_starts,
+)
 
 OPTIMIZERS = ("lbfgs", "adam")
 COLOR_MODES = ("luminance", "histogram")
@@ -214,7 +221,7 @@ class Stylizer:
         losses: dict[str, float] = {}
         sizes, done, interrupted = [], 0, False
 
-        def report(index, size, it, n_iter, new_losses, image, content_t, count=1) -> None:
+        def report(index, size, it, n_iter, new_losses, image, content_t, count=1, where=None):
             """After `count` iterations: check, count, show, snapshot, call back."""
             nonlocal losses, done
             losses = new_losses
@@ -224,6 +231,8 @@ class Stylizer:
                     "--lr or --style-weight, or use --optimizer lbfgs"
                 )
             done += count
+            if where:
+                bar.set_description(f"scale {index + 1}/{len(ladder)} {size}px {where}")
             bar.update(count)
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
             every = opts.save_every
@@ -307,25 +316,14 @@ class Stylizer:
         return grams
 
     def _tiled_grams(self, image: torch.Tensor, layers: list[str], tile: int) -> dict:
-        """Gram matrices of a whole image from tiles seen with GRAM_CONTEXT px around them:
-        each layer's features of a tile's own region are summed, F·Fᵀ over all positions."""
-        h, w = image.shape[-2:]
+        """Gram matrices of a whole image, as sums of F·Fᵀ over its tiles' own features."""
         sums: dict[str, torch.Tensor] = {}
         counts = dict.fromkeys(layers, 0)
-        for y0 in range(0, h, tile):
-            for x0 in range(0, w, tile):
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-                ya, xa = max(0, y0 - GRAM_CONTEXT), max(0, x0 - GRAM_CONTEXT)
-                yb, xb = min(h, y1 + GRAM_CONTEXT), min(w, x1 + GRAM_CONTEXT)
-                features = self.vgg(image[..., ya:yb, xa:xb], layers)
-                for name in layers:
-                    f = features[name].float()
-                    fy, fx = (yb - ya) / f.shape[-2], (xb - xa) / f.shape[-1]  # pooling
-                    own = f[..., round((y0 - ya) / fy) : round((y1 - ya) / fy),
-                            round((x0 - xa) / fx) : round((x1 - xa) / fx)]  # fmt: skip
-                    flat = own.reshape(own.shape[1], -1)
-                    sums[name] = sums.get(name, 0) + flat @ flat.T
-                    counts[name] += flat.shape[1]
+        for own in feature_tiles(image, tile, GRAM_CONTEXT, lambda w: self.vgg(w, layers)):
+            for name, flat in own.items():
+                flat = flat.float()
+                sums[name] = sums.get(name, 0) + flat @ flat.T
+                counts[name] += flat.shape[1]
         return {n: (sums[n] / (sums[n].shape[0] * counts[n]))[None] for n in layers}
 
     def _tiled_scale(self, x, content_t, grams, n_iter, tile, opts, report) -> None:
@@ -339,7 +337,7 @@ class Stylizer:
         done = 0
         for first in range(0, n_iter, TILE_VISIT):
             k = min(TILE_VISIT, n_iter - first)
-            for y, x0 in grid:
+            for number, (y, x0) in enumerate(grid, 1):
                 region = (..., slice(y, y + tile), slice(x0, x0 + tile))
                 window = x[region].clone().requires_grad_(True)
                 with torch.no_grad():
@@ -353,7 +351,8 @@ class Stylizer:
                 with torch.no_grad():
                     x[region] = x[region] * (1 - ramp) + window.detach().clamp(0, 1) * ramp
                 done += k
-                report(done, n_iter * len(grid), losses, x, content_t, count=k)
+                where = f"tile {number}/{len(grid)} ({tile}px)"
+                report(done, n_iter * len(grid), losses, x, content_t, count=k, where=where)
 
     def _start(self, previous, content_t, init_image, generator, opts) -> torch.Tensor:
         """The image a scale starts from: the last scale's, upsampled, or the init."""

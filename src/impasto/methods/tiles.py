@@ -5,6 +5,7 @@ how big they may be for a memory budget. Used by the fast networks and by optimi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -48,6 +49,45 @@ def blend_ramp(
     return (axis(shape[0], *vertical)[:, None] * axis(shape[1], *horizontal)[None, :])[None]
 
 
+def blend_tiles(
+    image: torch.Tensor, tile: int, paint: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """`paint` applied to a (1, 3, H, W) picture tile by tile: overlapping tiles of `tile`
+    px, each painted alone and blended with linear ramps across the overlaps. Memory
+    follows the tile; the result (on the CPU) has the picture's size."""
+    h, w = image.shape[-2:]
+    out, total = torch.zeros(3, h, w), torch.zeros(1, h, w)
+    step = tile - OVERLAP
+    for y in tile_starts(h, tile, step):
+        for x in tile_starts(w, tile, step):
+            painted = paint(image[..., y : y + tile, x : x + tile])[0].float().cpu()
+            ramp = blend_ramp(painted.shape[-2:], (y > 0, y + tile < h), (x > 0, x + tile < w))
+            out[:, y : y + tile, x : x + tile] += painted * ramp
+            total[:, y : y + tile, x : x + tile] += ramp
+    return (out / total)[None]
+
+
+def feature_tiles(
+    image: torch.Tensor, tile: int, context: int, features: Callable[[torch.Tensor], dict]
+) -> Iterator[dict[str, torch.Tensor]]:
+    """For statistics of a whole picture from tiles: each tile is seen with `context` px
+    around it, and of each layer `features(window)` returns only the tile's own part
+    (C, positions), so the tiles' parts together are the whole picture's features."""
+    h, w = image.shape[-2:]
+    for y0 in range(0, h, tile):
+        for x0 in range(0, w, tile):
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            ya, xa = max(0, y0 - context), max(0, x0 - context)
+            yb, xb = min(h, y1 + context), min(w, x1 + context)
+            own = {}
+            for name, f in features(image[..., ya:yb, xa:xb]).items():
+                fy, fx = (yb - ya) / f.shape[-2], (xb - xa) / f.shape[-1]  # its pooling
+                part = f[0, :, round((y0 - ya) / fy) : round((y1 - ya) / fy),
+                         round((x0 - xa) / fx) : round((x1 - xa) / fx)]  # fmt: skip
+                own[name] = part.reshape(part.shape[0], -1)
+            yield own
+
+
 def available_memory() -> int | None:
     """Bytes of memory free for this process now (Linux and macOS), or None."""
     try:
@@ -68,4 +108,5 @@ def optimization_tile(height: int, width: int, budget: int | None) -> int | None
     return max(side, MIN_TILE)
 
 
-__all__ = ["OVERLAP", "available_memory", "blend_ramp", "optimization_tile", "tile_starts"]
+__all__ = ["OVERLAP", "available_memory", "blend_ramp", "blend_tiles", "feature_tiles",
+           "optimization_tile", "tile_starts"]  # fmt: skip
