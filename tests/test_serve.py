@@ -68,8 +68,11 @@ def test_fast_job_end_to_end(tmp_path, photo):
         image = Image.open(io.BytesIO(result.content))
         assert result.headers["content-type"] == "image/png" and max(image.size) == 128
         page = client.get("/")
-        assert page.status_code == 200 and "/app.js" in page.text  # every asset served locally
-        assert client.get("/app.js").status_code == 200
+        assert page.status_code == 200 and "/app.js" in page.text
+        for asset in ("/", "/app.js", "/app.css", "/favicon.svg"):  # nothing from elsewhere
+            response = client.get(asset)
+            assert response.status_code == 200 and "https://" not in response.text
+        assert client.get("/docs").status_code == 404  # FastAPI's page would load a CDN
 
 
 def test_arbitrary_and_optimize_jobs_stream_events(tmp_path, photo, painting):

@@ -90,7 +90,11 @@ def create_app(
         yield
         await asyncio.to_thread(app.state.jobs.stop)
 
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN. The schema is
+    # at /openapi.json for any OpenAPI viewer.
     app = FastAPI(
+        docs_url=None,
+        redoc_url=None,
         title="impasto",
         version=__version__,
         lifespan=lifespan,
