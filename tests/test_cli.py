@@ -105,3 +105,13 @@ def test_console_script(content, style, tmp_path):
     debug = subprocess.run([sys.executable, "-m", "impasto.cli", *args], capture_output=True,
                            text=True)  # fmt: skip
     assert "Traceback" in debug.stderr
+
+
+def test_fast_writes_16_bit_png_and_refuses_16_bit_jpeg(tmp_path, content, model_file):
+    from impasto.cli import main
+
+    out = tmp_path / "deep.png"
+    args = ["fast", str(content), "--model", str(model_file), "--size", "48", "--bit-depth", "16"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert out.read_bytes()[24] == 16  # IHDR bit depth
+    assert main([*args, "-o", str(tmp_path / "deep.jpg")]) == 2

@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from impasto.errors import ImageError, OutputError
@@ -204,3 +205,53 @@ def test_a_cmyk_profile_is_not_given_to_rgb_results():
     source = Image.new("CMYK", (32, 32))
     source.info["icc_profile"] = b"\0" * 16 + b"CMYK" + b"\0" * 100
     assert "icc_profile" not in carry_metadata(image, source).info
+
+
+def _png16_pixels(path) -> np.ndarray:
+    """Decode a 16-bit RGB PNG written with filter 0 (what save_image16 writes)."""
+    import struct
+    import zlib
+
+    data, pos, idat = path.read_bytes(), 8, b""
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            w, h, depth, colour = struct.unpack(">IIBB", body[:10])
+            assert (depth, colour) == (16, 2)
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + length
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * 6)
+    assert not rows[:, 0].any()
+    return rows[:, 1:].copy().view(">u2").reshape(h, w, 3)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16_bit_output_round_trips_exactly(tmp_path, suffix):
+    from impasto.io.images import save_image16
+
+    pytest.importorskip("tifffile") if suffix == ".tif" else None
+    picture = torch.rand(1, 3, 24, 40)
+    expected = (picture[0].permute(1, 2, 0).numpy() * 65535 + 0.5).astype(np.uint16)
+    out = save_image16(picture, tmp_path / f"deep{suffix}")
+    if suffix == ".png":
+        found = _png16_pixels(out)
+        assert Image.open(out).size == (40, 24)  # a PNG other readers open
+    else:
+        import tifffile
+
+        found = tifffile.imread(out)
+    assert found.dtype.itemsize == 2 and np.array_equal(found, expected)
+
+
+def test_16_bit_png_keeps_the_profile_and_refuses_jpeg(tmp_path):
+    from impasto.io.images import save_image16
+
+    photo = tmp_path / "photo.jpg"
+    icc = _tagged_photo(photo)
+    out = save_image16(torch.rand(3, 16, 16), tmp_path / "deep.png", like=load_image(photo))
+    with Image.open(out) as again:
+        assert again.info.get("icc_profile") == icc
+        assert again.getexif()[0x010F] == "impasto-test-camera"
+    with pytest.raises(OutputError, match="PNG or TIFF"):
+        save_image16(torch.rand(3, 16, 16), tmp_path / "deep.jpg")

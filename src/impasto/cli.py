@@ -59,6 +59,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+BIT_DEPTH_HELP = "16: 16 bits per channel, for print (PNG or TIFF)"
+
+
+def _check_bit_depth(args: argparse.Namespace, output) -> None:
+    """Refuse a 16-bit output in a format that cannot hold it, before any work."""
+    from .io.images import DEEP_FORMATS
+
+    if getattr(args, "bit_depth", 8) == 16 and Path(output).suffix.lower() not in DEEP_FORMATS:
+        raise OptionError(f"{output}: --bit-depth 16 writes PNG or TIFF")
+
+
+def _save(args: argparse.Namespace, image, pixels, like, output, inputs) -> None:
+    """Write a result: 8-bit `image`, or with --bit-depth 16 the float `pixels`."""
+    from .io.images import save_image, save_image16
+
+    if getattr(args, "bit_depth", 8) == 16:
+        save_image16(pixels, output, like, inputs)
+    else:
+        save_image(image, output, inputs)
+
+
 def _spec(layers: dict[str, float]) -> str:
     return ",".join(f"{name}:{weight:g}" for name, weight in layers.items())
 
@@ -178,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--max-pixels", type=_positive_int, default=MAX_PIXELS, help="refuse larger input images"
     )
+    s.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
     s.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_train(sub, common)
@@ -289,6 +311,7 @@ def _add_fast(sub, common) -> None:
     )
     model_args(f)
     f.add_argument("--batch", type=_positive_int, default=1, help="images per forward pass")
+    f.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
     f.add_argument("--quiet", action="store_true", help="no progress bar")
 
     v = sub.add_parser("video", parents=[common], help="stylize a video (audio is kept)")
@@ -373,6 +396,7 @@ def _add_arbitrary(sub, common) -> None:
     a.add_argument("--size", type=_positive_int, default=512, help="output's longest side")
     a.add_argument("--style-size", type=_positive_int, help="style's longest side")
     a.add_argument("--preserve-color", action="store_true")
+    a.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
     a.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="bf16: VGG and decoders in bfloat16, about 2x faster")  # fmt: skip
     a.add_argument("--device", default="auto")
@@ -478,12 +502,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from .io.images import check_output_path, load_image, save_image
+    from .io.images import check_output_path, load_image
     from .methods.optimize import Options, Stylizer
 
     output = args.output or f"{Path(args.content).stem}_{Path(args.style[0]).stem}.png"
     inputs = (args.content, *args.style, args.init)
     check_output_path(output, inputs)  # fail now, not after minutes of work
+    _check_bit_depth(args, output)
     if args.snapshots is None and args.save_every:
         raise OptionError("--save-every needs --snapshots DIR")
     iterations = args.iterations[0] if len(args.iterations) == 1 else args.iterations
@@ -505,7 +530,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         options.init = load_image(args.init, **limit)
     stylizer = Stylizer(args.weights, args.device)
     result = stylizer.run(content, styles, options=options, progress=not args.quiet)
-    save_image(result.image, output, inputs)
+    _save(args, result.image, result.pixels, content, output, inputs)
     if args.json:
         summary = {
             "output": str(output),
@@ -572,10 +597,10 @@ def cmd_fast(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .io.images import (
+        DEEP_FORMATS,
         SAVE_FORMATS,
         carry_metadata,
         expand_inputs,
-        save_image,
         to_image,
         to_tensor,
     )
@@ -586,13 +611,15 @@ def cmd_fast(args: argparse.Namespace) -> int:
     label = "+".join(item.split(":")[0] for item in (args.style or fast.styles[0]).split(","))
     if single:
         targets = [Path(args.output or f"{inputs[0][0].stem}_{label}.png")]
+        _check_bit_depth(args, targets[0])
     else:
         if args.output is None:
             raise OptionError("several inputs: give an output folder with -o DIR")
         folder = Path(args.output)
         targets = []
         for _, name in inputs:
-            suffix = name.suffix.lower() if name.suffix.lower() in SAVE_FORMATS else ".png"
+            kept = DEEP_FORMATS if args.bit_depth == 16 else SAVE_FORMATS
+            suffix = name.suffix.lower() if name.suffix.lower() in kept else ".png"
             targets.append(folder / name.with_suffix(suffix))
     if len(set(targets)) < len(targets):
         raise OptionError("two inputs would write the same output; use folders")
@@ -620,7 +647,8 @@ def cmd_fast(args: argparse.Namespace) -> int:
             for j, i in enumerate(group):
                 path, target = chunk[i]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                save_image(carry_metadata(to_image(out[j]), pictures[i]), target, inputs=(path,))
+                image = carry_metadata(to_image(out[j]), pictures[i])
+                _save(args, image, out[j], pictures[i], target, (path,))
                 bar.update()
     bar.close()
     if failed:
@@ -726,18 +754,20 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def cmd_arbitrary(args: argparse.Namespace) -> int:
-    from .io.images import check_output_path, save_image
+    from .io.images import carry_metadata, check_output_path, to_image
     from .methods.arbitrary import ArbitraryStylizer
 
     inputs = (args.content, *args.style)
     check_output_path(args.output, inputs)
+    _check_bit_depth(args, args.output)
     stylizer = ArbitraryStylizer(args.decoders, args.weights, args.device)
-    image = stylizer.run(args.content, args.style, style_weights=args.style_weights,
+    pixels, photo = stylizer.paint(args.content, args.style, style_weights=args.style_weights,
                          alpha=args.alpha, method=args.method, levels=args.levels,
                          size=args.size, style_size=args.style_size,
                          preserve_color=args.preserve_color,
                          precision=args.precision)  # fmt: skip
-    save_image(image, args.output, inputs)
+    image = carry_metadata(to_image(pixels), photo)
+    _save(args, image, pixels, photo, args.output, inputs)
     print(f"wrote {args.output}")
     return 0
 

@@ -139,8 +139,15 @@ class ArbitraryStylizer:
                 parts[name].append(flat)
         return {name: moments(parts[name]) for name in layers}
 
+    def run(self, content: ImageSource, style: ImageSource | Sequence[ImageSource],
+            **options) -> Image.Image:  # fmt: skip
+        """Stylize `content` (options as for `paint`); the picture keeps the photo's EXIF
+        and colour profile."""
+        painted, photo = self.paint(content, style, **options)
+        return carry_metadata(to_image(painted), photo)
+
     @torch.no_grad()
-    def run(
+    def paint(
         self,
         content: ImageSource,
         style: ImageSource | Sequence[ImageSource],
@@ -153,8 +160,10 @@ class ArbitraryStylizer:
         style_size: int | None = None,
         preserve_color: bool = False,
         precision: str = "fp32",
-    ) -> Image.Image:
+    ) -> tuple[torch.Tensor, Image.Image]:
         """Stylize `content`; several styles blend their transformed features by weight.
+        Returns the picture as floats in [0, 1], (1, 3, H, W) on the CPU, and the photo as
+        loaded (its metadata for saving).
 
         precision="bf16" runs VGG and the decoders in bfloat16 (the transforms stay in
         float32/64): about twice as fast on CPUs with avx512_bf16 and on GPUs.
@@ -205,7 +214,7 @@ class ArbitraryStylizer:
             x = paint(x) if fits else blend_tiles(x.cpu(), self.tile, paint).to(self.device)
         if preserve_color:
             x = color.combine_luminance(x, photo)
-        return carry_metadata(to_image(x), picture)
+        return x.float().cpu(), picture
 
     @torch.no_grad()
     def reconstruct(self, image: ImageSource, level: int, size: int | None = None) -> Image.Image:

@@ -162,6 +162,7 @@ class Result:
     device: str
     interrupted: bool = False
     options: dict = field(default_factory=dict)
+    pixels: torch.Tensor | None = None  # the picture as floats in [0, 1], (1, 3, H, W), CPU
 
 
 class Stylizer:
@@ -274,6 +275,7 @@ class Stylizer:
         output = _finish(x.detach(), content_t, opts)
         return Result(
             image=carry_metadata(to_image(output), content_image),
+            pixels=output.float().cpu(),
             losses=losses,
             seconds=time.perf_counter() - start,
             iterations=done,
