@@ -41,18 +41,32 @@ CONTEXT = 64  # px seen around a tile when its features' statistics are gathered
 Moments = tuple[torch.Tensor, torch.Tensor]  # per-channel mean (C, 1), covariance (C, C)
 
 
-def moments(parts: Iterable[torch.Tensor]) -> Moments:
-    """Mean and covariance, in float64, of (C, positions) feature parts taken together."""
-    total, outer, count = 0.0, 0.0, 0
-    for part in parts:
+class RunningMoments:
+    """Mean and covariance, in float64, of (C, positions) feature parts added one by one:
+    a picture's statistics from its tiles without keeping the tiles' features."""
+
+    def __init__(self) -> None:
+        self.total: torch.Tensor | float = 0.0
+        self.outer: torch.Tensor | float = 0.0
+        self.count = 0
+
+    def add(self, part: torch.Tensor) -> None:
         part = part.double()
-        total, outer, count = (
-            total + part.sum(1, keepdim=True),
-            outer + part @ part.T,
-            count + part.shape[1],
-        )
-    mean = total / count
-    return mean, (outer - count * mean @ mean.T) / max(count - 1, 1)
+        self.total = self.total + part.sum(1, keepdim=True)
+        self.outer = self.outer + part @ part.T
+        self.count += part.shape[1]
+
+    def result(self) -> Moments:
+        mean = self.total / self.count
+        return mean, (self.outer - self.count * mean @ mean.T) / max(self.count - 1, 1)
+
+
+def moments(parts: Iterable[torch.Tensor]) -> Moments:
+    """Mean and covariance of (C, positions) feature parts taken together."""
+    running = RunningMoments()
+    for part in parts:
+        running.add(part)
+    return running.result()
 
 
 def wct_matrix(content: Moments, style: Moments, eps: float = 1e-5) -> torch.Tensor:
@@ -133,11 +147,11 @@ class ArbitraryStylizer:
         if max(image.shape[-2:]) <= self.tile:
             found = encode(image, layers)
             return {name: moments([found[name][0].flatten(1)]) for name in layers}
-        parts: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+        running = {name: RunningMoments() for name in layers}
         for own in feature_tiles(image, self.tile, CONTEXT, lambda w: encode(w, layers)):
             for name, flat in own.items():
-                parts[name].append(flat)
-        return {name: moments(parts[name]) for name in layers}
+                running[name].add(flat)
+        return {name: r.result() for name, r in running.items()}
 
     def run(self, content: ImageSource, style: ImageSource | Sequence[ImageSource],
             **options) -> Image.Image:  # fmt: skip
