@@ -9,7 +9,7 @@ import torch
 from impasto.cli import main
 from impasto.errors import ModelError, OptionError
 from impasto.io.images import load_image, resize_longest, to_tensor
-from impasto.methods.arbitrary import TILE, ArbitraryStylizer, adain, load_decoders, wct
+from impasto.methods.arbitrary import ArbitraryStylizer, adain, load_decoders, wct
 from impasto.nets.decoders import Decoders
 from impasto.training.decoders import DecoderOptions, train_decoders
 
@@ -30,7 +30,6 @@ def arbitrary(decoders_file, stylizer):
     a = ArbitraryStylizer.__new__(ArbitraryStylizer)  # reuse the session's VGG-19
     a.device, a.vgg = stylizer.device, stylizer.vgg
     a.decoders, a.metadata = load_decoders(decoders_file)
-    a.tile = TILE
     return a
 
 
@@ -139,7 +138,7 @@ def test_big_pictures_go_in_tiles_with_the_whole_pictures_statistics(stylizer, c
     """Tiled (192-px tiles) and whole give the same picture, without steps at tile edges
     (the built-in decoders, levels relu4_1 to relu1_1)."""
     arbitrary = ArbitraryStylizer.__new__(ArbitraryStylizer)
-    arbitrary.device, arbitrary.vgg, arbitrary.tile = stylizer.device, stylizer.vgg, TILE
+    arbitrary.device, arbitrary.vgg = stylizer.device, stylizer.vgg
     arbitrary.decoders, arbitrary.metadata = load_decoders("decoders")
     common = dict(size=320, alpha=0.8)
     whole = to_tensor(arbitrary.run(content, style, **common))

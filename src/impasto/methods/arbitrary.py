@@ -130,6 +130,8 @@ def load_decoders(model: str | os.PathLike) -> tuple[Decoders, dict]:
 class ArbitraryStylizer:
     """VGG-19 and the decoders, loaded once."""
 
+    tile = TILE  # px: bigger pictures go through in tiles (set lower to save memory)
+
     def __init__(
         self,
         decoders: str | os.PathLike = "decoders",
@@ -140,7 +142,6 @@ class ArbitraryStylizer:
         self.device = self.vgg.scale.device
         self.decoders, self.metadata = load_decoders(decoders)
         self.decoders.to(self.device)
-        self.tile = TILE
 
     def _moments(self, image: torch.Tensor, layers: list[str], encode) -> dict[str, Moments]:
         """Each layer's feature statistics over the whole picture, in tiles if it is big."""
