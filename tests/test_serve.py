@@ -269,3 +269,19 @@ def test_cli_serve_refuses_bad_options(tmp_path):
     blocker.write_text("")
     assert main(["serve", "--data-dir", str(blocker / "sub")]) == 2
     assert main(["serve", "--device", "tpu"]) == 2
+
+
+def test_shutdown_leaves_waiting_jobs_queued(tmp_path, photo):
+    """Stopping does not work through the queue first; what waits runs after a restart."""
+    from impasto.serve.jobs import JobQueue
+
+    jobs = JobQueue(tmp_path, workers=1)
+    jobs.start()
+    ids = [jobs.submit("fast", {"style": "udnie", "size": 64, "strength": 1.0,
+                                "iterations": 1, "preserve_color": False}, photo, None)
+           for _ in range(6)]  # fmt: skip
+    jobs.stop()
+    states = [JobStore(tmp_path / "jobs.sqlite3").get(i)["state"] for i in ids]
+    assert "queued" in states and set(states) <= {"queued", "done"}
+    with TestClient(create_app(tmp_path)) as client:
+        assert all(wait(client, i)["state"] == "done" for i in ids)

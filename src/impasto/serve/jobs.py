@@ -206,6 +206,7 @@ class JobQueue:
         self._pending: queue.Queue[str | None] = queue.Queue()
         self._live: dict[str, dict] = {}  # running jobs: progress, snapshot count, stop flag
         self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     # -- lifecycle
     def start(self) -> None:
@@ -218,14 +219,17 @@ class JobQueue:
             self._threads.append(thread)
 
     def stop(self) -> None:
-        """Stop after the running jobs; jobs still queued stay queued for the next start."""
+        """Stop the running jobs at their next step (they go back to the queue) and take no
+        new ones: jobs still queued stay queued in the store for the next start."""
+        self._stopping.set()
         for live in list(self._live.values()):
             live["stop"] = SHUTDOWN
         for _ in self._threads:
-            self._pending.put(None)
+            self._pending.put(None)  # wakes the idle workers
         for thread in self._threads:
             thread.join(timeout=30)
-        self.store.close()
+        if not any(thread.is_alive() for thread in self._threads):
+            self.store.close()  # else a job that cannot stop midway still holds it
 
     # -- requests
     def submit(self, method: str, options: dict, content: bytes, style: bytes | None) -> str:
@@ -267,7 +271,7 @@ class JobQueue:
     # -- workers
     def _work(self) -> None:
         runner = Runner(self.device, self.weights)
-        while (job_id := self._pending.get()) is not None:
+        while (job_id := self._pending.get()) is not None and not self._stopping.is_set():
             job = self.store.get(job_id)
             if job is None or job["state"] != "queued":
                 continue  # cancelled while it waited
