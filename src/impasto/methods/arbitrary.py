@@ -27,7 +27,7 @@ from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights
 from .optimize import PRECISIONS, blend_weights
-from .tiles import blend_tiles, feature_tiles
+from .tiles import FEATURE_CONTEXT, blend_tiles, feature_tiles
 
 METHODS = ("wct", "adain")
 # relu5_1 adds little but blur with decoders trained briefly (the built-ins: 1200 CPU
@@ -35,7 +35,6 @@ METHODS = ("wct", "adain")
 DEFAULT_LEVELS = (4, 3, 2, 1)
 DEFAULT_ALPHA = 0.6  # Li et al.'s usual setting: style with the photo still readable
 TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in tiles
-CONTEXT = 64  # px seen around a tile when its features' statistics are gathered
 
 
 Moments = tuple[torch.Tensor, torch.Tensor]  # per-channel mean (C, 1), covariance (C, C)
@@ -149,7 +148,7 @@ class ArbitraryStylizer:
             found = encode(image, layers)
             return {name: moments([found[name][0].flatten(1)]) for name in layers}
         running = {name: RunningMoments() for name in layers}
-        for own in feature_tiles(image, self.tile, CONTEXT, lambda w: encode(w, layers)):
+        for own in feature_tiles(image, self.tile, FEATURE_CONTEXT, lambda w: encode(w, layers)):
             for name, flat in own.items():
                 running[name].add(flat)
         return {name: r.result() for name, r in running.items()}

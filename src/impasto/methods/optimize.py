@@ -49,6 +49,7 @@ from ..nets.vgg import LAYERS, load_vgg
 from ..nets.weights import VGGWeights, find_weights
 from .lbfgs import LBFGS
 from .tiles import (
+    FEATURE_CONTEXT,
     OVERLAP,
     available_memory,
     blend_ramp,
@@ -62,7 +63,6 @@ COLOR_MODES = ("luminance", "histogram")
 PRECISIONS = ("fp32", "bf16")
 MIN_SCALE = 256  # the auto ladder halves the size down to this
 TILE_VISIT = 25  # iterations on one tile before moving to the next
-GRAM_CONTEXT = 64  # px of the style image seen around each tile of it
 
 
 @dataclass
@@ -321,7 +321,7 @@ class Stylizer:
         """Gram matrices of a whole image, as sums of F·Fᵀ over its tiles' own features."""
         sums: dict[str, torch.Tensor] = {}
         counts = dict.fromkeys(layers, 0)
-        for own in feature_tiles(image, tile, GRAM_CONTEXT, lambda w: self.vgg(w, layers)):
+        for own in feature_tiles(image, tile, FEATURE_CONTEXT, lambda w: self.vgg(w, layers)):
             for name, flat in own.items():
                 flat = flat.float()
                 sums[name] = sums.get(name, 0) + flat @ flat.T

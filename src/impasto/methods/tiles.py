@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 OVERLAP = 128  # px shared by neighbouring tiles
+FEATURE_CONTEXT = 64  # px seen around a tile when a picture's feature statistics are summed
 # Optimization's memory per pixel of a tile: VGG-19 to relu5_1 forward and backward plus
 # L-BFGS's history, measured as peak RSS growth (2.2-2.5 KB at 256-768 px, fp32), rounded up.
 BYTES_PER_TILE_PIXEL = 2800
@@ -108,5 +109,5 @@ def optimization_tile(height: int, width: int, budget: int | None) -> int | None
     return max(side, MIN_TILE)
 
 
-__all__ = ["OVERLAP", "available_memory", "blend_ramp", "blend_tiles", "feature_tiles",
-           "optimization_tile", "tile_starts"]  # fmt: skip
+__all__ = ["FEATURE_CONTEXT", "OVERLAP", "available_memory", "blend_ramp", "blend_tiles",
+           "feature_tiles", "optimization_tile", "tile_starts"]  # fmt: skip

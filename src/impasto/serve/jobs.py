@@ -161,16 +161,15 @@ class Runner:
 
         opts = Options(size=size, iterations=options["iterations"],
                        preserve_color="luminance" if preserve else None)  # fmt: skip
-        total = sum(opts.iterations_per_scale())
-        done, last_snapshot = 0, 0.0
+        scales = len(opts.scale_ladder())
+        last_snapshot = 0.0
 
         def callback(p) -> None:
-            nonlocal done, last_snapshot
-            done += 1
+            nonlocal last_snapshot
             snapshot = None
             if time.monotonic() - last_snapshot >= SNAPSHOT_SECONDS:
                 snapshot, last_snapshot = to_image(p.image), time.monotonic()
-            report(min(done / total, 1.0), p.losses, snapshot)
+            report((p.scale + p.iteration / p.iterations) / scales, p.losses, snapshot)
 
         stylizer = self._model("optimize")
         result = stylizer.run(content, style, options=opts, callback=callback, progress=False)
@@ -258,8 +257,9 @@ class JobQueue:
     def job(self, job_id: str) -> dict | None:
         job = self.store.get(job_id)
         if job is not None and job_id in self._live:
-            job["snapshots"] = self._live[job_id]["snapshots"]
-            job["progress"] = self._live[job_id]["progress"]
+            live = self._live[job_id]
+            job.update(snapshots=live["snapshots"], progress=live["progress"])
+            job["losses"] = live["losses"] or job["losses"]
         return job
 
     def job_folder(self, job_id: str) -> Path:
@@ -279,7 +279,7 @@ class JobQueue:
 
     def _run(self, runner: Runner, job: dict) -> None:
         job_id, folder = job["id"], self.job_folder(job["id"])
-        live = self._live[job_id] = {"progress": 0.0, "snapshots": 0, "stop": None}
+        live = self._live[job_id] = {"progress": 0.0, "losses": None, "snapshots": 0, "stop": None}
         started = time.time()
         self.store.update(job_id, state="running", started=started)
         deadline = time.monotonic() + self.limits.job_seconds
@@ -290,8 +290,7 @@ class JobQueue:
             if time.monotonic() > deadline:
                 raise JobStopped(f"stopped after the {self.limits.job_seconds:g} s time limit")
             live["progress"] = progress
-            if losses is not None:
-                self.store.update(job_id, losses=losses)
+            live["losses"] = losses or live["losses"]  # stored once, when the job ends
             if snapshot is not None:
                 with atomic_write(folder / "snapshot.jpg") as f:
                     snapshot.save(f, format="JPEG", quality=85)
@@ -305,9 +304,7 @@ class JobQueue:
             if time.monotonic() > deadline:
                 raise JobStopped(f"stopped after the {self.limits.job_seconds:g} s time limit")
             with atomic_write(folder / "result.png") as f:
-                image.save(
-                    f, format="PNG", compress_level=1
-                )  # level 6 takes as long as the network
+                image.save(f, format="PNG", compress_level=1)  # level 6 costs as much as the net
             final = {"state": "done", "progress": 1.0}
         except JobStopped as e:
             reason = str(e)
@@ -322,6 +319,8 @@ class JobQueue:
             final = {"state": "cancelled"}  # cancelled while its last step ran
         if final["state"] != "queued":
             final["finished"] = time.time()
+        if live["losses"] is not None:
+            final["losses"] = live["losses"]
         self.store.update(job_id, **final)
         del self._live[job_id]
 
