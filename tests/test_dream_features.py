@@ -75,7 +75,9 @@ def test_evaluate_distances(stylizer, content, style):
     itself = judge.score(content, content, style, size=96)
     painting = judge.score(style, content, style, size=96)
     assert itself["content_distance"] == 0 and itself["style_distance"] > 0.3
-    assert painting["style_distance"] == 0 and painting["content_distance"] > 0.5
+    assert itself["moment_distance"] > 0.3
+    assert painting["style_distance"] == 0 and painting["moment_distance"] == 0
+    assert painting["content_distance"] > 0.5
 
 
 def test_cli_dream_features_evaluate(content, style, tmp_path, capsys):
@@ -90,6 +92,6 @@ def test_cli_dream_features_evaluate(content, style, tmp_path, capsys):
     assert main(["evaluate", str(out), "--content", str(content), "--style", str(style),
                  "--size", "64", "--json"]) == 0  # fmt: skip
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(scores) == {"style_distance", "content_distance"}
+    assert set(scores) == {"style_distance", "moment_distance", "content_distance"}
     assert main(["dream", str(content), "-o", str(tmp_path / "x.png"), "--layers", "relu0_0"]) == 2
     assert "unknown layer" in capsys.readouterr().err

@@ -1,12 +1,15 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from impasto import color
 from impasto.errors import DivergedError, OptionError
+from impasto.evaluate import Evaluator
 from impasto.io.images import to_tensor
 from impasto.losses import gram_matrix, style_loss, tv_loss
+from impasto.methods.optimize import DEFAULT_STYLE_WEIGHTS, Options, _optimizer
 
 FAST = {"size": 64, "progress": False}
 
@@ -37,7 +40,7 @@ def test_tv_loss():
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_losses_fall(stylizer, content, style, optimizer):
     result, totals = losses_of(stylizer, content, style, iterations=15, optimizer=optimizer,
-                               **FAST)  # fmt: skip
+                               preset="classic", **FAST)  # fmt: skip
     assert len(totals) == 15 and result.iterations == 15
     assert totals[-1] < 0.5 * totals[0]
     assert result.image.size == (64, 48)  # tubingen is 4:3
@@ -112,15 +115,6 @@ def test_multi_scale_ladder(stylizer, content, style):
     assert result.image.size == (96, 72)
 
 
-def test_default_ladder():
-    from impasto.methods.optimize import Options
-
-    assert Options(size=1024).scale_ladder() == [256, 512, 1024]
-    assert Options(size=300).scale_ladder() == [300]
-    with pytest.raises(OptionError, match="2 numbers for 3 scales"):
-        Options(size=1024, iterations=[1, 2]).iterations_per_scale()
-
-
 def test_snapshots(stylizer, content, style, tmp_path):
     stylizer.run(content, style, iterations=6, save_every=3, snapshots=tmp_path / "snaps", **FAST)
     names = sorted(p.name for p in (tmp_path / "snaps").iterdir())
@@ -166,12 +160,82 @@ def test_public_api(content, style):
 
 
 def test_bf16_precision_paints_like_fp32(stylizer, content, style):
-    fp32, fp32_totals = losses_of(stylizer, content, style, iterations=10, **FAST)
+    classic = {"preset": "classic", **FAST}
+    fp32, fp32_totals = losses_of(stylizer, content, style, iterations=10, **classic)
     bf16, bf16_totals = losses_of(stylizer, content, style, iterations=10, precision="bf16",
-                                  **FAST)  # fmt: skip
+                                  **classic)  # fmt: skip
     assert bf16_totals[-1] < 0.5 * bf16_totals[0]
     assert abs(bf16_totals[-1] - fp32_totals[-1]) < 0.2 * fp32_totals[-1]
     difference = np.abs(np.asarray(fp32.image, int) - np.asarray(bf16.image, int)).mean()
     assert 0 < difference < 20  # differs, but is the same picture
     with pytest.raises(OptionError, match="precision"):
         stylizer.run(content, style, iterations=1, precision="fp8", **FAST)
+
+
+@pytest.mark.parametrize("style_loss", ["moments", "w2"])
+def test_each_style_loss_falls(stylizer, content, style, style_loss):
+    result, totals = losses_of(stylizer, content, style, iterations=10, style_loss=style_loss,
+                               optimizer="lbfgs", average=0, **FAST)  # fmt: skip
+    assert totals[-1] < 0.7 * totals[0]
+    assert result.options["style_weight"] == DEFAULT_STYLE_WEIGHTS[style_loss]
+
+
+def test_the_average_of_the_iterates_is_saved_and_starts_the_next_scale(stylizer, content, style):
+    """Averaging does not steer the optimization: the saved picture must be the
+    bias-corrected moving average of the very iterates a run without it shows."""
+    common = {"optimizer": "adam", "scales": [32, 64], "iterations": [6, 0], "size": 64,
+              "progress": False}  # fmt: skip
+    raw = []
+    plain = stylizer.run(content, style, average=0, callback=lambda p: raw.append(p.image),
+                         **common)  # fmt: skip
+    averaged = stylizer.run(content, style, average=0.8, **common)
+    total, weight = torch.zeros_like(raw[0]), 0.0
+    for image in raw:
+        total, weight = total * 0.8 + image * 0.2, weight * 0.8 + 0.2
+    expected = F.interpolate(total / weight, size=(48, 64), mode="bicubic").clamp(0, 1)
+    assert torch.allclose(averaged.pixels, expected, atol=1e-5)
+    assert not torch.allclose(plain.pixels, averaged.pixels, atol=1e-3)
+
+
+def test_adam_is_warm_started_at_the_next_scale():
+    x = torch.rand(1, 3, 8, 8, requires_grad=True)
+    opts = Options(optimizer="adam")
+    first = _optimizer(x, opts)
+    for _ in range(3):
+        first(lambda: {"total": (x**2).sum()})
+    y = torch.rand(1, 3, 16, 16, requires_grad=True)
+    state = _optimizer(y, opts, first).optim.state[y]
+    assert int(state["step"]) == 3 and state["exp_avg"].shape == y.shape
+    assert state["exp_avg_sq"].min() >= 0
+    assert not _optimizer(y, opts).optim.state  # a cold start has none
+
+
+def test_ladder_in_steps_of_the_square_root_of_two():
+    opts = Options(size=512, scale_step=2**0.5, min_scale=128)
+    assert opts.scale_ladder() == [128, 181, 256, 362, 512]
+    assert Options(size=1024, scale_step=2, min_scale=256).scale_ladder() == [256, 512, 1024]
+    assert Options(size=300, scale_step=2, min_scale=256).scale_ladder() == [300]
+    with pytest.raises(OptionError, match="2 numbers for 3 scales"):
+        Options(size=1024, scale_step=2, min_scale=256, iterations=[1, 2]).iterations_per_scale()
+
+
+def test_presets_move_along_the_trade_off(stylizer, content, style, data):
+    judge = Evaluator.__new__(Evaluator)
+    judge.device, judge.vgg = stylizer.device, stylizer.vgg
+    distance = {}
+    for preset in ("more-photo", "balanced", "more-style"):
+        result = stylizer.run(content, style, preset=preset, size=96, scales=[96],
+                              iterations=30, progress=False)  # fmt: skip
+        distance[preset] = judge.score(result.image, content, style, size=96)
+    stylizer.vgg.pooling, stylizer.vgg.padding = "max", "zeros"
+    photo, balanced, painting = (distance[p] for p in ("more-photo", "balanced", "more-style"))
+    assert photo["content_distance"] < balanced["content_distance"] < painting["content_distance"]
+    assert photo["moment_distance"] > painting["moment_distance"]
+
+
+def test_presets_and_options():
+    assert Options.preset("classic").style_loss == "gram"
+    assert Options.preset("classic", iterations=5).iterations == 5  # given ones win
+    assert Options.preset("more-photo").content_weight > Options().content_weight
+    with pytest.raises(OptionError, match="unknown preset"):
+        Options.preset("louder")

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from . import __version__
@@ -85,11 +86,6 @@ def _spec(layers: dict[str, float]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .io.images import MAX_PIXELS
-    from .methods.optimize import COLOR_MODES, OPTIMIZERS, PRECISIONS, Options
-    from .nets.vgg import POOLINGS
-
-    D = Options()  # noqa: N806 (the defaults live in one place: Options)
     parser = argparse.ArgumentParser(
         prog="impasto", description="Neural style transfer: repaint a photo like a painting."
     )
@@ -108,100 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--device", default="auto")
     info.add_argument("--json", action="store_true", help="machine-readable output")
 
-    s = sub.add_parser(
-        "stylize",
-        parents=[common],
-        help="stylize by optimization (Gatys et al.): slow, any style, best quality",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    s.add_argument("content", help="the photo")
-    s.add_argument(
-        "--style",
-        action="append",
-        required=True,
-        metavar="IMAGE",
-        help="style image; repeat to blend several",
-    )
-    s.add_argument(
-        "--style-weights",
-        type=_floats,
-        metavar="W,W,...",
-        help="blend weights of the style images (default: equal)",
-    )
-    s.add_argument(
-        "-o",
-        "--output",
-        metavar="OUT",
-        help="output image (.png .jpg .webp .tif); default CONTENT_STYLE.png here",
-    )
-    s.add_argument("--size", type=_positive_int, default=D.size, help="longest side of the output")
-    s.add_argument(
-        "--iterations",
-        type=_ints,
-        default=[D.iterations],
-        metavar="N[,N...]",
-        help="iterations per scale: one number for all, or one per scale",
-    )
-    s.add_argument(
-        "--content-weight", type=float, default=D.content_weight, help="content weight (alpha)"
-    )
-    s.add_argument("--style-weight", type=float, default=D.style_weight, help="style weight (beta)")
-    s.add_argument("--tv-weight", type=float, default=D.tv_weight, help="total-variation weight")
-    s.add_argument(
-        "--content-layers",
-        type=_layers,
-        default=_spec(D.content_layers),
-        metavar="L[:W],...",
-        help="content layers and their weights",
-    )
-    s.add_argument(
-        "--style-layers",
-        type=_layers,
-        metavar="L[:W],...",
-        default=_spec(D.style_layers),
-        help="style layers and their weights",
-    )
-    s.add_argument("--init", default=D.init, help="content, noise, or an image path")
-    s.add_argument("--optimizer", choices=OPTIMIZERS, default=D.optimizer)
-    s.add_argument("--lr", type=float, help="Adam's learning rate / L-BFGS's first step")
-    s.add_argument("--preserve-color", choices=COLOR_MODES, help="keep the photo's colours")
-    s.add_argument(
-        "--scales",
-        type=_ints,
-        metavar="S,S,...",
-        help="coarse-to-fine sizes (default: halve --size down to 256)",
-    )
-    s.add_argument(
-        "--style-scale",
-        type=float,
-        default=D.style_scale,
-        help="style image size relative to the output",
-    )
-    s.add_argument("--pooling", choices=POOLINGS, default=D.pooling)
-    s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    s.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=D.precision,
-        help="bf16: VGG's convolutions in bfloat16, about 1.9x faster on this CPU",
-    )
-    s.add_argument(
-        "--save-every", type=int, default=0, metavar="N", help="write a snapshot every N iterations"
-    )
-    s.add_argument("--snapshots", metavar="DIR", help="folder for snapshots")
-    s.add_argument("--max-memory", type=_positive_int, metavar="MB",
-                   help="scales that would need more are optimized in tiles "
-                   "(default: half the memory free at the start)")  # fmt: skip
-    s.add_argument("--tile", type=_positive_int, metavar="PX",
-                   help="optimize scales larger than this in tiles of this size")  # fmt: skip
-    s.add_argument("--seed", type=int, help="seed for the noise init (runs repeat on CPU)")
-    s.add_argument("--weights", metavar="PATH", help="VGG-19 weights (.pth, .safetensors, .bin)")
-    s.add_argument(
-        "--max-pixels", type=_positive_int, default=MAX_PIXELS, help="refuse larger input images"
-    )
-    s.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
-    s.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_stylize(sub, common)
     _add_train(sub, common)
     _add_fast(sub, common)
     _add_export(sub, common)
@@ -219,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_arbitrary(sub, common)
     _add_serve(sub, common)
     ev = sub.add_parser("evaluate", parents=[common],
-                        help="score an output: style and content distances")  # fmt: skip
+                        help="score an output: Gram, moment and content distances")  # fmt: skip
     ev.add_argument("output", help="the stylized image")
     ev.add_argument("--content", required=True, help="the photo")
     ev.add_argument("--style", required=True, help="the painting")
@@ -228,6 +131,116 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
     ev.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
+
+
+def _add_stylize(sub, common) -> None:
+    from .io.images import MAX_PIXELS
+    from .losses import STYLE_LOSSES
+    from .methods.optimize import (
+        COLOR_MODES,
+        DEFAULT_STYLE_WEIGHTS,
+        OPTIMIZERS,
+        PRECISIONS,
+        PRESETS,
+        Options,
+    )
+    from .nets.vgg import PADDINGS, POOLINGS
+
+    # Flags a preset sets default to None: given ones override the preset's values.
+    D = Options()  # noqa: N806 (the defaults live in one place: Options)
+    s = sub.add_parser(
+        "stylize",
+        parents=[common],
+        help="stylize by optimization (Gatys et al.): slow, any style, best quality",
+        description="Defaults are the 'balanced' preset; --preset picks another, and "
+        "any flag given overrides the preset.",
+    )
+    s.add_argument("content", help="the photo")
+    s.add_argument("--style", action="append", required=True, metavar="IMAGE",
+                   help="style image; repeat to blend several")  # fmt: skip
+    s.add_argument("--style-weights", type=_floats, metavar="W,W,...",
+                   help="blend weights of the style images (default: equal)")  # fmt: skip
+    s.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output image (.png .jpg .webp .tif); default CONTENT_STYLE.png here",
+    )
+    s.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="balanced",
+        help="more-style / more-photo move along the content-style trade-off; "
+        "classic is Gatys et al. (Gram loss, L-BFGS) (default: balanced)",
+    )
+    s.add_argument("--size", type=_positive_int, help=f"longest side of the output ({D.size})")
+    s.add_argument("--iterations", type=_ints, metavar="N[,N...]",
+                   help="iterations per scale: one number for all, or one per scale "
+                   f"({D.iterations})")  # fmt: skip
+    s.add_argument("--content-weight", type=float,
+                   help=f"content weight, alpha ({D.content_weight:g})")  # fmt: skip
+    weights = ", ".join(f"{k} {v:g}" for k, v in DEFAULT_STYLE_WEIGHTS.items())
+    s.add_argument("--style-weight", type=float,
+                   help=f"style weight, beta (default per style loss: {weights})")  # fmt: skip
+    s.add_argument("--tv-weight", type=float,
+                   help=f"total-variation weight ({D.tv_weight:g})")  # fmt: skip
+    s.add_argument("--style-loss", choices=STYLE_LOSSES,
+                   help="gram: Gatys; moments: mean and covariance; w2: Wasserstein-2 "
+                   f"({D.style_loss})")  # fmt: skip
+    s.add_argument(
+        "--content-layers",
+        type=_layers,
+        metavar="L[:W],...",
+        help=f"content layers and their weights ({_spec(D.content_layers)})",
+    )
+    s.add_argument(
+        "--style-layers",
+        type=_layers,
+        metavar="L[:W],...",
+        help=f"style layers and their weights ({_spec(D.style_layers)})",
+    )
+    s.add_argument("--init", help=f"content, noise, or an image path ({D.init})")
+    s.add_argument("--optimizer", choices=OPTIMIZERS, help=f"({D.optimizer})")
+    s.add_argument("--lr", type=float, help="Adam's learning rate / L-BFGS's first step")
+    s.add_argument("--average", type=float, metavar="DECAY",
+                   help="show, save and carry to the next scale a moving average of the "
+                   f"iterates with this decay; 0: off ({D.average:g})")  # fmt: skip
+    s.add_argument("--no-warm-start", dest="warm_start", action="store_false", default=None,
+                   help="start Adam afresh at each scale")  # fmt: skip
+    s.add_argument("--preserve-color", choices=COLOR_MODES, help="keep the photo's colours")
+    s.add_argument("--scales", type=_ints, metavar="S,S,...",
+                   help="coarse-to-fine sizes (default: divide --size by --scale-step "
+                   "down to --min-scale)")  # fmt: skip
+    s.add_argument("--scale-step", type=float,
+                   help=f"ratio between scales ({D.scale_step:.4g})")  # fmt: skip
+    s.add_argument("--min-scale", type=_positive_int, help=f"smallest scale ({D.min_scale})")
+    s.add_argument(
+        "--style-scale",
+        type=float,
+        help=f"style image size relative to the output ({D.style_scale:g})",
+    )
+    s.add_argument("--pooling", choices=POOLINGS, help=f"({D.pooling})")
+    s.add_argument("--padding", choices=PADDINGS,
+                   help=f"padding of VGG's first layer ({D.padding})")  # fmt: skip
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    s.add_argument("--precision", choices=PRECISIONS,
+                   help=f"bf16: VGG's convolutions in bfloat16, about 1.9x faster on a CPU "
+                   f"with bf16 instructions ({D.precision})")  # fmt: skip
+    s.add_argument("--save-every", type=int, default=0, metavar="N",
+                   help="write a snapshot every N iterations")  # fmt: skip
+    s.add_argument("--snapshots", metavar="DIR", help="folder for snapshots")
+    s.add_argument("--max-memory", type=_positive_int, metavar="MB",
+                   help="scales that would need more are optimized in tiles "
+                   "(default: half the memory free at the start)")  # fmt: skip
+    s.add_argument("--tile", type=_positive_int, metavar="PX",
+                   help="optimize scales larger than this in tiles of this size")  # fmt: skip
+    s.add_argument("--seed", type=int, help="seed for the noise init (runs repeat on CPU)")
+    s.add_argument("--weights", metavar="PATH", help="VGG-19 weights (.pth, .safetensors, .bin)")
+    s.add_argument("--max-pixels", type=_positive_int, default=MAX_PIXELS,
+                   help=f"refuse larger input images ({MAX_PIXELS})")  # fmt: skip
+    s.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
+    s.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_train(sub, common) -> None:
@@ -506,28 +519,22 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from .methods.optimize import Options, Stylizer
 
     output = args.output or f"{Path(args.content).stem}_{Path(args.style[0]).stem}.png"
-    inputs = (args.content, *args.style, args.init)
+    inputs = (args.content, *args.style, *([args.init] if args.init else []))
     check_output_path(output, inputs)  # fail now, not after minutes of work
     _check_bit_depth(args, output)
     if args.snapshots is None and args.save_every:
         raise OptionError("--save-every needs --snapshots DIR")
-    iterations = args.iterations[0] if len(args.iterations) == 1 else args.iterations
-    options = Options(
-        size=args.size, iterations=iterations, content_weight=args.content_weight,
-        style_weight=args.style_weight, tv_weight=args.tv_weight,
-        content_layers=args.content_layers, style_layers=args.style_layers,
-        style_weights=args.style_weights, style_scale=args.style_scale, init=args.init,
-        optimizer=args.optimizer, lr=args.lr, preserve_color=args.preserve_color,
-        scales=args.scales, pooling=args.pooling, precision=args.precision, seed=args.seed,
-        save_every=args.save_every, snapshots=args.snapshots, tile=args.tile,
-        max_memory=args.max_memory,
-    )  # fmt: skip
+    given = {f.name: getattr(args, f.name) for f in fields(Options)
+             if getattr(args, f.name, None) is not None}  # fmt: skip
+    if len(given.get("iterations", ())) == 1:
+        given["iterations"] = given["iterations"][0]
+    options = Options.preset(args.preset, **given)
     options.validate()
     limit = {"max_pixels": args.max_pixels}
     content = load_image(args.content, **limit)
     styles = [load_image(path, **limit) for path in args.style]
-    if args.init not in ("content", "noise"):
-        options.init = load_image(args.init, **limit)
+    if options.init not in ("content", "noise"):
+        options.init = load_image(options.init, **limit)
     stylizer = Stylizer(args.weights, args.device)
     result = stylizer.run(content, styles, options=options, progress=not args.quiet)
     _save(args, result.image, result.pixels, content, output, inputs)

@@ -1,0 +1,141 @@
+"""Optimization quality and time: impasto's defaults vs the textbook method vs pastiche.
+
+    python benchmarks/quality.py [--sizes 256,512] [--pairs 4] [--sheet docs/quality.jpg]
+                                 [--markdown FILE]
+
+On the first --pairs of the ../shared/data pairs below, at each size, every method
+paints each pair once, in its own process (one at a time, so each has the machine):
+- impasto (defaults, no flags), and its `--preset classic` (Gatys: Gram loss, L-BFGS);
+- the textbook baseline (benchmarks/textbook.py: one scale, torch L-BFGS, 300 iterations);
+- pastiche's CLI with its defaults (1000 L-BFGS steps) unless --pastiche-steps says less.
+Each output is scored by `impasto evaluate` at its own size: content distance (relu4_2,
+lower keeps more of the photo), Gram style distance and moment distance (lower is more
+of the painting). Wall time is end to end in the worker, weights loading included.
+A labelled contact sheet of all outputs goes to --sheet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+PAIRS = [("tubingen", "starry_night"), ("golden_gate", "the_scream"),
+         ("brad_pitt", "picasso_selfport1907"), ("hoovertowernight", "woman_with_hat_matisse"),
+         ("amber", "udnie"), ("avril", "mosaic")]  # fmt: skip
+METHODS = ("impasto", "impasto classic", "textbook", "pastiche")
+
+
+def find(folder: str, stem: str) -> Path:
+    return next((DATA / folder).glob(f"{stem}.*"))
+
+
+def worker(method: str, content: Path, style: Path, size: int, out: Path, steps: int) -> float:
+    """Paints one pair; returns its wall time in seconds."""
+    start = time.perf_counter()
+    if method == "pastiche":
+        exe = Path(sys.executable).with_name("pastiche")
+        subprocess.run([str(exe), "--content", str(content), "--styles", str(style), "--size",
+                        str(size), "--num-steps", str(steps), "--no-verbose", "--output",
+                        str(out)], check=True, capture_output=True)  # fmt: skip
+    elif method == "textbook":
+        sys.path.insert(0, str(HERE))
+        import textbook
+
+        from impasto.io.images import save_image, to_image
+
+        _, image = textbook.run(content, style, size, iterations=300)
+        save_image(to_image(image), out)
+    else:
+        from impasto.methods.optimize import Stylizer
+
+        preset = "classic" if method.endswith("classic") else "balanced"
+        Stylizer(device="cpu").run(content, style, size=size, preset=preset,
+                                   progress=False).image.save(out)  # fmt: skip
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="256,512")
+    p.add_argument("--pairs", type=int, default=4, help=f"how many of the {len(PAIRS)} pairs")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--pastiche-steps", type=int, default=1000, help="its default: 1000")
+    p.add_argument("--sheet", help="write a labelled contact sheet of all outputs here")
+    p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument("--worker", nargs=4, metavar=("METHOD", "CONTENT", "STYLE", "SIZE"))
+    p.add_argument("--out")
+    args = p.parse_args()
+    if args.worker:
+        method, content, style, size = args.worker
+        seconds = worker(method, Path(content), Path(style), int(size), Path(args.out),
+                         args.pastiche_steps)  # fmt: skip
+        print(json.dumps({"seconds": seconds}))
+        return
+    if not DATA.is_dir():
+        sys.exit(f"benchmark images not found at {DATA}")
+    from PIL import Image
+
+    from impasto.evaluate import Evaluator
+    from impasto.io.sheet import contact_sheet
+
+    methods = args.methods.split(",")
+    if not Path(sys.executable).with_name("pastiche").exists() and "pastiche" in methods:
+        methods.remove("pastiche")
+    judge = Evaluator(device="cpu")
+    results: dict[tuple[int, str], list[dict]] = {}
+    rows, labels = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            for c, s in PAIRS[: args.pairs]:
+                content, style = find("content", c), find("styles", s)
+                row = [Image.open(content).convert("RGB"), Image.open(style).convert("RGB")]
+                for method in methods:
+                    out = Path(tmp) / f"{size}_{c}_{method.replace(' ', '_')}.png"
+                    cmd = [sys.executable, __file__, "--worker", method, str(content),
+                           str(style), str(size), "--out", str(out), "--pastiche-steps",
+                           str(args.pastiche_steps)]  # fmt: skip
+                    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+                    seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+                    score = judge.score(out, content, style, size=size)
+                    results.setdefault((size, method), []).append({**score, "seconds": seconds})
+                    row.append(Image.open(out).convert("RGB"))
+                    print(
+                        size,
+                        c,
+                        s,
+                        method,
+                        f"{seconds:.1f} s",
+                        {k: round(v, 3) for k, v in score.items()},
+                        flush=True,
+                    )
+                rows.append(row)
+                labels.append(f"{c} {size}px")
+    lines = [f"Mean over {args.pairs} pairs; pastiche: {args.pastiche_steps} steps. "
+             "Distances: lower content = more photo, lower style/moment = more painting.", "",
+             "| size | method | wall s | x impasto time | content | Gram style | moment |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for (size, method), runs in results.items():
+        mean = {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
+        ours = statistics.mean(r["seconds"] for r in results[(size, methods[0])])
+        lines.append(f"| {size} | {method} | {mean['seconds']:.1f} | "
+                     f"{mean['seconds'] / ours:.2f} | {mean['content_distance']:.3f} | "
+                     f"{mean['style_distance']:.3f} | {mean['moment_distance']:.3f} |")  # fmt: skip
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    if args.sheet:
+        sheet = contact_sheet(rows, ["photo", "painting", *methods], labels, cell=200)
+        sheet.save(args.sheet, quality=88)
+
+
+if __name__ == "__main__":
+    main()
