@@ -6,12 +6,13 @@
 On the first --pairs of the ../shared/data pairs below, at each size, every method
 paints each pair once, in its own process (one at a time, so each has the machine):
 - impasto (defaults, no flags), and its `--preset classic` (Gatys: Gram loss, L-BFGS);
+  "impasto PRESET" in --methods runs any other preset;
 - the textbook baseline (benchmarks/textbook.py: one scale, torch L-BFGS, 300 iterations);
 - pastiche's CLI with its defaults (1000 L-BFGS steps) unless --pastiche-steps says less.
 Each output is scored by `impasto evaluate` at its own size: content distance (relu4_2,
 lower keeps more of the photo), Gram style distance and moment distance (lower is more
 of the painting). Wall time is end to end in the worker, weights loading included.
-A labelled contact sheet of all outputs goes to --sheet.
+A labelled contact sheet of all outputs (not the inputs) goes to --sheet.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def worker(method: str, content: Path, style: Path, size: int, out: Path, steps:
     else:
         from impasto.methods.optimize import Stylizer
 
-        preset = "classic" if method.endswith("classic") else "balanced"
+        preset = method.partition(" ")[2] or "balanced"  # "impasto more-style": a preset
         Stylizer(device="cpu").run(content, style, size=size, preset=preset,
                                    progress=False).image.save(out)  # fmt: skip
     return time.perf_counter() - start
@@ -96,7 +97,7 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             for c, s in PAIRS[: args.pairs]:
                 content, style = find("content", c), find("styles", s)
-                row = [Image.open(content).convert("RGB"), Image.open(style).convert("RGB")]
+                row = []  # outputs only: the inputs are not the project's to publish
                 for method in methods:
                     out = Path(tmp) / f"{size}_{c}_{method.replace(' ', '_')}.png"
                     cmd = [sys.executable, __file__, "--worker", method, str(content),
@@ -117,7 +118,7 @@ def main() -> None:
                         flush=True,
                     )
                 rows.append(row)
-                labels.append(f"{c} {size}px")
+                labels.append(f"{c} x {s} {size}px")
     lines = [f"Mean over {args.pairs} pairs; pastiche: {args.pastiche_steps} steps. "
              "Distances: lower content = more photo, lower style/moment = more painting.", "",
              "| size | method | wall s | x impasto time | content | Gram style | moment |",
@@ -133,7 +134,7 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
     if args.sheet:
-        sheet = contact_sheet(rows, ["photo", "painting", *methods], labels, cell=200)
+        sheet = contact_sheet(rows, methods, labels, cell=200)
         sheet.save(args.sheet, quality=88)
 
 

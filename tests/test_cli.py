@@ -39,6 +39,23 @@ def test_two_styles_scales_snapshots(content, style, data, tmp_path, capsys):
         "scale1_48px_00002.png", "scale2_96px_00002.png"]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "flags, sizes",
+    [
+        ([], [(136, 102), (192, 144)]),  # balanced: sqrt(2) steps down to 128
+        (["--preset", "classic"], [(192, 144)]),  # octaves down to 256: one scale
+        (["--preset", "classic", "--scale-step", "1.5", "--min-scale", "96"],
+         [(128, 96), (192, 144)]),  # given flags override the preset
+    ],
+)  # fmt: skip
+def test_presets_and_flags(content, style, tmp_path, capsys, flags, sizes):
+    out = tmp_path / "out.png"
+    code, stdout, _ = run(["stylize", content, "--style", style, "-o", out, "--size", 192,
+                           "--iterations", 1, "--json", "--quiet", *flags], capsys)  # fmt: skip
+    assert code == 0
+    assert [tuple(s) for s in json.loads(stdout)["sizes"]] == sizes
+
+
 def bad_inputs(tmp_path, content):
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "notes.jpg").write_text("not an image")
@@ -59,6 +76,8 @@ def bad_inputs(tmp_path, content):
         (content, ["--iterations", "1,2"], "2 numbers for 1 scales"),
         (content, ["--device", "tpu"], "unknown device"),
         (content, ["--save-every", "2"], "needs --snapshots"),
+        (content, ["--average", "1"], "average"),
+        (content, ["--scale-step", "1"], "scale_step must be above 1"),
     ]
 
 

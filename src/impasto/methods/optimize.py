@@ -192,7 +192,7 @@ PRESETS: dict[str, dict] = {
         "tv_weight": 300.0,
         "iterations": 300,
         "style_layers": dict(DEFAULT_STYLE_LAYERS),
-    },  # fmt: skip
+    },
 }
 
 
