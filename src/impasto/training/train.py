@@ -77,7 +77,7 @@ class TrainOptions:
     distill: bool = False
     distill_images: int = 64  # photos rendered by the optimization method
     distill_size: int = 384
-    distill_iterations: int = 200
+    distill_iterations: int = 100  # per scale of the optimization's ladder
     pixel_weight: float = 1.0  # distillation: pixel loss, in 0–255 units squared
 
     @property
@@ -372,10 +372,13 @@ def _write_samples(net, photos, names, opts, step, device) -> None:
 
 def render_targets(opts, paths, styles, names, device, rank, world, progress) -> list[list[Path]]:
     """Optimization-method outputs for each (style, photo), cached; ranks share the work."""
-    from ..methods.optimize import Stylizer
+    from ..methods.optimize import Options, Stylizer
 
     folder = _beside(opts.output, "_targets")
-    recipe = f"{opts.distill_size}|{opts.distill_iterations}|{opts.precision}"
+    # The method's defaults are in the recipe: targets painted by other defaults are stale.
+    method = Options()
+    recipe = (f"{opts.distill_size}|{opts.distill_iterations}|{opts.precision}|"
+              f"{method.style_loss}|{method.optimizer}|{method.scale_ladder()}")  # fmt: skip
     targets, todo = [], []
     for s, name in enumerate(names):
         (folder / name).mkdir(parents=True, exist_ok=True)
