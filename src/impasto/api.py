@@ -44,8 +44,9 @@ def stylize(
 ) -> Image.Image:
     """Repaint `content` in the style of `style` by optimization; returns the picture.
 
-    `options` are the fields of `Options` (size, iterations, content_weight, ...) and
-    `callback`, called with a `Progress` after every iteration.
+    `options` are the fields of `Options` (size, iterations, content_weight, ...),
+    `preset` ("balanced", "more-style", "more-photo", "classic"; given options override
+    it) and `callback`, called with a `Progress` after every iteration.
     """
     key = (weights, device)
     if key not in _cache:

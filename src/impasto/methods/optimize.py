@@ -245,7 +245,10 @@ class Stylizer:
         progress: bool = True,
         **options,
     ) -> Result:
-        """Stylize `content` like `style` (one image or a list to blend)."""
+        """Stylize `content` like `style` (one image or a list to blend).
+
+        `options` are `Options` fields, or `options=Options(...)`; `preset=NAME` starts
+        from a preset (`PRESETS`) that the other keywords override."""
         preset = options.pop("preset", None)
         opts = options.pop("options", None)
         if opts is not None and preset is not None:
