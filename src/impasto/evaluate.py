@@ -3,10 +3,10 @@
     scores = Evaluator().score("out.png", content="photo.jpg", style="painting.jpg")
     # {"style_distance": 0.41, "moment_distance": 0.38, "content_distance": 0.62}
 
-All are relative VGG-19 distances (see `losses.style_distance`, `moment_distance`,
-`content_distance`): lower style distance (Gram matrices) or moment distance (means and
-covariances) is more of the painting's textures and colours, lower content distance is
-more of the photo's structure. Compare methods at equal settings.
+All are relative VGG-19 distances (see `losses.style_distances`, `content_distance`):
+lower style distance (Gram matrices) or moment distance (means and covariances) is more
+of the painting's textures and colours, lower content distance is more of the photo's
+structure. Compare methods at equal settings.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import torch
 
 from .io.images import ImageSource, load_image, resize_longest, to_tensor
-from .losses import content_distance, moment_distance, style_distance
+from .losses import content_distance, style_distances
 from .nets.vgg import load_vgg
 from .nets.weights import VGGWeights
 
@@ -40,7 +40,6 @@ class Evaluator:
         painting = to_tensor(resize_longest(load_image(style), size)).to(self.device)
         with torch.no_grad():
             return {
-                "style_distance": style_distance(self.vgg, out, painting),
-                "moment_distance": moment_distance(self.vgg, out, painting),
+                **style_distances(self.vgg, out, painting),
                 "content_distance": content_distance(self.vgg, out, photo),
             }

@@ -70,7 +70,7 @@ def style_target(kind: str, moments: Moments) -> dict[str, torch.Tensor]:
     if kind == "w2":
         # A small ridge keeps the square roots well-conditioned on flat images.
         cov = cov + torch.eye(c, device=cov.device) * W2_RIDGE * target["power"]
-        target.update(cov=cov, cov_sqrt=psd_sqrt(cov).float())
+        target.update(cov=cov, cov_sqrt=psd_sqrt(cov))  # float64, as the loss uses it
     return target
 
 
@@ -101,9 +101,8 @@ def w2_style_loss(features: torch.Tensor, target: dict) -> torch.Tensor:
     c = m.mean.shape[0]
     eye = torch.eye(c, device=features.device)
     cov = m.covariance() + eye * W2_RIDGE * target["power"]
-    root = target["cov_sqrt"]
+    root64 = target["cov_sqrt"]
     with torch.no_grad():  # in float64: the small eigenvalues decide T's size
-        root64 = root.double()
         values, vectors = torch.linalg.eigh(root64 @ cov.double() @ root64)
         floor = (W2_RIDGE * target["power"].double()) ** 2  # the ridges bound them below
         values = values.clamp_min(floor)
@@ -146,18 +145,30 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def style_distance(vgg, image: torch.Tensor, style: torch.Tensor, layers=None) -> float:
-    """Mean over layers of ‖G(image) − G(style)‖ / ‖G(style)‖ (Frobenius); 0 is a perfect match.
+def style_distances(vgg, image: torch.Tensor, style: torch.Tensor, layers=None) -> dict:
+    """How far `image`'s textures are from `style`'s, two ways; 0 is a perfect match.
+
+    - style_distance: mean over layers of ‖G(image) − G(style)‖ / ‖G(style)‖ (Gram
+      matrices, Frobenius norm).
+    - moment_distance: mean over layers of (‖μ − μs‖ / ‖μs‖ + ‖Σ − Σs‖ / ‖Σs‖) / 2, the
+      features' mean and covariance against the style's. Unlike the Gram distance it
+      tells a wrong average colour or texture strength (mean) from wrong textures (Σ).
 
     `style` should be at the scale it is meant to be seen at (e.g. resized to the
-    output's longest side).
+    output's longest side). One forward pass of each image serves both.
     """
     layers = list(layers or DEFAULT_STYLE_LAYERS)
     a, b = vgg(image, layers), vgg(style, layers)
-    ratios = [
-        (gram_matrix(a[n]) - gram_matrix(b[n])).norm() / gram_matrix(b[n]).norm() for n in layers
-    ]
-    return float(torch.stack(ratios).mean())
+    grams, moments = [], []
+    for name in layers:
+        ga, gb = gram_matrix(a[name]), gram_matrix(b[name])
+        grams.append((ga - gb).norm() / gb.norm())
+        m, t = Moments.of(a[name]), Moments.of(b[name])
+        mean = (m.mean - t.mean).norm() / t.mean.norm().clamp_min(1e-12)
+        cov = (m.covariance() - t.covariance()).norm() / t.covariance().norm().clamp_min(1e-12)
+        moments.append((mean + cov) / 2)
+    return {"style_distance": float(torch.stack(grams).mean()),
+            "moment_distance": float(torch.stack(moments).mean())}  # fmt: skip
 
 
 @torch.no_grad()
@@ -169,19 +180,3 @@ def content_distance(
         content = F.interpolate(content, size=image.shape[-2:], mode="bilinear", antialias=True)
     a, b = vgg(image, [layer])[layer], vgg(content, [layer])[layer]
     return float((a - b).pow(2).sum() / b.pow(2).sum())
-
-
-@torch.no_grad()
-def moment_distance(vgg, image: torch.Tensor, style: torch.Tensor, layers=None) -> float:
-    """Mean over layers of (‖μ − μs‖ / ‖μs‖ + ‖Σ − Σs‖ / ‖Σs‖) / 2, the features' mean and
-    covariance against the style's; 0 is a perfect match. Unlike the Gram distance it
-    tells a wrong average colour or texture strength (mean) from wrong textures (Σ)."""
-    layers = list(layers or DEFAULT_STYLE_LAYERS)
-    a, b = vgg(image, layers), vgg(style, layers)
-    ratios = []
-    for name in layers:
-        m, s = Moments.of(a[name]), Moments.of(b[name])
-        mean = (m.mean - s.mean).norm() / s.mean.norm().clamp_min(1e-12)
-        cov = (m.covariance() - s.covariance()).norm() / s.covariance().norm().clamp_min(1e-12)
-        ratios.append((mean + cov) / 2)
-    return float(torch.stack(ratios).mean())
