@@ -7,8 +7,8 @@ from PIL import Image
 from impasto import color
 from impasto.errors import DivergedError, OptionError
 from impasto.evaluate import Evaluator
-from impasto.io.images import to_tensor
-from impasto.losses import gram_matrix, style_loss, tv_loss
+from impasto.io.images import load_image, resize_longest, to_tensor
+from impasto.losses import content_loss, gram_matrix, style_loss, tv_loss
 from impasto.methods.optimize import DEFAULT_STYLE_WEIGHTS, Options, _optimizer
 
 FAST = {"size": 64, "progress": False}
@@ -44,6 +44,33 @@ def test_losses_fall(stylizer, content, style, optimizer):
     assert len(totals) == 15 and result.iterations == 15
     assert totals[-1] < 0.5 * totals[0]
     assert result.image.size == (64, 48)  # tubingen is 4:3
+
+
+def test_the_loss_built_layer_by_layer_is_the_textbook_loss(stylizer, content, style):
+    # _loss builds each layer's term as VGG reaches it (to save memory in the backward
+    # pass); value and gradient must be those of the loss written the plain way.
+    opts = Options.preset("classic", style_weight=DEFAULT_STYLE_WEIGHTS["gram"])
+    photo = to_tensor(resize_longest(load_image(content), 64))
+    painting = to_tensor(resize_longest(load_image(style), 64))
+    targets = stylizer._targets(photo, [load_image(style)], [1.0], 64, opts)
+    x = (photo + 0.1 * torch.rand_like(photo)).clamp(0, 1).requires_grad_(True)
+    ours = stylizer._loss(x, targets, opts)["total"]
+    (grad,) = torch.autograd.grad(ours, x)
+
+    y = x.detach().clone().requires_grad_(True)
+    f = stylizer.vgg(y, [*opts.content_layers, *opts.style_layers])
+    want_c = stylizer.vgg(photo, opts.content_layers)
+    want_s = {n: gram_matrix(v) for n, v in stylizer.vgg(painting, opts.style_layers).items()}
+    plain = (
+        opts.content_weight
+        * sum(w * content_loss(f[n], want_c[n]) for n, w in opts.content_layers.items())
+        + opts.style_weight
+        * sum(w * style_loss(f[n], want_s[n]) for n, w in opts.style_layers.items())
+        + opts.tv_weight * tv_loss(y)
+    )
+    plain.backward()
+    assert torch.allclose(ours, plain, rtol=1e-5)
+    assert torch.allclose(grad, y.grad, rtol=1e-4, atol=1e-6 * float(y.grad.abs().max()))
 
 
 def test_noise_init_is_deterministic_with_seed(stylizer, content, style):

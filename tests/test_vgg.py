@@ -1,8 +1,9 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from impasto.errors import OptionError
-from impasto.nets.vgg import LAYERS, VGG19
+from impasto.nets.vgg import LAYERS, VGG19, MaxPool
 from impasto.nets.weights import find_weights
 
 
@@ -67,6 +68,19 @@ def test_follows_dtype_and_gradients_flow_to_the_input(vgg):
     assert out.dtype == torch.float64
     out.sum().backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_max_pool_without_indices_matches_torch(dtype):
+    # Rounded ReLU outputs: many ties, including whole windows of zeros; odd sizes.
+    x = torch.randn(2, 5, 9, 7).relu().round().to(dtype)
+    grad = torch.randn(2, 5, 4, 3).to(dtype)
+    ours, theirs = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    out = MaxPool.apply(ours)
+    assert torch.equal(out, F.max_pool2d(theirs, 2))
+    (out * grad).sum().backward()
+    (F.max_pool2d(theirs, 2) * grad).sum().backward()
+    assert torch.equal(ours.grad, theirs.grad)
 
 
 def test_unknown_layer(vgg):

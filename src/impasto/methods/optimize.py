@@ -451,16 +451,23 @@ class Stylizer:
         return x.clamp(0, 1).contiguous().requires_grad_(True)
 
     def _loss(self, x: torch.Tensor, target: dict, opts: Options) -> dict[str, torch.Tensor]:
-        layers = {**opts.content_layers, **opts.style_layers}
-        # bf16 runs the convolutions only; Grams and losses stay in float32.
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=opts.precision == "bf16"):
-            features = self.vgg(x, layers)
-        features = {name: f.float() for name, f in features.items()}
-        c = sum(w * content_loss(features[n], target["content"][n])
-                for n, w in opts.content_layers.items())  # fmt: skip
         style_loss = STYLE_LOSSES[opts.style_loss]
-        s = sum(w * style_loss(features[n], target["style"][n])
-                for n, w in opts.style_layers.items())  # fmt: skip
+        c = s = 0.0
+        on = self.device.type
+        # bf16 runs the convolutions only; Grams and losses stay in float32. Each layer's
+        # loss is built as VGG reaches it (see VGG19.walk): less memory in the backward.
+        with torch.autocast(on, torch.bfloat16, enabled=opts.precision == "bf16"):
+            for name, features in self.vgg.walk(x, {**opts.content_layers, **opts.style_layers}):
+                with torch.autocast(on, enabled=False):
+                    features = features.float()
+                    if name in opts.content_layers:
+                        c = c + opts.content_layers[name] * content_loss(
+                            features, target["content"][name]
+                        )
+                    if name in opts.style_layers:
+                        s = s + opts.style_layers[name] * style_loss(
+                            features, target["style"][name]
+                        )
         terms = {
             "content": opts.content_weight * c,
             "style": opts.style_weight * s,
