@@ -9,7 +9,7 @@ from impasto.errors import DivergedError, OptionError
 from impasto.evaluate import Evaluator
 from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.losses import content_loss, gram_matrix, style_loss, tv_loss
-from impasto.methods.optimize import DEFAULT_STYLE_WEIGHTS, Options, _optimizer
+from impasto.methods.optimize import DEFAULT_STYLE_WEIGHTS, Optimizer, Options
 
 FAST = {"size": 64, "progress": False}
 
@@ -227,14 +227,14 @@ def test_the_average_of_the_iterates_is_saved_and_starts_the_next_scale(stylizer
 def test_adam_is_warm_started_at_the_next_scale():
     x = torch.rand(1, 3, 8, 8, requires_grad=True)
     opts = Options(optimizer="adam")
-    first = _optimizer(x, opts)
+    first = Optimizer(x, opts)
     for _ in range(3):
         first(lambda: {"total": (x**2).sum()})
     y = torch.rand(1, 3, 16, 16, requires_grad=True)
-    state = _optimizer(y, opts, first).optim.state[y]
+    state = Optimizer(y, opts, first).optim.state[y]
     assert int(state["step"]) == 3 and state["exp_avg"].shape == y.shape
     assert state["exp_avg_sq"].min() >= 0
-    assert not _optimizer(y, opts).optim.state  # a cold start has none
+    assert not Optimizer(y, opts).optim.state  # a cold start has none
 
 
 def test_ladder_in_steps_of_the_square_root_of_two():

@@ -21,8 +21,7 @@ from PIL import Image
 from .. import color
 from ..errors import OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
-from ..io.modelfile import fit_weights, load_model
-from ..models import resolve_model
+from ..models import load_network
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights
@@ -119,11 +118,7 @@ MATRICES = {"wct": wct_matrix, "adain": adain_matrix}
 
 
 def load_decoders(model: str | os.PathLike) -> tuple[Decoders, dict]:
-    path = resolve_model(model)
-    state, meta = load_model(path, kind="decoders")
-    decoders = Decoders(DecoderArchitecture.from_dict(meta["architecture"]))
-    fit_weights(decoders, state, str(path))
-    return decoders.eval().requires_grad_(False), meta
+    return load_network(model, "decoders", lambda a: Decoders(DecoderArchitecture.from_dict(a)))
 
 
 class ArbitraryStylizer:

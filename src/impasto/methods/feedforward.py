@@ -20,8 +20,7 @@ from .. import color
 from ..devices import resolve_device
 from ..errors import OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
-from ..io.modelfile import fit_weights, load_model
-from ..models import resolve_model
+from ..models import load_network
 from ..nets.transformer import Architecture, TransformerNet
 from .tiles import blend_tiles
 
@@ -34,11 +33,7 @@ StyleSpec = str | int | Sequence[float] | dict[str, float] | None
 
 def load_transformer(model: str | os.PathLike) -> tuple[TransformerNet, dict]:
     """A model file (a training checkpoint will do) or built-in name -> (network, metadata)."""
-    path = resolve_model(model)
-    state, meta = load_model(path, kind="transformer")
-    net = TransformerNet(Architecture.from_dict(meta["architecture"]))
-    fit_weights(net, state, str(path))
-    return net.eval().requires_grad_(False), meta
+    return load_network(model, "transformer", lambda a: TransformerNet(Architecture.from_dict(a)))
 
 
 def parse_style(spec: StyleSpec, names: Sequence[str]) -> torch.Tensor:

@@ -330,7 +330,7 @@ class Stylizer:
                     continue
                 target = self._targets(content_t, style_images, blend, size, opts)
                 x = self._start(previous, content_t, init_image, generator, opts)
-                step = _optimizer(x, opts, step if opts.warm_start and index else None)
+                step = Optimizer(x, opts, step if opts.warm_start and index else None)
                 average = Average(opts.average) if opts.average and n_iter else None
                 for it in range(1, n_iter + 1):
                     new_losses = step(partial(self._loss, x, target, opts))
@@ -424,7 +424,7 @@ class Stylizer:
                 with torch.no_grad():
                     content = self.vgg(seen[region], opts.content_layers)
                 target = {"content": content, "style": style}
-                step = _optimizer(window, opts)
+                step = Optimizer(window, opts)
                 for _ in range(k):
                     losses = step(partial(self._loss, window, target, opts))
                 ramp = blend_ramp(window.shape[-2:], (y > 0, y + tile < h),
@@ -532,41 +532,41 @@ class Average:
         return self.total / self.weight
 
 
-def _optimizer(x: torch.Tensor, opts: Options, previous: Callable | None = None) -> Callable:
+class Optimizer:
     """One iteration per call: evaluates the loss once, updates `x`, returns the losses.
-    `previous`, the last scale's step function, warm-starts Adam: its moments, resized
-    to `x`, so the new scale neither restarts Adam's bias correction nor its step sizes."""
-    if opts.optimizer == "lbfgs":
-        optim = LBFGS(x, history=opts.history, first_step=opts.lr or 0.01)
-    else:
-        optim = torch.optim.Adam([x], lr=opts.lr or 0.02, betas=(0.9, 0.99))
+    `previous`, the last scale's optimizer, warm-starts Adam: its moments, resized to
+    `x`, so the new scale neither restarts Adam's bias correction nor its step sizes."""
+
+    def __init__(self, x: torch.Tensor, opts: Options, previous: Optimizer | None = None):
+        self.x, self.lbfgs = x, opts.optimizer == "lbfgs"
+        if self.lbfgs:
+            self.optim = LBFGS(x, history=opts.history, first_step=opts.lr or 0.01)
+            return
+        self.optim = torch.optim.Adam([x], lr=opts.lr or 0.02, betas=(0.9, 0.99))
         old = previous.optim.state.get(previous.x) if previous is not None else None
         if old:
             size = x.shape[-2:]
-            optim.state[x] = {
+            self.optim.state[x] = {
                 "step": old["step"].clone(),
                 "exp_avg": F.interpolate(old["exp_avg"], size, mode="bicubic"),
                 "exp_avg_sq": F.interpolate(old["exp_avg_sq"], size, mode="bilinear").relu_(),
             }
 
-    def step(compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, float]:
+    def __call__(self, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, float]:
         values = {}
 
         def closure() -> torch.Tensor:
-            x.grad = None
+            self.x.grad = None
             terms = compute()
             terms["total"].backward()
             values.update({k: float(v.detach()) for k, v in terms.items()})
             return terms["total"]
 
-        if opts.optimizer == "lbfgs":
-            optim.step(closure)
+        if self.lbfgs:
+            self.optim.step(closure)
         else:
             closure()
-            optim.step()
+            self.optim.step()
             with torch.no_grad():
-                x.clamp_(0, 1)
+                self.x.clamp_(0, 1)
         return values
-
-    step.optim, step.x = optim, x
-    return step

@@ -2,14 +2,19 @@
 
 resolve_model("starry_night")      # a built-in's path
 resolve_model("my/model.safetensors")  # a path passes through
+net, meta = load_network("styles", "transformer", build)  # either, loaded and frozen
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+from torch import nn
+
 from ..errors import ModelError
+from ..io.modelfile import fit_weights, load_model
 
 FOLDER = Path(__file__).parent
 
@@ -29,3 +34,16 @@ def resolve_model(spec: str | os.PathLike) -> Path:
         return builtins[str(spec)]
     known = ", ".join(builtins) or "none installed"
     raise ModelError(f"{spec}: no such model file or built-in model (built-ins: {known})")
+
+
+def load_network(
+    spec: str | os.PathLike, kind: str, build: Callable[[dict], nn.Module]
+) -> tuple[nn.Module, dict]:
+    """A model file (a training checkpoint will do) or built-in name -> (network in eval
+    mode with frozen weights, metadata). `build` makes the network from the metadata's
+    "architecture"; a file of another kind, or with weights that do not fit, is refused."""
+    path = resolve_model(spec)
+    state, meta = load_model(path, kind=kind)
+    net = build(meta["architecture"])
+    fit_weights(net, state, str(path))
+    return net.eval().requires_grad_(False), meta
