@@ -256,16 +256,21 @@ def train(
 
 
 def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, torch.Tensor]:
-    out_feats = {k: v.float() for k, v in vgg(out, layers).items()}
     with torch.no_grad():
         reference = photos if target is None else target
         ref_feats = {k: v.float() for k, v in vgg(reference, opts.content_layers).items()}
-    content = sum(w * content_loss(out_feats[n], ref_feats[n])
-                  for n, w in opts.content_layers.items())  # fmt: skip
+    content = style = 0.0
+    # Each layer's loss is built as VGG reaches it (see VGG19.walk): less memory held in
+    # the backward pass.
+    for name, feats in vgg.walk(out, layers):
+        feats = feats.float()
+        if name in opts.content_layers:
+            content = content + opts.content_layers[name] * content_loss(feats, ref_feats[name])
+        if target is None and name in opts.style_layers:
+            gram_error = F.mse_loss(gram_matrix(feats), grams[name][which])
+            style = style + opts.style_layers[name] * gram_error
     terms = {"content": opts.content_weight * content}
     if target is None:
-        style = sum(w * F.mse_loss(gram_matrix(out_feats[n]), grams[n][which])
-                    for n, w in opts.style_layers.items())  # fmt: skip
         terms["style"] = opts.style_weight * style
     else:
         terms["pixel"] = opts.pixel_weight * F.mse_loss(out.float(), target) * 255.0**2
