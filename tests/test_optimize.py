@@ -73,6 +73,14 @@ def test_the_loss_built_layer_by_layer_is_the_textbook_loss(stylizer, content, s
     assert torch.allclose(grad, y.grad, rtol=1e-4, atol=1e-6 * float(y.grad.abs().max()))
 
 
+def test_texture_synthesis_without_content_layers(stylizer, content, style):
+    # No content layers: the painting's texture alone, grown from noise.
+    result, totals = losses_of(stylizer, content, style, iterations=10, content_layers={},
+                               init="noise", seed=0, **FAST)  # fmt: skip
+    assert result.losses["content"] == 0
+    assert totals[-1] < totals[0]
+
+
 def test_noise_init_is_deterministic_with_seed(stylizer, content, style):
     runs = [stylizer.run(content, style, iterations=5, init="noise", seed=s, **FAST).image
             for s in (7, 7, 8)]  # fmt: skip

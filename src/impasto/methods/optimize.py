@@ -452,7 +452,7 @@ class Stylizer:
 
     def _loss(self, x: torch.Tensor, target: dict, opts: Options) -> dict[str, torch.Tensor]:
         style_loss = STYLE_LOSSES[opts.style_loss]
-        c = s = 0.0
+        c = s = x.new_zeros(())  # a tensor even with no content (or style) layers
         on = self.device.type
         # bf16 runs the convolutions only; Grams and losses stay in float32. Each layer's
         # loss is built as VGG reaches it (see VGG19.walk): less memory in the backward.
