@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from impasto.cli import main
-from impasto.errors import ModelError, OptionError
+from impasto.errors import ImageError, ModelError, OptionError
 from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.methods.arbitrary import ArbitraryStylizer, adain, load_decoders, wct
 from impasto.nets.decoders import Decoders
@@ -111,6 +111,9 @@ def test_run_options(arbitrary, content, style, data):
         arbitrary.run(content, style, alpha=2)
     with pytest.raises(OptionError, match="method"):
         arbitrary.run(content, style, method="magic")
+    # The deepest decoder needs 2 px of features: 4 px for relu2_1 (16 px for relu4_1).
+    with pytest.raises(ImageError, match="3x2 px photo is too small for relu2_1"):
+        arbitrary.run(content, style, size=3)
 
 
 def test_a_transformer_file_is_not_decoders(model_file):

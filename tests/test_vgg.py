@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from impasto.errors import OptionError
+from impasto.errors import ImageError, OptionError
 from impasto.nets.vgg import LAYERS, VGG19, MaxPool
 from impasto.nets.weights import find_weights
 
@@ -81,6 +81,13 @@ def test_max_pool_without_indices_matches_torch(dtype):
     (out * grad).sum().backward()
     (F.max_pool2d(theirs, 2) * grad).sum().backward()
     assert torch.equal(ours.grad, theirs.grad)
+
+
+def test_too_small_for_the_deepest_layer(vgg):
+    assert vgg(torch.rand(1, 3, 16, 20), ["relu5_1"])["relu5_1"].shape[-2:] == (1, 1)
+    with pytest.raises(ImageError, match=r"20x15 px .* relu5_1: each side .* 16 px"):
+        vgg(torch.rand(1, 3, 15, 20), ["relu5_1"])
+    assert vgg(torch.rand(1, 3, 15, 20), ["relu4_1"])  # three pools need only 8 px
 
 
 def test_unknown_layer(vgg):

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..devices import resolve_device
-from ..errors import OptionError
+from ..errors import ImageError, OptionError
 from .weights import CONV_LAYERS, VGGWeights, find_weights
 
 
@@ -104,6 +104,13 @@ class VGG19(nn.Module):
                 "names look like conv4_2, relu3_1, pool2"
             )
         last = max((LAYERS.index(name) for name in wanted), default=-1)
+        need = 2 ** sum(name.startswith("pool") for name in LAYERS[: last + 1])
+        if min(image.shape[-2:]) < need:
+            h, w = image.shape[-2:]
+            raise ImageError(
+                f"a {w}x{h} px picture is too small for VGG-19 up to {LAYERS[last]}: "
+                f"each side must be at least {need} px (choose a larger size)"
+            )
         x = self.preprocess(image)
         for name in LAYERS[: last + 1]:
             kind = name[:4]
