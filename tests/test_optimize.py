@@ -179,6 +179,7 @@ def test_divergence_is_a_clear_error(stylizer, content, style):
         ({"preserve_color": "sepia"}, "preserve_color"),
         ({"style_weights": [1, 2]}, "2 style weights for 1"),
         ({"content_weight": -1}, "negative"),
+        ({"style_layers": {"relu1_1": -1.0}}, "style layer weights cannot be negative"),
         ({"colour": 1}, "unknown option"),
     ],
 )

@@ -76,6 +76,7 @@ def test_resume_with_other_styles_is_refused(data, tmp_path):
         ({"styles": []}, "at least one --style"),
         ({"output": "x.pth"}, "end in .safetensors"),
         ({"content_layers": {"relu9_1": 1.0}}, "unknown content layer"),
+        ({"style_layers": {"relu1_1": -2.0}}, "style layer weights cannot be negative"),
         ({"style_names": ["a"]}, "1 style names for 2 styles"),
         ({"image_size": 16}, "at least 32"),
     ],

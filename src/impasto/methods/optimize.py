@@ -46,7 +46,7 @@ from ..losses import (
     style_target,
     tv_loss,
 )
-from ..nets.vgg import LAYERS, PADDINGS, POOLINGS, load_vgg
+from ..nets.vgg import PADDINGS, POOLINGS, check_loss_layers, load_vgg
 from ..nets.weights import VGGWeights, find_weights
 from .lbfgs import LBFGS
 from .tiles import (
@@ -165,10 +165,8 @@ class Options:
             raise OptionError("style_scale must be positive")
         if min(self.content_weight, self.style_weight or 0, self.tv_weight) < 0:
             raise OptionError("loss weights cannot be negative")
-        for kind, layers in (("content", self.content_layers), ("style", self.style_layers)):
-            unknown = set(layers) - set(LAYERS)
-            if unknown:
-                raise OptionError(f"unknown {kind} layer(s): {', '.join(sorted(unknown))}")
+        check_loss_layers("content", self.content_layers)
+        check_loss_layers("style", self.style_layers)
         if not self.style_layers and self.style_weight != 0:
             raise OptionError("no style layers given")
 

@@ -10,7 +10,7 @@ input convention of its weights itself, so callers always pass RGB in [0, 1].
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -128,6 +128,16 @@ class VGG19(nn.Module):
                 x = F.avg_pool2d(x, 2) * AVG_POOL_GAIN[name]
             if name in wanted:
                 yield name, x
+
+
+def check_loss_layers(kind: str, layers: Mapping[str, float]) -> None:
+    """A loss's {layer: weight}: known layers, and no negative weight (it would reward
+    the opposite of what the loss measures and run off to infinity)."""
+    unknown = set(layers) - set(LAYERS)
+    if unknown:
+        raise OptionError(f"unknown {kind} layer(s): {', '.join(sorted(unknown))}")
+    if any(w < 0 for w in layers.values()):
+        raise OptionError(f"{kind} layer weights cannot be negative")
 
 
 class MaxPool(torch.autograd.Function):

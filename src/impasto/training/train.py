@@ -37,7 +37,7 @@ from ..io.sheet import contact_sheet, plot_curves
 from ..losses import DEFAULT_STYLE_LAYERS, content_loss, gram_matrix, tv_loss
 from ..methods.optimize import PRECISIONS
 from ..nets.transformer import Architecture, TransformerNet
-from ..nets.vgg import LAYERS, VGG19
+from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from .data import CropDataset, PositionSampler, find_images
 
@@ -100,10 +100,8 @@ class TrainOptions:
             raise OptionError("image_size must be at least 32 px")
         if self.precision not in PRECISIONS:
             raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
-        for kind, layers in (("content", self.content_layers), ("style", self.style_layers)):
-            unknown = set(layers) - set(LAYERS)
-            if unknown:
-                raise OptionError(f"unknown {kind} layer(s): {', '.join(sorted(unknown))}")
+        check_loss_layers("content", self.content_layers)
+        check_loss_layers("style", self.style_layers)
         if not str(self.output).endswith(".safetensors"):
             raise OptionError(f"{self.output}: model files end in .safetensors")
         if not Path(self.output).resolve().parent.is_dir():
