@@ -180,6 +180,7 @@ def test_divergence_is_a_clear_error(stylizer, content, style):
         ({"style_weights": [1, 2]}, "2 style weights for 1"),
         ({"content_weight": -1}, "negative"),
         ({"style_layers": {"relu1_1": -1.0}}, "style layer weights cannot be negative"),
+        ({"optimizer": "adam", "lr": -1}, "lr must be positive"),
         ({"colour": 1}, "unknown option"),
     ],
 )
@@ -188,11 +189,23 @@ def test_bad_options(stylizer, content, style, options, message):
         stylizer.run(content, style, iterations=1, **{**FAST, **options})
 
 
+def test_no_style_image(stylizer, content):
+    with pytest.raises(OptionError, match="at least one style image"):
+        stylizer.run(content, [], iterations=1, **FAST)
+
+
 def test_public_api(content, style):
     import impasto
 
     image = impasto.stylize(content, style, size=48, iterations=2, device="cpu")
     assert isinstance(image, Image.Image) and image.size == (48, 36)
+    # The other methods, by the same names as their commands, with the built-in decoders
+    image = impasto.arbitrary(content, style, size=48, alpha=0.5, device="cpu")
+    assert isinstance(image, Image.Image) and image.size == (48, 36)
+    image = impasto.dream(content, size=48, octaves=1, iterations=2, seed=0, device="cpu")
+    assert isinstance(image, Image.Image) and image.size == (48, 36)
+    with pytest.raises(OptionError, match="alpha"):
+        impasto.arbitrary(content, style, alpha=2, device="cpu")
 
 
 def test_bf16_precision_paints_like_fp32(stylizer, content, style):

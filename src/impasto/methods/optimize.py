@@ -157,6 +157,8 @@ class Options:
             raise OptionError("every scale must be at least 16 px")
         if self.tile is not None and self.tile < 2 * OVERLAP:
             raise OptionError(f"tile must be at least {2 * OVERLAP} px")
+        if self.lr is not None and not self.lr > 0:
+            raise OptionError("lr must be positive")
         if self.max_memory is not None and self.max_memory < 1024:
             raise OptionError("max_memory must be at least 1024 MB")
         if any(i < 0 for i in self.iterations_per_scale()):
@@ -496,6 +498,8 @@ def _is_named_init(init: object) -> bool:
 
 
 def blend_weights(weights: Sequence[float] | None, n: int) -> list[float]:
+    if n == 0:
+        raise OptionError("give at least one style image")
     if weights is None:
         return [1.0 / n] * n
     if len(weights) != n:
