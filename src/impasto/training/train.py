@@ -100,6 +100,9 @@ class TrainOptions:
             raise OptionError("image_size must be at least 32 px")
         if self.precision not in PRECISIONS:
             raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
+        weights = (self.content_weight, self.style_weight, self.tv_weight, self.pixel_weight)
+        if min(weights) < 0:
+            raise OptionError("loss weights cannot be negative")
         check_loss_layers("content", self.content_layers)
         check_loss_layers("style", self.style_layers)
         if not str(self.output).endswith(".safetensors"):
