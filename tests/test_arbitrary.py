@@ -152,3 +152,15 @@ def test_big_pictures_go_in_tiles_with_the_whole_pictures_statistics(stylizer, c
     steps = (tiled[..., 1:] - tiled[..., :-1]).abs().mean(dim=(0, 1, 2))
     for edge in (63, 127, 191, 255):  # tile starts at 0, 64, 128 and ends at 192, 256, 320
         assert steps[edge] < 2.5 * steps.median(), edge
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [({"lr": -1.0}, "lr must be positive"), ({"pixel_weight": -1.0}, "cannot be negative"),
+     ({"levels": (6,)}, "levels must be among")],
+)  # fmt: skip
+def test_bad_decoder_training_options(data, tmp_path, change, message):
+    opts = DecoderOptions(data=str(data / "train"), output=str(tmp_path / "d.safetensors"),
+                          **change)  # fmt: skip
+    with pytest.raises(OptionError, match=message):
+        train_decoders(opts, progress=False)

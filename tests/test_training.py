@@ -78,6 +78,7 @@ def test_resume_with_other_styles_is_refused(data, tmp_path):
         ({"content_layers": {"relu9_1": 1.0}}, "unknown content layer"),
         ({"style_layers": {"relu1_1": -2.0}}, "style layer weights cannot be negative"),
         ({"content_weight": -1.0}, "loss weights cannot be negative"),
+        ({"lr": 0.0}, "lr must be positive"),
         ({"style_names": ["a"]}, "1 style names for 2 styles"),
         ({"image_size": 16}, "at least 32"),
     ],

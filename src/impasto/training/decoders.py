@@ -70,6 +70,10 @@ class DecoderOptions:
             raise OptionError(f"levels must be among {', '.join(map(str, LEVELS))}")
         if min(self.steps, self.batch_size) < 1 or self.width <= 0:
             raise OptionError("steps, batch size and width must be positive")
+        if not self.lr > 0:
+            raise OptionError("lr must be positive")
+        if min(self.pixel_weight, self.feature_weight) < 0:
+            raise OptionError("loss weights cannot be negative")
         if self.image_size < 32:
             raise OptionError("image_size must be at least 32 px")
         if self.precision not in PRECISIONS:

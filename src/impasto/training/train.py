@@ -103,6 +103,8 @@ class TrainOptions:
         weights = (self.content_weight, self.style_weight, self.tv_weight, self.pixel_weight)
         if min(weights) < 0:
             raise OptionError("loss weights cannot be negative")
+        if not self.lr > 0:
+            raise OptionError("lr must be positive")
         check_loss_layers("content", self.content_layers)
         check_loss_layers("style", self.style_layers)
         if not str(self.output).endswith(".safetensors"):
