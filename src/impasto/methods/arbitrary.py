@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from .. import color
-from ..errors import ImageError, OptionError
+from ..errors import OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
 from ..models import load_network
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
@@ -196,14 +196,6 @@ class ArbitraryStylizer:
         side = style_size or max(photo.shape[-2:])
         paintings = [to_tensor(resize_longest(load_image(s), side)).to(self.device)
                      for s in styles]  # fmt: skip
-        # The deepest decoder pads its input by reflection, which needs 2 px of features.
-        need = 2 ** max(levels)
-        if min(photo.shape[-2:]) < need:
-            h, w = photo.shape[-2:]
-            raise ImageError(
-                f"a {w}x{h} px photo is too small for {level_layer(max(levels))}: "
-                f"each side must be at least {need} px (choose a larger size)"
-            )
         layers = [level_layer(level) for level in levels]
         bf16 = precision == "bf16"
 

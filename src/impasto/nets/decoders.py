@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
+from ..errors import ImageError, ModelError
 
 VGG_CHANNELS = (64, 128, 256, 512, 512)  # per block
 VGG_CONVS = (2, 2, 4, 4, 4)  # convs per block
@@ -91,6 +91,12 @@ class Decoder(nn.Module):
             self.out[1].bias.fill_(0.45)
 
     def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        if min(features.shape[-2:]) < 2:  # reflection padding needs 2 px of features
+            h, w = size
+            raise ImageError(
+                f"a {w}x{h} px photo is too small for {level_layer(self.level)}: "
+                f"each side must be at least {2**self.level} px (choose a larger size)"
+            )
         # The encoder's sizes: each pool floors the halved size.
         sizes = [tuple(size)]
         for _ in range(self.level - 1):

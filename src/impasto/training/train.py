@@ -262,7 +262,7 @@ def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, t
     with torch.no_grad():
         reference = photos if target is None else target
         ref_feats = {k: v.float() for k, v in vgg(reference, opts.content_layers).items()}
-    content = style = 0.0
+    content = style = out.new_zeros((), dtype=torch.float32)  # tensors even with no layers
     # Each layer's loss is built as VGG reaches it (see VGG19.walk): less memory held in
     # the backward pass.
     for name, feats in vgg.walk(out, layers):
