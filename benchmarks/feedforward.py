@@ -30,8 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from impasto.devices import bf16_is_fast
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
+CPU_BF16 = bf16_is_fast(torch.device("cpu"))  # without bf16 kernels, bf16 rows are left out
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -88,6 +91,8 @@ def latency(net, sizes: list[int], repeats: int) -> list[dict]:
             "impasto torch bf16": lambda: torch_run(True),
             "impasto onnxruntime": lambda feed=our_feed: ours.run(None, feed),
         }
+        if not CPU_BF16:
+            del runs["impasto torch bf16"]
         for name, run in runs.items():
             row[name] = median_ms(run, repeats)
         rows.append(row)
@@ -155,7 +160,7 @@ def training(steps: int) -> dict:
 
     result = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for precision in ("fp32", "bf16"):
+        for precision in ("fp32", "bf16") if CPU_BF16 else ("fp32",):
             stamps: list[float] = []
             opts = TrainOptions(
                 styles=[str(DATA / "styles/starry_night.jpg")], data=str(DATA / "train"),
@@ -244,6 +249,8 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark images not found at {DATA}")
+    if not CPU_BF16:  # impasto would run bf16 in fp32 here: the rows would repeat fp32's
+        print("this CPU has no bf16 kernels: the bf16 rows are left out", flush=True)
     net = impasto_net(args.model)
     lat = latency(net, [int(s) for s in args.sizes.split(",")], args.repeats)
     vid = video(net, args.model, args.video_frames)

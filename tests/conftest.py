@@ -47,3 +47,12 @@ def model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "three.safetensors"
     save_model(path, net.state_dict(), {"architecture": net.arch.to_dict()})
     return path
+
+
+@pytest.fixture
+def native_bf16(monkeypatch):
+    """Run bf16 as asked even on a CPU without bf16 kernels (slowly), so that the tests of
+    bf16's numbers test bf16 everywhere; impasto itself would fall back to fp32 there."""
+    from impasto import devices
+
+    monkeypatch.setattr(devices, "bf16_is_fast", lambda device: True)

@@ -132,7 +132,7 @@ def test_fast_stylizer_options(model_file, content):
         fast.run(content, size=96, strength=1.5)
 
 
-def test_bf16_is_close_to_fp32(model_file, content):
+def test_bf16_is_close_to_fp32(model_file, content, native_bf16):
     a = np.asarray(FastStylizer(model_file, "cpu").run(content, size=64), dtype=np.float32)
     b = np.asarray(FastStylizer(model_file, "cpu", precision="bf16").run(content, size=64),
                    dtype=np.float32)  # fmt: skip

@@ -208,7 +208,7 @@ def test_public_api(content, style):
         impasto.arbitrary(content, style, alpha=2, device="cpu")
 
 
-def test_bf16_precision_paints_like_fp32(stylizer, content, style):
+def test_bf16_precision_paints_like_fp32(stylizer, content, style, native_bf16):
     classic = {"preset": "classic", **FAST}
     fp32, fp32_totals = losses_of(stylizer, content, style, iterations=10, **classic)
     bf16, bf16_totals = losses_of(stylizer, content, style, iterations=10, precision="bf16",
@@ -219,6 +219,20 @@ def test_bf16_precision_paints_like_fp32(stylizer, content, style):
     assert 0 < difference < 20  # differs, but is the same picture
     with pytest.raises(OptionError, match="precision"):
         stylizer.run(content, style, iterations=1, precision="fp8", **FAST)
+
+
+def test_bf16_falls_back_to_fp32_on_a_cpu_without_bf16_kernels(
+    stylizer, content, style, model_file, monkeypatch, caplog
+):
+    from impasto import devices
+    from impasto.methods.feedforward import FastStylizer
+
+    monkeypatch.setattr(devices, "bf16_is_fast", lambda device: device.type != "cpu")
+    result = stylizer.run(content, style, iterations=1, precision="bf16", **FAST)
+    assert result.options["precision"] == "fp32"
+    assert "no bfloat16 kernels" in caplog.text and "running in fp32" in caplog.text
+    assert FastStylizer(model_file, "cpu", precision="bf16").precision == "fp32"
+    assert devices.usable_precision("bf16", torch.device("cuda")) == "bf16"
 
 
 @pytest.mark.parametrize("style_loss", ["moments", "w2"])

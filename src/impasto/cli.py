@@ -224,8 +224,8 @@ def _add_stylize(sub, common) -> None:
                    help=f"padding of VGG's first layer ({D.padding})")  # fmt: skip
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     s.add_argument("--precision", choices=PRECISIONS,
-                   help=f"bf16: VGG's convolutions in bfloat16, about 1.9x faster on a CPU "
-                   f"with bf16 instructions ({D.precision})")  # fmt: skip
+                   help=f"bf16: VGG's convolutions in bfloat16, about 1.9x faster on a GPU or "
+                   f"a CPU with AVX-512 or AMX; else fp32 ({D.precision})")  # fmt: skip
     s.add_argument("--save-every", type=int, default=0, metavar="N",
                    help="write a snapshot every N iterations")  # fmt: skip
     s.add_argument("--snapshots", metavar="DIR", help="folder for snapshots")
@@ -310,7 +310,7 @@ def _add_fast(sub, common) -> None:
         p.add_argument("--backend", choices=BACKENDS, default="torch",
                        help="onnx: onnxruntime on the CPU")  # fmt: skip
         p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                       help="bf16: faster on CPUs with avx512_bf16 and on GPUs")  # fmt: skip
+                       help="bf16: faster on GPUs and CPUs with AVX-512 or AMX")  # fmt: skip
         p.add_argument("--tile", type=_positive_int, default=TILE, metavar="PX",
                        help="bigger pictures run in overlapping tiles")  # fmt: skip
 
@@ -411,7 +411,8 @@ def _add_arbitrary(sub, common) -> None:
     a.add_argument("--preserve-color", action="store_true")
     a.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
     a.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="bf16: VGG and decoders in bfloat16, about 2x faster")  # fmt: skip
+                   help="bf16: VGG and decoders in bfloat16, about 2x faster on GPUs "
+                   "and CPUs with AVX-512 or AMX")  # fmt: skip
     a.add_argument("--device", default="auto")
     a.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
 

@@ -1,12 +1,15 @@
-"""Pick the torch device a run uses."""
+"""Pick the torch device a run uses, and the precision it can run fast."""
 
 from __future__ import annotations
+
+import logging
 
 import torch
 
 from .errors import OptionError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -27,3 +30,27 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if kind == "mps" and not torch.backends.mps.is_available():
         raise OptionError("--device mps: Apple's MPS backend is not available here")
     return torch.device(name)
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bfloat16 convolutions run natively on `device`: on GPUs, and on CPUs whose
+    oneDNN has bf16 kernels (AVX-512 or AMX on x86, bf16 on Arm). Elsewhere (an AVX2-only
+    CPU) torch falls back to a reference convolution some 50x slower than fp32."""
+    if device.type != "cpu":
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the check: trust the request
+        return True
+
+
+def usable_precision(precision: str, device: torch.device) -> str:
+    """`precision`, unless it is bf16 on a CPU without bf16 kernels: then fp32, with a
+    warning, since such a run would be slower rather than faster."""
+    if precision == "bf16" and not bf16_is_fast(device):
+        log.warning(
+            "impasto: this CPU has no bfloat16 kernels (it needs AVX-512 or AMX), so bf16 "
+            "would be far slower than fp32 here: running in fp32"
+        )
+        return "fp32"
+    return precision

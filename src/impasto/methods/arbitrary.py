@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from .. import color
+from ..devices import usable_precision
 from ..errors import OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
 from ..models import load_network
@@ -197,7 +198,7 @@ class ArbitraryStylizer:
         paintings = [to_tensor(resize_longest(load_image(s), side)).to(self.device)
                      for s in styles]  # fmt: skip
         layers = [level_layer(level) for level in levels]
-        bf16 = precision == "bf16"
+        bf16 = usable_precision(precision, self.device) == "bf16"
 
         def encode(image: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
             with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):

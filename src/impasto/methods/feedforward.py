@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .. import color
-from ..devices import resolve_device
+from ..devices import resolve_device, usable_precision
 from ..errors import OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
 from ..models import load_network
@@ -98,8 +98,11 @@ class FastStylizer:
             raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
         self.net, self.metadata = load_transformer(model)
         self.styles = tuple(self.net.arch.styles)
-        self.backend, self.precision = backend, precision
+        self.backend = backend
         self.device = torch.device("cpu") if backend == "onnx" else resolve_device(device)
+        if backend == "torch":
+            precision = usable_precision(precision, self.device)
+        self.precision = precision
         self.net.to(self.device)
         self._session = _onnx_session(self.net) if backend == "onnx" else None
         self.tile = TILE

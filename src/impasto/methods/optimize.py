@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import color
+from ..devices import usable_precision
 from ..errors import DivergedError, OptionError
 from ..io.images import (
     ImageSource,
@@ -259,6 +260,7 @@ class Stylizer:
                 raise OptionError(f"unknown option {key!r}")
             setattr(opts, key, value)
         opts.validate()
+        opts.precision = usable_precision(opts.precision, self.device)
         if opts.style_weight is None:
             opts.style_weight = DEFAULT_STYLE_WEIGHTS[opts.style_loss]
         styles = list(style) if isinstance(style, (list, tuple)) else [style]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..devices import usable_precision
 from ..errors import OptionError
 from ..io.images import save_image, to_image
 from ..io.modelfile import save_model
@@ -91,6 +92,7 @@ def train_decoders(
 ) -> dict:
     opts.validate()
     rank, world, device = start_run(opts.device)
+    opts = replace(opts, precision=usable_precision(opts.precision, device))
     torch.manual_seed(opts.seed)
     paths, skipped = find_images(opts.data)
     arch = DecoderArchitecture(levels=tuple(sorted(opts.levels)), width=opts.width)

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..devices import resolve_device
+from ..devices import resolve_device, usable_precision
 from ..errors import ModelError, OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.modelfile import load_model, save_model
@@ -153,6 +153,7 @@ def train(
     """Run (or resume) training; returns the model's metadata. Ctrl-C checkpoints first."""
     opts.validate()
     rank, world, device = start_run(opts.device)
+    opts = replace(opts, precision=usable_precision(opts.precision, device))
     channels_last = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     torch.manual_seed(opts.seed)
 
