@@ -107,6 +107,7 @@ def test_info(capsys):
     code, out, _ = run(["info", "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["device"] == "cpu"
+    assert report["bf16"] in (True, False) and report["cpu"].endswith("threads")
     assert report["weights"]["convention"] == "caffe" and len(report["weights"]["sha256"]) == 64
 
 

@@ -478,18 +478,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     import PIL
     import torch
 
-    from .devices import resolve_device
+    from .devices import bf16_is_fast, resolve_device
     from .nets.weights import candidates, find_weights
 
     weights = find_weights(args.weights)
+    device = resolve_device(args.device)
     report = {
         "impasto": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "pillow": PIL.__version__,
-        "device": str(resolve_device(args.device)),
+        "device": str(device),
         "cuda": torch.version.cuda,
+        "cpu": f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads",
+        "bf16": bf16_is_fast(device),  # --precision bf16 runs as fp32 where it would be slow
         "weights": {
             "source": weights.source,
             "path": str(weights.path),
@@ -504,8 +507,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    for key in ("impasto", "python", "torch", "numpy", "pillow", "device", "cuda"):
+    for key in ("impasto", "python", "torch", "numpy", "pillow", "device", "cuda", "cpu"):
         print(f"{key:<10}{report[key]}")
+    bf16 = "fast here" if report["bf16"] else "no bfloat16 kernels on this CPU: runs as fp32"
+    print(f"{'bf16':<10}{bf16}")
     print("weights")
     for key, value in report["weights"].items():
         print(f"  {key:<12}{value}")
