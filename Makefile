@@ -27,6 +27,7 @@ test: install lint
 	$(PY) -m pytest -q
 
 bench: install
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/optimize.py
 
 clean:
