@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from impasto.errors import ImageError, OptionError
-from impasto.nets.vgg import LAYERS, VGG19, MaxPool
+from impasto.nets.vgg import LAYERS, VGG19, MaxPool, max_pool
 from impasto.nets.weights import find_weights
 
 
@@ -81,6 +81,9 @@ def test_max_pool_without_indices_matches_torch(dtype):
     (out * grad).sum().backward()
     (F.max_pool2d(theirs, 2) * grad).sum().backward()
     assert torch.equal(ours.grad, theirs.grad)
+    nan = x.clone().float()
+    nan[0, 0, 0, 0] = float("nan")
+    assert torch.equal(max_pool(nan).isnan(), F.max_pool2d(nan, 2).isnan())  # NaN shows
 
 
 def test_too_small_for_the_deepest_layer(vgg):

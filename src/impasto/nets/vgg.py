@@ -123,7 +123,7 @@ class VGG19(nn.Module):
                 # In place unless the conv output is wanted: halves activation memory.
                 x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
             elif self.pooling == "max":
-                x = MaxPool.apply(x) if x.requires_grad else F.max_pool2d(x, 2)
+                x = MaxPool.apply(x) if x.requires_grad else max_pool(x)
             else:
                 x = F.avg_pool2d(x, 2) * AVG_POOL_GAIN[name]
             if name in wanted:
@@ -140,6 +140,17 @@ def check_loss_layers(kind: str, layers: Mapping[str, float]) -> None:
         raise OptionError(f"{kind} layer weights cannot be negative")
 
 
+def max_pool(x: torch.Tensor) -> torch.Tensor:
+    """2×2 max pooling, the same values as F.max_pool2d(x, 2). On the CPU the maximum of
+    the four strided quarters is 4–6x faster than that kernel (which also computes
+    indices): ~3% of an optimization iteration, ~6% of a one-pass style run."""
+    if x.device.type != "cpu":
+        return F.max_pool2d(x, 2)
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2  # an odd last row or column is dropped
+    top = torch.maximum(x[..., 0:h:2, 0:w:2], x[..., 0:h:2, 1:w:2])
+    return torch.maximum(top, torch.maximum(x[..., 1:h:2, 0:w:2], x[..., 1:h:2, 1:w:2]))
+
+
 class MaxPool(torch.autograd.Function):
     """2×2 max pooling that keeps no int64 indices for the backward pass: its input, a
     ReLU output the graph holds anyway, and its output say where each maximum was.
@@ -149,7 +160,7 @@ class MaxPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        out = F.max_pool2d(x, 2)
+        out = max_pool(x)
         ctx.save_for_backward(x, out)
         return out
 
