@@ -207,21 +207,30 @@ class ArbitraryStylizer:
         style_stats = [self._moments(p, layers, encode) for p in paintings]  # one pass each
         x = photo
         for level, layer in zip(levels, layers, strict=True):
-            content_stats = self._moments(x, [layer], encode)[layer]
-            matrices = [MATRICES[method](content_stats, s[layer]) for s in style_stats]
-
-            def paint(window, level=level, layer=layer, stats=content_stats, matrices=matrices):
-                features = encode(window.to(self.device), [layer])[layer]
-                mixed = sum(w * transform(features, stats, s[layer], m, alpha)
-                            for w, s, m in zip(blend, style_stats, matrices,
-                                               strict=True))  # fmt: skip
-                with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
-                    return self.decoders[level](mixed, size=window.shape[-2:]).float().clamp(0, 1)
-
-            # Above `tile` px the picture is painted in overlapping tiles; the statistics
+            # Above `tile` px the picture goes through in overlapping tiles; the statistics
             # are always the whole picture's, so the tiles agree.
-            fits = max(x.shape[-2:]) <= self.tile
-            x = paint(x) if fits else blend_tiles(x.cpu(), self.tile, paint).to(self.device)
+            whole = max(x.shape[-2:]) <= self.tile
+            if whole:  # one encoder pass gives both the statistics and the features
+                features = encode(x, [layer])[layer]
+                stats = moments([features[0].flatten(1)])
+            else:
+                stats = self._moments(x, [layer], encode)[layer]
+            targets = [(w, s[layer], MATRICES[method](stats, s[layer]))
+                       for w, s in zip(blend, style_stats, strict=True)]  # fmt: skip
+
+            def decode(features, size, level=level, stats=stats, targets=targets):
+                """Features moved to the styles' statistics (blended), then decoded."""
+                mixed = sum(w * transform(features, stats, s, m, alpha) for w, s, m in targets)
+                with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
+                    return self.decoders[level](mixed, size=size).float().clamp(0, 1)
+
+            def paint(window, layer=layer, decode=decode):
+                return decode(encode(window.to(self.device), [layer])[layer], window.shape[-2:])
+
+            if whole:
+                x = decode(features, x.shape[-2:])
+            else:
+                x = blend_tiles(x.cpu(), self.tile, paint).to(self.device)
         if preserve_color:
             x = color.combine_luminance(x, photo)
         return x.float().cpu(), picture
