@@ -176,7 +176,8 @@ class ArbitraryStylizer:
         loaded (its metadata for saving).
 
         precision="bf16" runs VGG and the decoders in bfloat16 (the transforms stay in
-        float32/64): about twice as fast on CPUs with avx512_bf16 and on GPUs.
+        float32/64): about twice as fast on CPUs with avx512_bf16 and on GPUs (on a CPU
+        without bf16 kernels it runs fp32: see devices.usable_precision).
         """
         if precision not in PRECISIONS:
             raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
