@@ -1,3 +1,4 @@
+import argparse
 import json
 import shutil
 import subprocess
@@ -135,3 +136,16 @@ def test_fast_writes_16_bit_png_and_refuses_16_bit_jpeg(tmp_path, content, model
     assert main([*args, "-o", str(out)]) == 0
     assert out.read_bytes()[24] == 16  # IHDR bit depth
     assert main([*args, "-o", str(tmp_path / "deep.jpg")]) == 2
+
+
+def test_help_shows_real_defaults_only():
+    """Flags without a default say nothing about one, rather than '(default: None)'."""
+    from impasto.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        text = sub.format_help()
+        assert "default: None" not in text, name
+    arbitrary = commands.choices["arbitrary"].format_help()
+    assert "(default: 0.6)" in arbitrary and "(default: the output's)" in arbitrary

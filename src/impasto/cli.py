@@ -60,6 +60,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless it has none or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 BIT_DEPTH_HELP = "16: 16 bits per channel, for print (PNG or TIFF)"
 
 
@@ -252,7 +262,7 @@ def _add_train(sub, common) -> None:
         "train",
         parents=[common],
         help="train a feed-forward network on one or more styles (torchrun-ready)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     t.add_argument("--style", action="append", required=True, metavar="IMAGE",
                    help="style image; repeat for a multi-style network")  # fmt: skip
@@ -346,7 +356,7 @@ def _add_dream(sub, common) -> None:
 
     D = DreamOptions()  # noqa: N806
     d = sub.add_parser("dream", parents=[common], help="DeepDream: amplify what layers see",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+                       formatter_class=_Help)  # fmt: skip
     d.add_argument("image")
     d.add_argument("-o", "--output", required=True, metavar="OUT")
     d.add_argument("--layers", type=_layers, default=_spec(D.layers), metavar="L[:W],...")
@@ -394,7 +404,7 @@ def _add_arbitrary(sub, common) -> None:
 
     a = sub.add_parser("arbitrary", parents=[common],
                        help="any style in one pass (universal style transfer, AdaIN)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+                       formatter_class=_Help)  # fmt: skip
     a.add_argument("content")
     a.add_argument("--style", action="append", required=True, metavar="IMAGE",
                    help="style image; repeat to blend")  # fmt: skip
@@ -407,7 +417,9 @@ def _add_arbitrary(sub, common) -> None:
                    help="levels, coarse to fine (default: relu4_1 to relu1_1)")  # fmt: skip
     a.add_argument("--decoders", default="decoders", help="built-in name or a decoders file")
     a.add_argument("--size", type=_positive_int, default=512, help="output's longest side")
-    a.add_argument("--style-size", type=_positive_int, help="style's longest side")
+    a.add_argument(
+        "--style-size", type=_positive_int, help="style's longest side (default: the output's)"
+    )
     a.add_argument("--preserve-color", action="store_true")
     a.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
     a.add_argument("--precision", choices=PRECISIONS, default="fp32",
@@ -419,7 +431,7 @@ def _add_arbitrary(sub, common) -> None:
     D = DecoderOptions(data="", output="")  # noqa: N806
     t = sub.add_parser("train-decoders", parents=[common],
                        help="train the decoders of `impasto arbitrary` (torchrun-ready)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+                       formatter_class=_Help)  # fmt: skip
     t.add_argument("--data", required=True, metavar="DIR", help="training photos (recursive)")
     t.add_argument("-o", "--output", required=True, metavar="DECODERS.safetensors")
     t.add_argument("--levels", type=_levels, default=list(D.levels), metavar="1,2,...")
@@ -447,7 +459,7 @@ def _add_serve(sub, common) -> None:
 
     L = Limits()  # noqa: N806
     v = sub.add_parser("serve", parents=[common], help="the web app and HTTP API",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+                       formatter_class=_Help)  # fmt: skip
     v.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to listen on every interface")
     v.add_argument("--port", type=int, default=8000)
     v.add_argument("--workers", type=_positive_int, default=1, help="jobs run at once")
