@@ -154,6 +154,48 @@ def test_big_pictures_go_in_tiles_with_the_whole_pictures_statistics(stylizer, c
         assert steps[edge] < 2.5 * steps.median(), edge
 
 
+@pytest.fixture(scope="module")
+def unpooling_file(data, tmp_path_factory):
+    """Decoders that unpool at VGG's switches, for relu1_1 and relu2_1, briefly trained."""
+    out = tmp_path_factory.mktemp("unpooling") / "dec.safetensors"
+    opts = DecoderOptions(data=str(data / "train"), output=str(out), levels=(1, 2), steps=10,
+                          batch_size=2, image_size=64, workers=0, sample_every=0, lr=3e-3,
+                          unpool=True)  # fmt: skip
+    train_decoders(opts, progress=False)
+    return out
+
+
+def test_unpooling_decoders(unpooling_file, stylizer, content, style):
+    """The file says it unpools; the photo's switches put the decoded values back where
+    its maxima were; tiles give the whole picture; no switches, a clear error."""
+    arbitrary = ArbitraryStylizer.__new__(ArbitraryStylizer)
+    arbitrary.device, arbitrary.vgg = stylizer.device, stylizer.vgg
+    arbitrary.decoders, arbitrary.metadata = load_decoders(unpooling_file)
+    assert arbitrary.decoders.arch.unpool and arbitrary.metadata["architecture"]["unpool"]
+    back = arbitrary.reconstruct(content, 2, size=64)
+    assert back.size == (64, 48)
+    common = dict(size=320, alpha=0.8, levels=[2, 1])
+    whole = to_tensor(arbitrary.run(content, style, **common))
+    arbitrary.tile = 192
+    tiled = to_tensor(arbitrary.run(content, style, **common))
+    assert tiled.shape == whole.shape and (tiled - whole).abs().mean() < 0.03
+    plain = stylizer.vgg(torch.rand(1, 3, 32, 32), ["relu2_1"])["relu2_1"]
+    with pytest.raises(ModelError, match="pass the encoder's pooling switches"):
+        arbitrary.decoders[2](plain, (32, 32))
+    switches = []
+    features = stylizer.vgg(torch.rand(1, 3, 32, 32), ["relu2_1"], switches)["relu2_1"]
+    assert arbitrary.decoders[2](features, (32, 32), switches).shape == (1, 3, 32, 32)
+
+
+def test_tiles_must_be_larger_than_their_overlap(arbitrary, content, style):
+    arbitrary.tile = 96
+    try:
+        with pytest.raises(OptionError, match="tile must be more than 128 px"):
+            arbitrary.run(content, style, size=200, levels=[1])
+    finally:
+        del arbitrary.tile  # back to the class's default
+
+
 @pytest.mark.parametrize(
     "change, message",
     [({"lr": -1.0}, "lr must be positive"), ({"pixel_weight": -1.0}, "cannot be negative"),

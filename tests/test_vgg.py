@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from impasto.errors import ImageError, OptionError
-from impasto.nets.vgg import LAYERS, VGG19, MaxPool, max_pool
+from impasto.nets.vgg import LAYERS, VGG19, MaxPool, max_pool, pool_switches, unpool
 from impasto.nets.weights import find_weights
 
 
@@ -84,6 +84,29 @@ def test_max_pool_without_indices_matches_torch(dtype):
     nan = x.clone().float()
     nan[0, 0, 0, 0] = float("nan")
     assert torch.equal(max_pool(nan).isnan(), F.max_pool2d(nan, 2).isnan())  # NaN shows
+
+
+def test_pool_switches_and_unpool_match_torch():
+    # Ties (whole windows of zeros too), odd sizes, bf16: the same as F.max_unpool2d at
+    # F.max_pool2d's indices, and pooling the unpooled gives the pooled values back.
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(2, 5, 9, 7).relu().round().to(dtype)
+        pooled, indices = F.max_pool2d(x, 2, return_indices=True)
+        where = pool_switches(x, max_pool(x))
+        assert where.dtype == torch.uint8 and where.shape == pooled.shape
+        back = unpool(pooled, where, x.shape[-2:])
+        assert torch.equal(back, F.max_unpool2d(pooled, indices, 2, output_size=x.shape[-2:]))
+        assert torch.equal(max_pool(back), pooled)
+
+
+def test_walk_collects_pooling_switches(vgg):
+    switches = []
+    out = vgg(torch.rand(1, 3, 40, 36), ["relu4_1"], switches)["relu4_1"]
+    assert [s.shape[-2:] for s in switches] == [(20, 18), (10, 9), (5, 4)]
+    assert out.shape[-2:] == (5, 4) and switches[0].shape[1] == 64
+    avg = VGG19(pooling="avg")
+    with pytest.raises(OptionError, match="switches need max pooling"):
+        avg(torch.rand(1, 3, 32, 32), ["relu2_1"], [])
 
 
 def test_too_small_for_the_deepest_layer(vgg):

@@ -413,7 +413,7 @@ def _add_arbitrary(sub, common) -> None:
     a.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                    help="0: the photo's features, 1: the style's statistics in full")  # fmt: skip
     a.add_argument("--method", choices=METHODS, default="wct")
-    a.add_argument("--levels", type=_levels, metavar="relu5_1,...",
+    a.add_argument("--levels", type=_levels, metavar="relu4_1,...",
                    help="levels, coarse to fine (default: relu4_1 to relu1_1)")  # fmt: skip
     a.add_argument("--decoders", default="decoders", help="built-in name or a decoders file")
     a.add_argument("--size", type=_positive_int, default=512, help="output's longest side")
@@ -436,6 +436,8 @@ def _add_arbitrary(sub, common) -> None:
     t.add_argument("-o", "--output", required=True, metavar="DECODERS.safetensors")
     t.add_argument("--levels", type=_levels, default=list(D.levels), metavar="1,2,...")
     t.add_argument("--width", type=float, default=D.width, help="decoder channel multiplier")
+    t.add_argument("--unpool", action="store_true",
+                   help="upsample at VGG's pooling switches (PhotoWCT): much sharper")  # fmt: skip
     t.add_argument("--steps", type=_positive_int, default=D.steps)
     t.add_argument("--batch-size", type=_positive_int, default=D.batch_size)
     t.add_argument("--image-size", type=_positive_int, default=D.image_size)
@@ -802,7 +804,8 @@ def cmd_train_decoders(args: argparse.Namespace) -> int:
 
     options = DecoderOptions(
         data=args.data, output=args.output, levels=args.levels, width=args.width,
-        steps=args.steps, batch_size=args.batch_size, image_size=args.image_size, lr=args.lr,
+        unpool=args.unpool, steps=args.steps, batch_size=args.batch_size,
+        image_size=args.image_size, lr=args.lr,
         pixel_weight=args.pixel_weight, feature_weight=args.feature_weight,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
         holdout=args.holdout, seed=args.seed, device=args.device, precision=args.precision,

@@ -30,8 +30,8 @@ from .optimize import PRECISIONS, blend_weights
 from .tiles import FEATURE_CONTEXT, blend_tiles, feature_tiles
 
 METHODS = ("wct", "adain")
-# relu5_1 adds little but blur with decoders trained briefly (the built-ins: 1200 CPU
-# steps); pass levels=[5, 4, 3, 2, 1] for the paper's full pipeline.
+# The paper starts at relu5_1; from relu4_1 the photo's layout stays readable, and the
+# built-in decoders stop there. With decoders for it, pass levels=[5, 4, 3, 2, 1].
 DEFAULT_LEVELS = (4, 3, 2, 1)
 DEFAULT_ALPHA = 0.6  # Li et al.'s usual setting: style with the photo still readable
 TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in tiles
@@ -200,10 +200,11 @@ class ArbitraryStylizer:
                      for s in styles]  # fmt: skip
         layers = [level_layer(level) for level in levels]
         bf16 = usable_precision(precision, self.device) == "bf16"
+        unpools = self.decoders.arch.unpool
 
-        def encode(image: torch.Tensor, names: list[str]) -> dict[str, torch.Tensor]:
+        def encode(image: torch.Tensor, names: list[str], switches=None) -> dict:
             with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
-                return {k: v.float() for k, v in self.vgg(image, names).items()}
+                return {k: v.float() for k, v in self.vgg(image, names, switches).items()}
 
         style_stats = [self._moments(p, layers, encode) for p in paintings]  # one pass each
         x = photo
@@ -212,24 +213,28 @@ class ArbitraryStylizer:
             # are always the whole picture's, so the tiles agree.
             whole = max(x.shape[-2:]) <= self.tile
             if whole:  # one encoder pass gives both the statistics and the features
-                features = encode(x, [layer])[layer]
+                switches = [] if unpools else None
+                features = encode(x, [layer], switches)[layer]
                 stats = moments([features[0].flatten(1)])
             else:
                 stats = self._moments(x, [layer], encode)[layer]
             targets = [(w, s[layer], MATRICES[method](stats, s[layer]))
                        for w, s in zip(blend, style_stats, strict=True)]  # fmt: skip
 
-            def decode(features, size, level=level, stats=stats, targets=targets):
-                """Features moved to the styles' statistics (blended), then decoded."""
+            def decode(features, size, switches, level=level, stats=stats, targets=targets):
+                """Features moved to the styles' statistics (blended), then decoded (at
+                the photo's own pooling switches, for decoders that unpool)."""
                 mixed = sum(w * transform(features, stats, s, m, alpha) for w, s, m in targets)
                 with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
-                    return self.decoders[level](mixed, size=size).float().clamp(0, 1)
+                    return self.decoders[level](mixed, size, switches).float().clamp(0, 1)
 
             def paint(window, layer=layer, decode=decode):
-                return decode(encode(window.to(self.device), [layer])[layer], window.shape[-2:])
+                switches = [] if unpools else None
+                features = encode(window.to(self.device), [layer], switches)[layer]
+                return decode(features, window.shape[-2:], switches)
 
             if whole:
-                x = decode(features, x.shape[-2:])
+                x = decode(features, x.shape[-2:], switches)
             else:
                 x = blend_tiles(x.cpu(), self.tile, paint).to(self.device)
         if preserve_color:
@@ -244,4 +249,6 @@ class ArbitraryStylizer:
             picture = resize_longest(picture, size)
         x = to_tensor(picture).to(self.device)
         layer = level_layer(level)
-        return to_image(self.decoders[level](self.vgg(x, [layer])[layer], x.shape[-2:]))
+        switches = [] if self.decoders.arch.unpool else None
+        features = self.vgg(x, [layer], switches)[layer]
+        return to_image(self.decoders[level](features, x.shape[-2:], switches))

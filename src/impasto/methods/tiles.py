@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from ..errors import OptionError
+
 OVERLAP = 128  # px shared by neighbouring tiles
 FEATURE_CONTEXT = 64  # px seen around a tile when a picture's feature statistics are summed
 # Optimization's memory per pixel of a tile: VGG-19 to relu5_1 forward and backward plus
@@ -56,6 +58,8 @@ def blend_tiles(
     """`paint` applied to a (1, 3, H, W) picture tile by tile: overlapping tiles of `tile`
     px, each painted alone and blended with linear ramps across the overlaps. Memory
     follows the tile; the result (on the CPU) has the picture's size."""
+    if tile <= OVERLAP:  # no step forward: the first tiles would never be painted
+        raise OptionError(f"tile must be more than {OVERLAP} px, the tiles' overlap")
     h, w = image.shape[-2:]
     out, total = torch.zeros(3, h, w), torch.zeros(1, h, w)
     step = tile - OVERLAP

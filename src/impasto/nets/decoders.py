@@ -5,10 +5,15 @@ pixels. Each decoder mirrors the encoder from its layer down: a 3×3 conv per en
 conv (reflection padding, ReLU), nearest upsampling where the encoder pooled, back to
 the exact size the encoder pooled from, so any height and width round-trip. They learn
 reconstruction only, so no style is baked in. `width` scales every decoder channel
-(0.5: a quarter of the weights, for small model files).
+(0.5: a quarter of the weights, for small model files). With `unpool`, each upsampling
+puts values back where the encoder's max pooling found its maxima (the photo's switches,
+as in PhotoWCT, Li et al. 2018) instead of copying them over the 2×2 block: edges come
+back where the photo had them, so the pictures are far sharper (relu3_1: ~26 vs ~19 dB).
 
     decoders = Decoders(Architecture(levels=(1, 2, 3, 4, 5), width=0.5))
     image = decoders[4](features, size=(h, w))   # features: relu4_1 of an (h, w) image
+    # unpool: switches = []; features = vgg(image, ["relu4_1"], switches)["relu4_1"]
+    #         decoders[4](features, size=(h, w), switches=switches)
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ImageError, ModelError
+from .vgg import unpool
 
 VGG_CHANNELS = (64, 128, 256, 512, 512)  # per block
 VGG_CONVS = (2, 2, 4, 4, 4)  # convs per block
@@ -39,6 +45,7 @@ class DecoderArchitecture:
     width: float = 0.5
     # Multiplies 1 / FEATURE_RMS[level]: features come in at about unit scale.
     input_scale: float = 1.0
+    unpool: bool = False  # upsample at the encoder's pooling switches
 
     def to_dict(self) -> dict:
         return {**asdict(self), "levels": list(self.levels), "kind": "decoders"}
@@ -47,7 +54,8 @@ class DecoderArchitecture:
     def from_dict(cls, d: dict) -> DecoderArchitecture:
         try:
             arch = cls(levels=tuple(int(v) for v in d["levels"]), width=float(d["width"]),
-                       input_scale=float(d["input_scale"]))  # fmt: skip
+                       input_scale=float(d["input_scale"]),
+                       unpool=bool(d.get("unpool", False)))  # fmt: skip
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"model metadata does not describe decoders ({e})") from e
         if not arch.levels or not set(arch.levels) <= set(LEVELS) or arch.width <= 0:
@@ -65,9 +73,12 @@ class _Conv(nn.Sequential):
 class Decoder(nn.Module):
     """relu{level}_1 features -> RGB in [0, 1] (clamped only at inference)."""
 
-    def __init__(self, level: int, width: float = 0.5, input_scale: float = 1.0):
+    def __init__(
+        self, level: int, width: float = 0.5, input_scale: float = 1.0, unpool: bool = False
+    ):
         super().__init__()
         self.level, self.input_scale = level, input_scale / FEATURE_RMS[level]
+        self.unpool = unpool
 
         def ch(block: int) -> int:  # decoder channels for a block (1-based)
             return max(8, round(VGG_CHANNELS[block - 1] * width))
@@ -75,9 +86,12 @@ class Decoder(nn.Module):
         stages = []
         cin = VGG_CHANNELS[level - 1]  # the features come at full VGG width
         for block in range(level, 1, -1):  # undo block `block`'s first conv and the pool
-            layers = [_Conv(cin, ch(block - 1))]
+            # unpooling needs the pooled layer's own channels, one switch each
+            mid = VGG_CHANNELS[block - 2] if unpool else ch(block - 1)
+            layers = [_Conv(cin, mid)]
             # after upsampling: the rest of the previous block's convs, mirrored
-            post = [_Conv(ch(block - 1), ch(block - 1)) for _ in range(VGG_CONVS[block - 2] - 1)]
+            post = [_Conv(mid if i == 0 else ch(block - 1), ch(block - 1))
+                    for i in range(VGG_CONVS[block - 2] - 1)]  # fmt: skip
             stages.append(nn.ModuleList([nn.Sequential(*layers), nn.Sequential(*post)]))
             cin = ch(block - 1)
         self.stages = nn.ModuleList(stages)
@@ -90,7 +104,11 @@ class Decoder(nn.Module):
             self.out[1].weight.mul_(0.1)
             self.out[1].bias.fill_(0.45)
 
-    def forward(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, size: tuple[int, int], switches: list | None = None
+    ) -> torch.Tensor:
+        """`switches`: what VGG19(..., switches=[]) collected on the way to the features
+        (needed when this decoder unpools; pools beyond this level are ignored)."""
         if min(features.shape[-2:]) < 2:  # reflection padding needs 2 px of features
             h, w = size
             raise ImageError(
@@ -101,9 +119,17 @@ class Decoder(nn.Module):
         sizes = [tuple(size)]
         for _ in range(self.level - 1):
             sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
+        if self.unpool and (switches is None or len(switches) < self.level - 1):
+            raise ModelError(f"this {level_layer(self.level)} decoder unpools: pass the "
+                             "encoder's pooling switches")  # fmt: skip
         x = features * self.input_scale
-        for (before, after), target in zip(self.stages, sizes[-2::-1], strict=True):
-            x = F.interpolate(before(x), size=target, mode="nearest")
+        for (before, after), target, pool in zip(
+            self.stages, sizes[-2::-1], range(self.level - 2, -1, -1), strict=True
+        ):
+            if self.unpool:
+                x = unpool(before(x), switches[pool], target)
+            else:
+                x = F.interpolate(before(x), size=target, mode="nearest")
             x = after(x)
         return self.out(x)
 
@@ -113,12 +139,18 @@ class Decoders(nn.Module):
         super().__init__()
         self.arch = arch
         self.decoders = nn.ModuleDict(
-            {str(lv): Decoder(lv, arch.width, arch.input_scale) for lv in arch.levels}
+            {
+                str(lv): Decoder(lv, arch.width, arch.input_scale, arch.unpool)
+                for lv in arch.levels
+            }  # fmt: skip
         )
 
-    def forward(self, features: dict[str, torch.Tensor], size) -> dict[int, torch.Tensor]:
+    def forward(
+        self, features: dict[str, torch.Tensor], size, switches: list | None = None
+    ) -> dict[int, torch.Tensor]:
         """Decode every level at once ({relu{L}_1: features} -> {L: image}); DDP needs this."""
-        return {lv: self[lv](features[level_layer(lv)], size) for lv in self.arch.levels}
+        return {lv: self[lv](features[level_layer(lv)], size, switches)
+                for lv in self.arch.levels}  # fmt: skip
 
     def __getitem__(self, level: int) -> Decoder:
         if str(level) not in self.decoders:

@@ -85,17 +85,23 @@ class VGG19(nn.Module):
         """RGB in [0, 1] -> this network's input convention."""
         return image[:, self.channel_order] * self.scale + self.shift
 
-    def forward(self, image: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
-        """Activations of `layers` for `image` (RGB, [0, 1], shape (N, 3, H, W))."""
-        return dict(self.walk(image, layers))
+    def forward(
+        self, image: torch.Tensor, layers: Iterable[str], switches: list | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Activations of `layers` for `image` (RGB, [0, 1], shape (N, 3, H, W)). With a
+        `switches` list, each max pooling on the way appends where its maxima were
+        (`pool_switches`), for decoders that unpool."""
+        return dict(self.walk(image, layers, switches))
 
     def walk(
-        self, image: torch.Tensor, layers: Iterable[str]
+        self, image: torch.Tensor, layers: Iterable[str], switches: list | None = None
     ) -> Iterator[tuple[str, torch.Tensor]]:
         """(name, activation) of `layers`, shallowest first, each as the network reaches
         it. A loss built on each as it comes has its gradient computed only when the
         backward pass gets down to its layer (autograd runs the newest nodes first), so
         the shallow layers' full-size gradients are not all held from the start."""
+        if switches is not None and self.pooling != "max":
+            raise OptionError("pooling switches need max pooling")
         wanted = set(layers)
         unknown = wanted - set(LAYERS)
         if unknown:
@@ -123,7 +129,10 @@ class VGG19(nn.Module):
                 # In place unless the conv output is wanted: halves activation memory.
                 x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
             elif self.pooling == "max":
-                x = MaxPool.apply(x) if x.requires_grad else max_pool(x)
+                pooled = MaxPool.apply(x) if x.requires_grad else max_pool(x)
+                if switches is not None:
+                    switches.append(pool_switches(x.detach(), pooled.detach()))
+                x = pooled
             else:
                 x = F.avg_pool2d(x, 2) * AVG_POOL_GAIN[name]
             if name in wanted:
@@ -167,16 +176,32 @@ class MaxPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         x, out = ctx.saved_tensors
-        h, w = out.shape[-2:]
-        result = torch.zeros_like(x)
-        taken = torch.zeros_like(out, dtype=torch.bool)
-        for dy in (0, 1):
-            for dx in (0, 1):
-                here = x[..., dy : 2 * h : 2, dx : 2 * w : 2] == out
-                here &= ~taken
-                taken |= here
-                result[..., dy : 2 * h : 2, dx : 2 * w : 2] = grad * here
-        return result
+        return unpool(grad, pool_switches(x, out), x.shape[-2:])
+
+
+_QUARTERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (dy, dx) in row-major order
+
+
+def pool_switches(x: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+    """Where each 2×2 maximum of `x` was, given `pooled = max_pool(x)`: the quarter
+    0–3 in row-major order (ties: the first, as F.max_pool2d's indices), 4 where none
+    matched (NaN). uint8, the pooled shape."""
+    h, w = pooled.shape[-2:]
+    where = torch.full(pooled.shape, 4, dtype=torch.uint8, device=x.device)
+    for q, (dy, dx) in reversed(list(enumerate(_QUARTERS))):  # the first match wins
+        where[x[..., dy : 2 * h : 2, dx : 2 * w : 2] == pooled] = q
+    return where
+
+
+def unpool(y: torch.Tensor, where: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Max unpooling: each value of `y` goes back to where its window's maximum was
+    (`pool_switches`), zeros elsewhere, in a picture of `size` (an odd last row or
+    column, which pooling dropped, stays zero)."""
+    h, w = where.shape[-2:]
+    out = y.new_zeros((*y.shape[:-2], *size))
+    for q, (dy, dx) in enumerate(_QUARTERS):
+        out[..., dy : 2 * h : 2, dx : 2 * w : 2] = y * (where == q)
+    return out
 
 
 def load_vgg(

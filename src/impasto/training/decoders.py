@@ -50,6 +50,7 @@ class DecoderOptions:
     output: str
     levels: Sequence[int] = LEVELS
     width: float = 0.5
+    unpool: bool = False  # decoders that unpool at the encoder's switches (sharper)
     steps: int = 2000
     batch_size: int = 4
     image_size: int = 256
@@ -95,7 +96,8 @@ def train_decoders(
     opts = replace(opts, precision=usable_precision(opts.precision, device))
     torch.manual_seed(opts.seed)
     paths, skipped = find_images(opts.data)
-    arch = DecoderArchitecture(levels=tuple(sorted(opts.levels)), width=opts.width)
+    arch = DecoderArchitecture(levels=tuple(sorted(opts.levels)), width=opts.width,
+                               unpool=opts.unpool)  # fmt: skip
     net = Decoders(arch).to(device)
     optim = torch.optim.Adam(net.parameters(), lr=opts.lr)
     ckpt = checkpoint_path(opts.output)
@@ -130,8 +132,9 @@ def train_decoders(
                 group["lr"] = lr_at(step, opts)
             with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
                 with torch.no_grad():
-                    feats = {k: v.float() for k, v in vgg(photos, layers).items()}
-                outs = model(feats, photos.shape[-2:])
+                    switches = [] if arch.unpool else None
+                    feats = {k: v.float() for k, v in vgg(photos, layers, switches).items()}
+                outs = model(feats, photos.shape[-2:], switches)
                 terms = {}
                 for level, layer in zip(arch.levels, layers, strict=True):
                     out = outs[level].float()
@@ -196,8 +199,9 @@ def _reconstructions(net, vgg, photo, device) -> list[torch.Tensor]:
     net.eval()
     photo = photo.to(device)
     layers = [level_layer(lv) for lv in net.arch.levels]
-    feats = vgg(photo, layers)
-    outs = [net[lv](feats[layer], photo.shape[-2:]).clamp(0, 1).float()
+    switches = [] if net.arch.unpool else None
+    feats = vgg(photo, layers, switches)
+    outs = [net[lv](feats[layer], photo.shape[-2:], switches).clamp(0, 1).float()
             for lv, layer in zip(net.arch.levels, layers, strict=True)]  # fmt: skip
     net.train()
     return outs
