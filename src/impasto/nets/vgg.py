@@ -189,7 +189,7 @@ def pool_switches(x: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
     h, w = pooled.shape[-2:]
     where = torch.full(pooled.shape, 4, dtype=torch.uint8, device=x.device)
     for q, (dy, dx) in reversed(list(enumerate(_QUARTERS))):  # the first match wins
-        where[x[..., dy : 2 * h : 2, dx : 2 * w : 2] == pooled] = q
+        where = torch.where(x[..., dy : 2 * h : 2, dx : 2 * w : 2] == pooled, q, where)
     return where
 
 
