@@ -93,7 +93,8 @@ def test_pool_switches_and_unpool_match_torch():
         x = torch.randn(2, 5, 9, 7).relu().round().to(dtype)
         pooled, indices = F.max_pool2d(x, 2, return_indices=True)
         where = pool_switches(x, max_pool(x))
-        assert where.dtype == torch.uint8 and where.shape == pooled.shape
+        assert where.dtype == torch.bool and where.shape == (4, *pooled.shape)
+        assert where.sum(0).max() == 1  # one place per window
         back = unpool(pooled, where, x.shape[-2:])
         assert torch.equal(back, F.max_unpool2d(pooled, indices, 2, output_size=x.shape[-2:]))
         assert torch.equal(max_pool(back), pooled)
@@ -103,7 +104,7 @@ def test_walk_collects_pooling_switches(vgg):
     switches = []
     out = vgg(torch.rand(1, 3, 40, 36), ["relu4_1"], switches)["relu4_1"]
     assert [s.shape[-2:] for s in switches] == [(20, 18), (10, 9), (5, 4)]
-    assert out.shape[-2:] == (5, 4) and switches[0].shape[1] == 64
+    assert out.shape[-2:] == (5, 4) and switches[0].shape[2] == 64  # (quarter, N, C, h, w)
     avg = VGG19(pooling="avg")
     with pytest.raises(OptionError, match="switches need max pooling"):
         avg(torch.rand(1, 3, 32, 32), ["relu2_1"], [])

@@ -81,19 +81,31 @@ def adain_matrix(content: Moments, style: Moments, eps: float = 1e-5) -> torch.T
     return torch.diag(s_std / (c_std + eps))
 
 
+Affine = tuple[torch.Tensor, torch.Tensor]  # f -> A f + b on (C, positions) features
+
+
+def affine_map(content: Moments, style: Moments, matrix: torch.Tensor, alpha: float) -> Affine:
+    """The transform with its alpha mix, alpha·(M(f − μc) + μs) + (1 − alpha)·f, as one
+    affine map (A, b), in float64. Maps blend linearly, so several styles make one map."""
+    eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
+    return alpha * matrix + (1 - alpha) * eye, alpha * (style[0] - matrix @ content[0])
+
+
+def apply_map(features: torch.Tensor, affine: Affine) -> torch.Tensor:
+    """(1, C, H, W) features through an affine map, in one float32 matrix product (the
+    identity map gives the features back exactly)."""
+    mixing, shift = affine
+    flat = features[0].flatten(1).float()
+    out = torch.addmm(shift.float(), mixing.float(), flat)
+    return out.reshape(features.shape[1:])[None].to(features.dtype)
+
+
 def transform(
     features: torch.Tensor, content: Moments, style: Moments, matrix: torch.Tensor, alpha: float
 ) -> torch.Tensor:
     """(1, C, H, W) features moved to the style's statistics by `matrix`, then mixed with
-    the originals by `alpha`: alpha·(M(f − μc) + μs) + (1 − alpha)·f is one affine map,
-    worked out in float64 and applied in one float32 matrix product (alpha = 0 gives the
-    features back exactly)."""
-    eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
-    mixing = alpha * matrix + (1 - alpha) * eye
-    shift = alpha * (style[0] - matrix @ content[0])
-    flat = features[0].flatten(1).float()
-    out = torch.addmm(shift.float(), mixing.float(), flat)
-    return out.reshape(features.shape[1:])[None].to(features.dtype)
+    the originals by `alpha`."""
+    return apply_map(features, affine_map(content, style, matrix, alpha))
 
 
 def wct(
@@ -205,7 +217,6 @@ class ArbitraryStylizer:
                      for s in styles]  # fmt: skip
         layers = [level_layer(level) for level in levels]
         bf16 = usable_precision(precision, self.device) == "bf16"
-        unpools = self.decoders.arch.unpool
 
         def encode(image: torch.Tensor, names: list[str], switches=None) -> dict:
             with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
@@ -218,23 +229,25 @@ class ArbitraryStylizer:
             # are always the whole picture's, so the tiles agree.
             whole = max(x.shape[-2:]) <= self.tile
             if whole:  # one encoder pass gives both the statistics and the features
-                switches = [] if unpools else None
+                switches = self.decoders.switches()
                 features = encode(x, [layer], switches)[layer]
                 stats = moments([features[0].flatten(1)])
             else:
                 stats = self._moments(x, [layer], encode)[layer]
-            targets = [(w, s[layer], MATRICES[method](stats, s[layer]))
-                       for w, s in zip(blend, style_stats, strict=True)]  # fmt: skip
+            maps = [affine_map(stats, s[layer], MATRICES[method](stats, s[layer]), alpha)
+                    for s in style_stats]  # fmt: skip
+            blended = (sum(w * a for w, (a, _) in zip(blend, maps, strict=True)),
+                       sum(w * b for w, (_, b) in zip(blend, maps, strict=True)))  # fmt: skip
 
-            def decode(features, size, switches, level=level, stats=stats, targets=targets):
+            def decode(features, size, switches, level=level, blended=blended):
                 """Features moved to the styles' statistics (blended), then decoded (at
                 the photo's own pooling switches, for decoders that unpool)."""
-                mixed = sum(w * transform(features, stats, s, m, alpha) for w, s, m in targets)
+                mixed = apply_map(features, blended)
                 with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
                     return self.decoders[level](mixed, size, switches).float().clamp(0, 1)
 
             def paint(window, layer=layer, decode=decode):
-                switches = [] if unpools else None
+                switches = self.decoders.switches()
                 features = encode(window.to(self.device), [layer], switches)[layer]
                 return decode(features, window.shape[-2:], switches)
 
@@ -254,6 +267,6 @@ class ArbitraryStylizer:
             picture = resize_longest(picture, size)
         x = to_tensor(picture).to(self.device)
         layer = level_layer(level)
-        switches = [] if self.decoders.arch.unpool else None
+        switches = self.decoders.switches()
         features = self.vgg(x, [layer], switches)[layer]
         return to_image(self.decoders[level](features, x.shape[-2:], switches))

@@ -145,6 +145,11 @@ class Decoders(nn.Module):
             }  # fmt: skip
         )
 
+    def switches(self) -> list | None:
+        """What to pass VGG19 as `switches` before decoding: a list for it to fill if these
+        decoders unpool, else None (no switches computed)."""
+        return [] if self.arch.unpool else None
+
     def forward(
         self, features: dict[str, torch.Tensor], size, switches: list | None = None
     ) -> dict[int, torch.Tensor]:

@@ -183,24 +183,27 @@ _QUARTERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (dy, dx) in row-major order
 
 
 def pool_switches(x: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
-    """Where each 2×2 maximum of `x` was, given `pooled = max_pool(x)`: the quarter
-    0–3 in row-major order (ties: the first, as F.max_pool2d's indices), 4 where none
-    matched (NaN). uint8, the pooled shape."""
+    """Where each 2×2 maximum of `x` was, given `pooled = max_pool(x)`: (4, *pooled.shape)
+    booleans, one mask per quarter in row-major order, at most one true per window (ties:
+    the first, as F.max_pool2d's indices; none where the window is NaN)."""
     h, w = pooled.shape[-2:]
-    where = torch.full(pooled.shape, 4, dtype=torch.uint8, device=x.device)
-    for q, (dy, dx) in reversed(list(enumerate(_QUARTERS))):  # the first match wins
-        where = torch.where(x[..., dy : 2 * h : 2, dx : 2 * w : 2] == pooled, q, where)
-    return where
+    masks = torch.empty((4, *pooled.shape), dtype=torch.bool, device=x.device)
+    taken = torch.zeros(pooled.shape, dtype=torch.bool, device=x.device)
+    for q, (dy, dx) in enumerate(_QUARTERS):
+        here = torch.eq(x[..., dy : 2 * h : 2, dx : 2 * w : 2], pooled, out=masks[q])
+        here &= ~taken
+        taken |= here
+    return masks
 
 
-def unpool(y: torch.Tensor, where: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def unpool(y: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Max unpooling: each value of `y` goes back to where its window's maximum was
     (`pool_switches`), zeros elsewhere, in a picture of `size` (an odd last row or
     column, which pooling dropped, stays zero)."""
-    h, w = where.shape[-2:]
+    h, w = switches.shape[-2:]
     out = y.new_zeros((*y.shape[:-2], *size))
     for q, (dy, dx) in enumerate(_QUARTERS):
-        out[..., dy : 2 * h : 2, dx : 2 * w : 2] = y * (where == q)
+        out[..., dy : 2 * h : 2, dx : 2 * w : 2] = y * switches[q]
     return out
 
 

@@ -132,7 +132,7 @@ def train_decoders(
                 group["lr"] = lr_at(step, opts)
             with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
                 with torch.no_grad():
-                    switches = [] if arch.unpool else None
+                    switches = net.switches()
                     feats = {k: v.float() for k, v in vgg(photos, layers, switches).items()}
                 outs = model(feats, photos.shape[-2:], switches)
                 terms = {}
@@ -199,7 +199,7 @@ def _reconstructions(net, vgg, photo, device) -> list[torch.Tensor]:
     net.eval()
     photo = photo.to(device)
     layers = [level_layer(lv) for lv in net.arch.levels]
-    switches = [] if net.arch.unpool else None
+    switches = net.switches()
     feats = vgg(photo, layers, switches)
     outs = [net[lv](feats[layer], photo.shape[-2:], switches).clamp(0, 1).float()
             for lv, layer in zip(net.arch.levels, layers, strict=True)]  # fmt: skip
