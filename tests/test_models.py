@@ -11,7 +11,7 @@ TOTAL_MB_LIMIT = 40
 
 
 def test_builtins_are_shipped_and_small():
-    assert {"styles", "decoders"} <= set(BUILTINS)
+    assert {"styles", "decoders", "compact"} <= set(BUILTINS)
     total = sum(p.stat().st_size for p in BUILTINS.values()) / 2**20
     assert total <= TOTAL_MB_LIMIT
 
@@ -37,15 +37,25 @@ def test_decoders_builtin_stylizes(content, style, stylizer):
     from impasto.methods.arbitrary import ArbitraryStylizer, load_decoders
 
     arbitrary = ArbitraryStylizer.__new__(ArbitraryStylizer)
-    arbitrary.device, arbitrary.vgg = stylizer.device, stylizer.vgg
+    arbitrary.device, arbitrary.encoder = stylizer.device, stylizer.vgg
     arbitrary.decoders, _ = load_decoders("decoders")
     assert arbitrary.run(content, style, size=64).size == (64, 48)
+
+
+def test_compact_builtin_stylizes_with_its_own_encoder(content, style):
+    from impasto.methods.arbitrary import ArbitraryStylizer
+
+    compact = ArbitraryStylizer("compact", device="cpu")
+    assert compact.encoder is compact.decoders.encoder
+    assert compact.decoders.arch.encoder_width == 0.5 and compact.decoders.arch.unpool
+    assert compact.run(content, style, size=64).size == (64, 48)
 
 
 def test_cli_models_and_sheet(content, tmp_path, capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert "styles" in listing and "decoders" in listing
+    assert "own encoder (VGG-19 at width 0.5)" in listing
     out = tmp_path / "sheet.png"
     assert main(["sheet", str(content), "-o", str(out), "--size", "64"]) == 0
     assert out.exists()

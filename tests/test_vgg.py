@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from impasto.errors import ImageError, OptionError
-from impasto.nets.vgg import LAYERS, VGG19, MaxPool, max_pool, pool_switches, unpool
+from impasto.nets.vgg import LAYERS, VGG19, MaxPool, max_pool, pool_switches, prune, unpool
 from impasto.nets.weights import find_weights
 
 
@@ -126,3 +126,29 @@ def test_torchvision_convention():
     vgg = VGG19(convention="torchvision")
     image = torch.full((1, 3, 2, 2), 0.485)
     assert torch.allclose(vgg.preprocess(image)[0, 0], torch.zeros(2, 2), atol=1e-6)
+
+
+def test_prune_keeps_the_strongest_filters(vgg):
+    """A narrow copy: at width 1 the very network; narrower, each layer's largest-norm
+    filters over the inputs kept, trainable, and no deeper than its last conv."""
+    x = torch.rand(1, 3, 32, 32)
+    whole = prune(vgg, 1.0, "conv5_4")
+    assert torch.equal(whole(x, ["relu5_1"])["relu5_1"], vgg(x, ["relu5_1"])["relu5_1"])
+    small = prune(vgg, 0.5, "conv3_1")
+    assert list(small.convs) == ["conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1"]
+    out = small(x, ["relu2_1", "relu3_1"])
+    assert out["relu2_1"].shape == (1, 64, 16, 16) and out["relu3_1"].shape == (1, 128, 8, 8)
+    norms = vgg.convs["conv1_1"].weight.abs().sum((1, 2, 3))
+    kept = small.convs["conv1_1"].weight.abs().sum((1, 2, 3))
+    assert torch.equal(kept.sort().values, norms.sort().values[-32:])
+    # the first layer sees every colour channel, so its kept filters are VGG's own
+    assert torch.equal(
+        small(x, ["conv1_1"])["conv1_1"],
+        vgg(x, ["conv1_1"])["conv1_1"][:, norms.topk(32).indices.sort().values],
+    )
+    small.requires_grad_(True)
+    small(x, ["relu3_1"])["relu3_1"].sum().backward()
+    assert small.convs["conv1_1"].weight.grad is not None
+    with pytest.raises(OptionError, match="stops at relu3_1: it has no conv3_2"):
+        small(x, ["conv3_2"])
+    assert prune(vgg, 0.5, "conv2_2")(x, ["pool2"])["pool2"].shape == (1, 64, 8, 8)

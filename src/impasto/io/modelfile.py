@@ -81,10 +81,14 @@ def load_model(
     return state, meta
 
 
+TRAINING_ONLY = ("optim.", "embed.")  # checkpoint tensors that are not the network's
+
+
 def fit_weights(net: torch.nn.Module, state: Mapping[str, torch.Tensor], label: str) -> None:
-    """Load `state` into `net` as float32, ignoring a checkpoint's optimizer tensors;
-    a file whose weights do not match the network it describes gets a clear error."""
-    state = {k: v.float() for k, v in state.items() if not k.startswith("optim.")}
+    """Load `state` into `net` as float32, ignoring a checkpoint's training-only tensors
+    (the optimizer's; a distilled encoder's embedding maps); a file whose weights do not
+    match the network it describes gets a clear error."""
+    state = {k: v.float() for k, v in state.items() if not k.startswith(TRAINING_ONLY)}
     expected = net.state_dict()
     wrong = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
     extra = [k for k in state if k not in expected]

@@ -12,14 +12,17 @@ relu4_1, and so on down to relu1_1.
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
 from .. import color
-from ..devices import usable_precision
+from ..devices import resolve_device, usable_precision
 from ..errors import OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
 from ..models import load_network
@@ -41,23 +44,35 @@ Moments = tuple[torch.Tensor, torch.Tensor]  # per-channel mean (C, 1), covarian
 
 
 class RunningMoments:
-    """Mean and covariance, in float64, of (C, positions) feature parts added one by one:
-    a picture's statistics from its tiles without keeping the tiles' features."""
+    """Mean and covariance of (C, positions) feature parts added one by one: a picture's
+    statistics from its tiles without keeping the tiles' features. Each part's scatter
+    is taken in float32 about its own mean (one fast matrix product, no float64 copy of
+    the features); parts combine in float64 (Chan et al.'s pairwise update), so nothing
+    large is subtracted from anything large."""
 
     def __init__(self) -> None:
-        self.total: torch.Tensor | float = 0.0
-        self.outer: torch.Tensor | float = 0.0
         self.count = 0
+        self.mean: torch.Tensor | float = 0.0
+        self.scatter: torch.Tensor | float = 0.0  # sum of outer products about the mean
 
     def add(self, part: torch.Tensor) -> None:
-        part = part.double()
-        self.total = self.total + part.sum(1, keepdim=True)
-        self.outer = self.outer + part @ part.T
-        self.count += part.shape[1]
+        n = part.shape[1]
+        # Shifted by a rough mean (of a sample of positions) the values are small, so
+        # float32 loses nothing that matters; the exact mean and scatter then follow in
+        # float64 from the shifted values' sum.
+        rough = part[:, :: max(1, n // 1024)].float().mean(1, keepdim=True)
+        shifted = part - rough  # float32 (from bf16 features too), in one pass
+        total = shifted.sum(1, keepdim=True).double()
+        scatter = (shifted @ shifted.T).double() - total @ total.T / n
+        mean = rough.double() + total / n
+        total = self.count + n
+        delta = mean - self.mean
+        self.scatter = self.scatter + scatter + (delta @ delta.T) * (self.count * n / total)
+        self.mean = self.mean + delta * (n / total)
+        self.count = total
 
     def result(self) -> Moments:
-        mean = self.total / self.count
-        return mean, (self.outer - self.count * mean @ mean.T) / max(self.count - 1, 1)
+        return self.mean, self.scatter / max(self.count - 1, 1)
 
 
 def moments(parts: Iterable[torch.Tensor]) -> Moments:
@@ -92,12 +107,12 @@ def affine_map(content: Moments, style: Moments, matrix: torch.Tensor, alpha: fl
 
 
 def apply_map(features: torch.Tensor, affine: Affine) -> torch.Tensor:
-    """(1, C, H, W) features through an affine map, in one float32 matrix product (the
+    """(N, C, H, W) features through an affine map, as a 1×1 convolution in their own
+    dtype and memory layout: one pass over them, the result ready for a decoder (the
     identity map gives the features back exactly)."""
     mixing, shift = affine
-    flat = features[0].flatten(1).float()
-    out = torch.addmm(shift.float(), mixing.float(), flat)
-    return out.reshape(features.shape[1:])[None].to(features.dtype)
+    weight = mixing.to(features.dtype)[:, :, None, None]
+    return F.conv2d(features, weight, shift.to(features.dtype).flatten())
 
 
 def transform(
@@ -140,7 +155,8 @@ def load_decoders(model: str | os.PathLike) -> tuple[Decoders, dict]:
 
 
 class ArbitraryStylizer:
-    """VGG-19 and the decoders, loaded once."""
+    """The encoder (VGG-19, or the decoders' own compact one) and the decoders, loaded
+    once."""
 
     tile = TILE  # px: bigger pictures go through in tiles (set lower to save memory)
 
@@ -150,9 +166,10 @@ class ArbitraryStylizer:
         weights: VGGWeights | str | os.PathLike | None = None,
         device: str | torch.device = "auto",
     ):
-        self.vgg = load_vgg(weights, device)
-        self.device = self.vgg.scale.device
         self.decoders, self.metadata = load_decoders(decoders)
+        # Decoders with a compact encoder of their own need no VGG-19 (nor `weights`)
+        self.encoder = self.decoders.encoder or load_vgg(weights, device)
+        self.device = resolve_device(device)
         self.decoders.to(self.device)
 
     def _moments(self, image: torch.Tensor, layers: list[str], encode) -> dict[str, Moments]:
@@ -218,9 +235,10 @@ class ArbitraryStylizer:
         layers = [level_layer(level) for level in levels]
         bf16 = usable_precision(precision, self.device) == "bf16"
 
+        encoder, decoders, prepare = self._networks(bf16)
+
         def encode(image: torch.Tensor, names: list[str], switches=None) -> dict:
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
-                return {k: v.float() for k, v in self.vgg(image, names, switches).items()}
+            return encoder(prepare(image), names, switches)
 
         style_stats = [self._moments(p, layers, encode) for p in paintings]  # one pass each
         x = photo
@@ -243,8 +261,7 @@ class ArbitraryStylizer:
                 """Features moved to the styles' statistics (blended), then decoded (at
                 the photo's own pooling switches, for decoders that unpool)."""
                 mixed = apply_map(features, blended)
-                with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
-                    return self.decoders[level](mixed, size, switches).float().clamp(0, 1)
+                return decoders[level](mixed, size, switches).float().clamp(0, 1)
 
             def paint(window, layer=layer, decode=decode):
                 switches = self.decoders.switches()
@@ -266,7 +283,22 @@ class ArbitraryStylizer:
         if size:
             picture = resize_longest(picture, size)
         x = to_tensor(picture).to(self.device)
+        encoder, decoders, prepare = self._networks(bf16=False)
         layer = level_layer(level)
         switches = self.decoders.switches()
-        features = self.vgg(x, [layer], switches)[layer]
-        return to_image(self.decoders[level](features, x.shape[-2:], switches))
+        features = encoder(prepare(x), [layer], switches)[layer]
+        return to_image(decoders[level](features, x.shape[-2:], switches).float())
+
+    def _networks(self, bf16: bool) -> tuple[nn.Module, Decoders, Callable]:
+        """The encoder and decoders as a run uses them, with the function that readies a
+        tensor for them: copies laid out channels-last (oneDNN runs thin layers several
+        times faster so on CPUs: a 32-channel conv 6x in fp32) and, for bf16, in
+        bfloat16 (autocast would cast activations anew at each layer). Made once."""
+        key = (bf16, self.encoder, self.decoders)
+        made = self.__dict__.setdefault("_made", {})
+        if key not in made:
+            dtype = torch.bfloat16 if bf16 else torch.float32
+            nets = copy.deepcopy((self.encoder, self.decoders))
+            nets = [n.to(dtype=dtype, memory_format=torch.channels_last) for n in nets]
+            made[key] = (*nets, lambda t: t.to(dtype, memory_format=torch.channels_last))
+        return made[key]

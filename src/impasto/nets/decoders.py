@@ -9,6 +9,9 @@ reconstruction only, so no style is baked in. `width` scales every decoder chann
 puts values back where the encoder's max pooling found its maxima (the photo's switches,
 as in PhotoWCT, Li et al. 2018) instead of copying them over the 2×2 block: edges come
 back where the photo had them, so the pictures are far sharper (relu3_1: ~26 vs ~19 dB).
+With `encoder_width` < 1 the decoders come with their own compact encoder, a narrow VGG
+distilled from VGG-19 (as in Wang et al. 2020, "Collaborative distillation"), kept in the
+same file: a one-pass style then needs ~1/4 of the arithmetic (width 0.5).
 
     decoders = Decoders(Architecture(levels=(1, 2, 3, 4, 5), width=0.5))
     image = decoders[4](features, size=(h, w))   # features: relu4_1 of an (h, w) image
@@ -25,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ImageError, ModelError
-from .vgg import unpool
+from .vgg import VGG19, narrow, unpool
 
 VGG_CHANNELS = (64, 128, 256, 512, 512)  # per block
 VGG_CONVS = (2, 2, 4, 4, 4)  # convs per block
@@ -46,6 +49,9 @@ class DecoderArchitecture:
     # Multiplies 1 / FEATURE_RMS[level]: features come in at about unit scale.
     input_scale: float = 1.0
     unpool: bool = False  # upsample at the encoder's pooling switches
+    # 1: the pretrained VGG-19 encodes; below 1: a narrow VGG of this width, in the file
+    encoder_width: float = 1.0
+    encoder_convention: str = "caffe"  # the input convention the encoder was pruned from
 
     def to_dict(self) -> dict:
         return {**asdict(self), "levels": list(self.levels), "kind": "decoders"}
@@ -55,10 +61,14 @@ class DecoderArchitecture:
         try:
             arch = cls(levels=tuple(int(v) for v in d["levels"]), width=float(d["width"]),
                        input_scale=float(d["input_scale"]),
-                       unpool=bool(d.get("unpool", False)))  # fmt: skip
+                       unpool=bool(d.get("unpool", False)),
+                       encoder_width=float(d.get("encoder_width", 1.0)),
+                       encoder_convention=str(d.get("encoder_convention", "caffe")))  # fmt: skip
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"model metadata does not describe decoders ({e})") from e
-        if not arch.levels or not set(arch.levels) <= set(LEVELS) or arch.width <= 0:
+        if (not arch.levels or not set(arch.levels) <= set(LEVELS) or arch.width <= 0
+                or not 0 < arch.encoder_width <= 1
+                or arch.encoder_convention not in ("caffe", "torchvision")):  # fmt: skip
             raise ModelError("model metadata has impossible decoders")
         return arch
 
@@ -74,7 +84,12 @@ class Decoder(nn.Module):
     """relu{level}_1 features -> RGB in [0, 1] (clamped only at inference)."""
 
     def __init__(
-        self, level: int, width: float = 0.5, input_scale: float = 1.0, unpool: bool = False
+        self,
+        level: int,
+        width: float = 0.5,
+        input_scale: float = 1.0,
+        unpool: bool = False,
+        encoder_width: float = 1.0,
     ):
         super().__init__()
         self.level, self.input_scale = level, input_scale / FEATURE_RMS[level]
@@ -83,11 +98,14 @@ class Decoder(nn.Module):
         def ch(block: int) -> int:  # decoder channels for a block (1-based)
             return max(8, round(VGG_CHANNELS[block - 1] * width))
 
+        def encoded(block: int) -> int:  # the encoder's channels in a block
+            return narrow(VGG_CHANNELS[block - 1], encoder_width)
+
         stages = []
-        cin = VGG_CHANNELS[level - 1]  # the features come at full VGG width
+        cin = encoded(level)  # the features come at the encoder's width
         for block in range(level, 1, -1):  # undo block `block`'s first conv and the pool
             # unpooling needs the pooled layer's own channels, one switch each
-            mid = VGG_CHANNELS[block - 2] if unpool else ch(block - 1)
+            mid = encoded(block - 1) if unpool else ch(block - 1)
             layers = [_Conv(cin, mid)]
             # after upsampling: the rest of the previous block's convs, mirrored
             post = [_Conv(mid if i == 0 else ch(block - 1), ch(block - 1))
@@ -140,22 +158,20 @@ class Decoders(nn.Module):
         self.arch = arch
         self.decoders = nn.ModuleDict(
             {
-                str(lv): Decoder(lv, arch.width, arch.input_scale, arch.unpool)
+                str(lv): Decoder(lv, arch.width, arch.input_scale, arch.unpool, arch.encoder_width)
                 for lv in arch.levels
             }  # fmt: skip
         )
+        # A compact encoder of their own (else the caller's VGG-19 encodes)
+        self.encoder = None
+        if arch.encoder_width < 1:
+            self.encoder = VGG19(arch.encoder_convention, width=arch.encoder_width,
+                                 last=f"conv{max(arch.levels)}_1")  # fmt: skip
 
     def switches(self) -> list | None:
         """What to pass VGG19 as `switches` before decoding: a list for it to fill if these
         decoders unpool, else None (no switches computed)."""
         return [] if self.arch.unpool else None
-
-    def forward(
-        self, features: dict[str, torch.Tensor], size, switches: list | None = None
-    ) -> dict[int, torch.Tensor]:
-        """Decode every level at once ({relu{L}_1: features} -> {L: image}); DDP needs this."""
-        return {lv: self[lv](features[level_layer(lv)], size, switches)
-                for lv in self.arch.levels}  # fmt: skip
 
     def __getitem__(self, level: int) -> Decoder:
         if str(level) not in self.decoders:

@@ -47,7 +47,17 @@ _TORCHVISION_STD = (0.229, 0.224, 0.225)
 
 
 class VGG19(nn.Module):
-    def __init__(self, convention: str = "caffe", pooling: str = "max", padding: str = "zeros"):
+    """VGG-19's convolutions, or, with `width` < 1 and `last` conv, a narrow copy of its
+    first layers (a compact encoder distilled from it: `prune`)."""
+
+    def __init__(
+        self,
+        convention: str = "caffe",
+        pooling: str = "max",
+        padding: str = "zeros",
+        width: float = 1.0,
+        last: str = "conv5_4",
+    ):
         super().__init__()
         if pooling not in POOLINGS:
             raise OptionError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
@@ -58,9 +68,11 @@ class VGG19(nn.Module):
         # Replicate padding of the input: zeros there are a black frame (or, after the
         # Caffe mean is subtracted, a grey one) that the style loss paints edges for.
         self.padding = padding
+        stop = [name for name, _, _ in CONV_LAYERS].index(last) + 1
         self.convs = nn.ModuleDict(
-            {name: nn.Conv2d(cin, cout, 3, padding=1) for name, cin, cout in CONV_LAYERS}
-        )
+            {name: nn.Conv2d(narrow(cin, width), narrow(cout, width), 3, padding=1)
+             for name, cin, cout in CONV_LAYERS[:stop]}
+        )  # fmt: skip
         if convention == "caffe":  # BGR, 0–255, minus mean
             order, scale = [2, 1, 0], [255.0] * 3
             shift = [-m for m in _CAFFE_MEAN_BGR]
@@ -110,6 +122,11 @@ class VGG19(nn.Module):
                 "names look like conv4_2, relu3_1, pool2"
             )
         last = max((LAYERS.index(name) for name in wanted), default=-1)
+        reach = LAYERS.index(list(self.convs)[-1]) + 1  # the last conv's ReLU
+        reach += LAYERS[reach + 1 : reach + 2] == (f"pool{LAYERS[reach][4]}",)  # its pooling
+        if last > reach:
+            raise OptionError(f"this encoder stops at {LAYERS[reach]}: "
+                              f"it has no {LAYERS[last]}")  # fmt: skip
         need = 2 ** sum(name.startswith("pool") for name in LAYERS[: last + 1])
         if min(image.shape[-2:]) < need:
             h, w = image.shape[-2:]
@@ -137,6 +154,26 @@ class VGG19(nn.Module):
                 x = F.avg_pool2d(x, 2) * AVG_POOL_GAIN[name]
             if name in wanted:
                 yield name, x
+
+
+def narrow(channels: int, width: float) -> int:
+    """A layer's channels in a VGG of `width` (the colour input stays 3)."""
+    return channels if channels == 3 else max(8, round(channels * width))
+
+
+def prune(vgg: VGG19, width: float, last: str) -> VGG19:
+    """A narrow VGG up to conv `last` that starts as `vgg` with, in each layer, only the
+    filters of largest L1 norm (Li et al. 2017, "Pruning filters"): the warm start of a
+    compact encoder, trainable."""
+    small = VGG19(vgg.convention, vgg.pooling, vgg.padding, width, last)
+    kept = torch.arange(3, device=vgg.scale.device)  # the input's channels
+    for name, conv in small.convs.items():
+        weight = vgg.convs[name].weight[:, kept]
+        strongest = weight.abs().sum((1, 2, 3)).topk(conv.out_channels).indices.sort().values
+        conv.weight.data.copy_(weight[strongest])
+        conv.bias.data.copy_(vgg.convs[name].bias[strongest])
+        kept = strongest
+    return small.to(vgg.scale.device)
 
 
 def check_loss_layers(kind: str, layers: Mapping[str, float]) -> None:
@@ -182,17 +219,31 @@ class MaxPool(torch.autograd.Function):
 _QUARTERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (dy, dx) in row-major order
 
 
+def layout(x: torch.Tensor) -> torch.memory_format:
+    """The memory format `x` is laid out in: channels-last (oneDNN's fast layout for
+    inference on CPUs) or the default."""
+    channels_last = x.is_contiguous(memory_format=torch.channels_last)
+    if x.dim() == 4 and not x.is_contiguous() and channels_last:
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def pool_switches(x: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
     """Where each 2×2 maximum of `x` was, given `pooled = max_pool(x)`: (4, *pooled.shape)
     booleans, one mask per quarter in row-major order, at most one true per window (ties:
     the first, as F.max_pool2d's indices; none where the window is NaN)."""
     h, w = pooled.shape[-2:]
-    masks = torch.empty((4, *pooled.shape), dtype=torch.bool, device=x.device)
-    taken = torch.zeros(pooled.shape, dtype=torch.bool, device=x.device)
+    # each mask laid out as `pooled` is (channels-last or not): mixed layouts are slow
+    strides = (pooled.numel(), *pooled.contiguous(memory_format=layout(pooled)).stride())
+    masks = torch.empty_strided((4, *pooled.shape), strides, dtype=torch.bool, device=x.device)
     for q, (dy, dx) in enumerate(_QUARTERS):
         here = torch.eq(x[..., dy : 2 * h : 2, dx : 2 * w : 2], pooled, out=masks[q])
-        here &= ~taken
-        taken |= here
+        if q == 0:
+            taken = here.clone()  # windows whose maximum an earlier quarter holds
+            continue
+        torch.gt(here, taken, out=here)  # here and not taken: a tie goes to the first
+        if q < 3:
+            taken |= here
     return masks
 
 
@@ -201,7 +252,8 @@ def unpool(y: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> to
     (`pool_switches`), zeros elsewhere, in a picture of `size` (an odd last row or
     column, which pooling dropped, stays zero)."""
     h, w = switches.shape[-2:]
-    out = y.new_zeros((*y.shape[:-2], *size))
+    shape = (*y.shape[:-2], *size)
+    out = torch.empty(shape, dtype=y.dtype, device=y.device, memory_format=layout(y)).zero_()
     for q, (dy, dx) in enumerate(_QUARTERS):
         out[..., dy : 2 * h : 2, dx : 2 * w : 2] = y * switches[q]
     return out

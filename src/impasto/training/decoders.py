@@ -3,6 +3,10 @@
 Each decoder learns to turn relu{L}_1 features of a photo back into the photo: a pixel
 loss plus a feature loss (the reconstruction's features at the same layer), as in Li et
 al. 2017. All levels train together: one encoder pass per batch feeds every decoder.
+With `encoder_width` < 1 a compact encoder trains with them: a narrow VGG that starts as
+VGG-19's strongest filters (`prune`) and learns, besides serving its decoders, to give
+features that a 1×1 convolution maps onto VGG-19's (the distillation loss of Wang et
+al. 2020), so that feature statistics, and with them style, keep VGG-19's meaning.
 Same machinery as `impasto train`: deterministic sampling, exact resume, DDP under
 torchrun, atomic checkpoints, samples of held-out photos, a loss plot.
 """
@@ -18,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -27,8 +32,8 @@ from ..io.images import save_image, to_image
 from ..io.modelfile import save_model
 from ..io.sheet import contact_sheet, plot_curves
 from ..methods.optimize import PRECISIONS
-from ..nets.decoders import LEVELS, DecoderArchitecture, Decoders, level_layer
-from ..nets.vgg import VGG19
+from ..nets.decoders import LEVELS, VGG_CHANNELS, DecoderArchitecture, Decoders, level_layer
+from ..nets.vgg import VGG19, narrow, prune
 from ..nets.weights import find_weights
 from .data import CropDataset, PositionSampler, find_images
 from .train import (
@@ -51,6 +56,8 @@ class DecoderOptions:
     levels: Sequence[int] = LEVELS
     width: float = 0.5
     unpool: bool = False  # decoders that unpool at the encoder's switches (sharper)
+    encoder_width: float = 1.0  # below 1: train a compact encoder of this width too
+    embed_weight: float = 1.0  # × its features' error, mapped onto VGG-19's, relative
     steps: int = 2000
     batch_size: int = 4
     image_size: int = 256
@@ -72,9 +79,11 @@ class DecoderOptions:
             raise OptionError(f"levels must be among {', '.join(map(str, LEVELS))}")
         if min(self.steps, self.batch_size) < 1 or self.width <= 0:
             raise OptionError("steps, batch size and width must be positive")
+        if not 0 < self.encoder_width <= 1:
+            raise OptionError("encoder width must be above 0 and at most 1")
         if not self.lr > 0:
             raise OptionError("lr must be positive")
-        if min(self.pixel_weight, self.feature_weight) < 0:
+        if min(self.pixel_weight, self.feature_weight, self.embed_weight) < 0:
             raise OptionError("loss weights cannot be negative")
         if self.image_size < 32:
             raise OptionError("image_size must be at least 32 px")
@@ -84,6 +93,35 @@ class DecoderOptions:
             raise OptionError(f"{self.output}: model files end in .safetensors")
         if not Path(self.output).resolve().parent.is_dir():
             raise OptionError(f"{self.output}: folder does not exist")
+
+
+class _Trainee(nn.Module):
+    """What trains: the decoders, and the compact encoder with 1×1 maps of its features
+    onto VGG-19's if there is one. One module, so that DDP sees every parameter used in
+    forward. Its state is the decoders' own plus `embed.*` (the maps, which serve only
+    the distillation loss), so a checkpoint loads as decoders."""
+
+    def __init__(self, net: Decoders):
+        super().__init__()
+        self.arch, self.decoders, self.encoder = net.arch, net.decoders, net.encoder
+        self.embed = nn.ModuleDict()
+        if net.encoder is not None:
+            for lv in net.arch.levels:
+                cin = narrow(VGG_CHANNELS[lv - 1], net.arch.encoder_width)
+                self.embed[level_layer(lv)] = nn.Conv2d(cin, VGG_CHANNELS[lv - 1], 1)
+
+    def forward(self, photos: torch.Tensor, teacher: dict, switches: list | None):
+        """-> ({level: reconstruction}, {layer: features mapped onto VGG-19's});
+        `teacher`: VGG-19's features of the photos (with their `switches`)."""
+        feats, mapped = teacher, {}
+        if self.encoder is not None:
+            switches = []
+            feats = self.encoder(photos, list(teacher), switches)
+            mapped = {k: self.embed[k](v).float() for k, v in feats.items()}
+        size = photos.shape[-2:]
+        outs = {lv: self.decoders[str(lv)](feats[level_layer(lv)], size, switches)
+                for lv in self.arch.levels}  # fmt: skip
+        return outs, mapped
 
 
 def train_decoders(
@@ -96,26 +134,31 @@ def train_decoders(
     opts = replace(opts, precision=usable_precision(opts.precision, device))
     torch.manual_seed(opts.seed)
     paths, skipped = find_images(opts.data)
+    vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
     arch = DecoderArchitecture(levels=tuple(sorted(opts.levels)), width=opts.width,
-                               unpool=opts.unpool)  # fmt: skip
+                               unpool=opts.unpool, encoder_width=opts.encoder_width,
+                               encoder_convention=vgg.convention)  # fmt: skip
     net = Decoders(arch).to(device)
-    optim = torch.optim.Adam(net.parameters(), lr=opts.lr)
+    if net.encoder is not None:
+        net.encoder = prune(vgg, arch.encoder_width, f"conv{max(arch.levels)}_1")
+        net.encoder.requires_grad_(True)
+    trainee = _Trainee(net).to(device)
+    optim = torch.optim.Adam(trainee.parameters(), lr=opts.lr)
     ckpt = checkpoint_path(opts.output)
     history: dict[str, list] = {}
     start, seconds = 0, 0.0
     if opts.resume and ckpt.exists():
-        info = load_checkpoint(ckpt, net, optim, arch.to_dict(), device)
+        info = load_checkpoint(ckpt, trainee, optim, arch.to_dict(), device)
         start, history, seconds = int(info["step"]), info["history"], float(info["seconds"])
-    vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
     layers = [level_layer(lv) for lv in arch.levels]
     dataset = CropDataset(paths, opts.image_size, 1, opts.seed)
     loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.workers,
                         sampler=PositionSampler(opts.batch_size, start, rank, world),
                         persistent_workers=opts.workers > 0)  # fmt: skip
-    model = net
+    model = trainee
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        model = torch.nn.parallel.DistributedDataParallel(trainee, device_ids=ids)
     holdout = _holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
     bar = tqdm(total=opts.steps, initial=start, disable=rank != 0 or not progress, unit="step")
     batches, step, began = iter(loader), start, time.perf_counter()
@@ -123,7 +166,7 @@ def train_decoders(
 
     def record(step: int, elapsed: float) -> None:
         info = {"step": step, "history": history, "seconds": elapsed, "options": _record(opts)}
-        save_checkpoint(ckpt, net, optim, arch.to_dict(), info)
+        save_checkpoint(ckpt, trainee, optim, arch.to_dict(), info)
 
     try:
         while step < opts.steps:
@@ -131,19 +174,23 @@ def train_decoders(
             for group in optim.param_groups:
                 group["lr"] = lr_at(step, opts)
             with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
-                with torch.no_grad():
-                    switches = net.switches()
-                    feats = {k: v.float() for k, v in vgg(photos, layers, switches).items()}
-                outs = model(feats, photos.shape[-2:], switches)
+                with torch.no_grad():  # VGG-19's features: what the decoders aim for
+                    switches = net.switches() if net.encoder is None else None
+                    target = {k: v.float() for k, v in vgg(photos, layers, switches).items()}
+                outs, mapped = model(photos, target, switches)
                 terms = {}
                 for level, layer in zip(arch.levels, layers, strict=True):
                     out = outs[level].float()
                     again = vgg(out, [layer])[layer].float()
-                    target = feats[layer]
+                    energy = target[layer].pow(2).mean().clamp_min(1e-8)
                     terms[f"pixel{level}"] = opts.pixel_weight * F.mse_loss(out, photos)
                     terms[f"feature{level}"] = opts.feature_weight * (
-                        F.mse_loss(again, target) / target.pow(2).mean().clamp_min(1e-8)
+                        F.mse_loss(again, target[layer]) / energy
                     )
+                    if mapped:
+                        terms[f"embed{level}"] = opts.embed_weight * (
+                            F.mse_loss(mapped[layer], target[layer]) / energy
+                        )
                 terms["total"] = sum(terms.values())
             step += 1
             losses = optimizer_step(optim, terms, world, step, history)
@@ -200,7 +247,7 @@ def _reconstructions(net, vgg, photo, device) -> list[torch.Tensor]:
     photo = photo.to(device)
     layers = [level_layer(lv) for lv in net.arch.levels]
     switches = net.switches()
-    feats = vgg(photo, layers, switches)
+    feats = (net.encoder or vgg)(photo, layers, switches)
     outs = [net[lv](feats[layer], photo.shape[-2:], switches).clamp(0, 1).float()
             for lv, layer in zip(net.arch.levels, layers, strict=True)]  # fmt: skip
     net.train()
