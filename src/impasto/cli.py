@@ -415,7 +415,9 @@ def _add_arbitrary(sub, common) -> None:
     a.add_argument("--method", choices=METHODS, default="wct")
     a.add_argument("--levels", type=_levels, metavar="relu4_1,...",
                    help="levels, coarse to fine (default: relu4_1 to relu1_1)")  # fmt: skip
-    a.add_argument("--decoders", default="decoders", help="built-in name or a decoders file")
+    a.add_argument("--decoders", default="decoders",
+                   help="built-in (decoders: VGG-19's; compact: their own narrow encoder, "
+                        "~3x faster) or a decoders file")  # fmt: skip
     a.add_argument("--size", type=_positive_int, default=512, help="output's longest side")
     a.add_argument(
         "--style-size", type=_positive_int, help="style's longest side (default: the output's)"
@@ -423,10 +425,11 @@ def _add_arbitrary(sub, common) -> None:
     a.add_argument("--preserve-color", action="store_true")
     a.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
     a.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="bf16: VGG and decoders in bfloat16, about 2x faster on GPUs "
+                   help="bf16: encoder and decoders in bfloat16, about 2x faster on GPUs "
                    "and CPUs with AVX-512 or AMX")  # fmt: skip
     a.add_argument("--device", default="auto")
-    a.add_argument("--weights", metavar="PATH", help="VGG-19 weights")
+    a.add_argument("--weights", metavar="PATH",
+                   help="VGG-19 weights (unused by decoders with their own encoder)")  # fmt: skip
 
     D = DecoderOptions(data="", output="")  # noqa: N806
     t = sub.add_parser("train-decoders", parents=[common],

@@ -148,7 +148,7 @@ class VGG19(nn.Module):
             elif self.pooling == "max":
                 pooled = MaxPool.apply(x) if x.requires_grad else max_pool(x)
                 if switches is not None:
-                    switches.append(pool_switches(x.detach(), pooled.detach()))
+                    switches.append(pool_switches(x.detach()))
                 x = pooled
             else:
                 x = F.avg_pool2d(x, 2) * AVG_POOL_GAIN[name]
@@ -199,21 +199,20 @@ def max_pool(x: torch.Tensor) -> torch.Tensor:
 
 class MaxPool(torch.autograd.Function):
     """2×2 max pooling that keeps no int64 indices for the backward pass: its input, a
-    ReLU output the graph holds anyway, and its output say where each maximum was.
+    ReLU output the graph holds anyway, says where each maximum was.
     At 512 px that is ~50 MB less for the optimization to hold, for a little more
     arithmetic in the backward pass. Ties go to the first in row-major order, as
     F.max_pool2d's indices do."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        out = max_pool(x)
-        ctx.save_for_backward(x, out)
-        return out
+        ctx.save_for_backward(x)
+        return max_pool(x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        x, out = ctx.saved_tensors
-        return unpool(grad, pool_switches(x, out), x.shape[-2:])
+        (x,) = ctx.saved_tensors
+        return unpool(grad, pool_switches(x), x.shape[-2:])
 
 
 _QUARTERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (dy, dx) in row-major order
@@ -228,22 +227,23 @@ def layout(x: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def pool_switches(x: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
-    """Where each 2×2 maximum of `x` was, given `pooled = max_pool(x)`: (4, *pooled.shape)
-    booleans, one mask per quarter in row-major order, at most one true per window (ties:
-    the first, as F.max_pool2d's indices; none where the window is NaN)."""
-    h, w = pooled.shape[-2:]
-    # each mask laid out as `pooled` is (channels-last or not): mixed layouts are slow
-    strides = (pooled.numel(), *pooled.contiguous(memory_format=layout(pooled)).stride())
-    masks = torch.empty_strided((4, *pooled.shape), strides, dtype=torch.bool, device=x.device)
-    for q, (dy, dx) in enumerate(_QUARTERS):
-        here = torch.eq(x[..., dy : 2 * h : 2, dx : 2 * w : 2], pooled, out=masks[q])
-        if q == 0:
-            taken = here.clone()  # windows whose maximum an earlier quarter holds
-            continue
-        torch.gt(here, taken, out=here)  # here and not taken: a tie goes to the first
-        if q < 3:
-            taken |= here
+def pool_switches(x: torch.Tensor) -> torch.Tensor:
+    """Where each 2×2 maximum of `x` was: (4, N, C, h, w) booleans laid out as `x` is
+    (channels-last or not), one mask per quarter in row-major order, one true per window
+    (ties go to the first, as F.max_pool2d's indices do). Three comparisons decide it:
+    left or right in each row, then the upper or the lower row's larger."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    a, b, c, d = (x[..., dy:h:2, dx:w:2] for dy, dx in _QUARTERS)
+    right_top, right_bottom = b > a, d > c
+    lower = torch.maximum(c, d) > torch.maximum(a, b)
+    upper = ~lower
+    one = torch.empty(a.shape, dtype=torch.bool, device=x.device, memory_format=layout(x))
+    masks = torch.empty_strided((4, *a.shape), (one.numel(), *one.stride()),
+                                dtype=torch.bool, device=x.device)  # fmt: skip
+    torch.gt(upper, right_top, out=masks[0])  # upper and not right: bools compare as 0/1
+    torch.logical_and(upper, right_top, out=masks[1])
+    torch.gt(lower, right_bottom, out=masks[2])
+    torch.logical_and(lower, right_bottom, out=masks[3])
     return masks
 
 
@@ -255,7 +255,11 @@ def unpool(y: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> to
     shape = (*y.shape[:-2], *size)
     out = torch.empty(shape, dtype=y.dtype, device=y.device, memory_format=layout(y)).zero_()
     for q, (dy, dx) in enumerate(_QUARTERS):
-        out[..., dy : 2 * h : 2, dx : 2 * w : 2] = y * switches[q]
+        place = out[..., dy : 2 * h : 2, dx : 2 * w : 2]
+        if torch.is_grad_enabled() and y.requires_grad:  # training a decoder
+            place.copy_(y * switches[q])
+        else:  # straight into place, no temporary
+            torch.mul(y, switches[q], out=place)
     return out
 
 
