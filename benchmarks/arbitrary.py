@@ -67,7 +67,9 @@ def main() -> None:
                 "impasto adain relu4_1 bf16": (ours, "adain", "bf16", [4])}  # fmt: skip
     if compact:
         variants |= {"impasto compact wct": (compact, "wct", "fp32", None),
-                     "impasto compact wct bf16": (compact, "wct", "bf16", None)}  # fmt: skip
+                     "impasto compact wct bf16": (compact, "wct", "bf16", None),
+                     "impasto compact wct relu4_1-2_1 bf16": (compact, "wct", "bf16",
+                                                              [4, 3, 2])}  # fmt: skip
     bf16 = bf16_is_fast(torch.device("cpu"))
     if not bf16:  # impasto would run them in fp32: they would repeat the fp32 rows
         print("this CPU has no bf16 kernels: the bf16 variants are left out", flush=True)
@@ -95,6 +97,7 @@ def main() -> None:
         scores["impasto compact wct"] = []
         if bf16:
             scores["impasto compact wct bf16"] = []
+            scores["impasto compact wct relu4_1-2_1 bf16"] = []
     for c, s in PAIRS:
         content, painting = find("content", c), find("styles", s)
         picture = resize_longest(Image.open(content).convert("RGB"), n)
@@ -110,6 +113,8 @@ def main() -> None:
             if bf16:
                 outputs["impasto compact wct bf16"] = compact.run(
                     picture, painting, precision="bf16", size=None)  # fmt: skip
+                outputs["impasto compact wct relu4_1-2_1 bf16"] = compact.run(
+                    picture, painting, precision="bf16", size=None, levels=[4, 3, 2])  # fmt: skip
         for who, image in outputs.items():
             scores[who].append(judge.score(image, content, painting, n))
         print(c, s, {k: v[-1] for k, v in scores.items()}, flush=True)
