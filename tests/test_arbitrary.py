@@ -186,7 +186,7 @@ def test_unpooling_decoders(unpooling_file, stylizer, content, style):
     assert arbitrary.decoders[2](features, (32, 32), switches).shape == (1, 3, 32, 32)
 
 
-def test_decoders_with_a_compact_encoder(data, content, style, tmp_path):
+def test_decoders_with_a_compact_encoder(data, content, style, tmp_path, monkeypatch):
     """`encoder_width` < 1: a narrow VGG, pruned from VGG-19, trains with the decoders,
     learns to map onto VGG-19's features, and travels in the file: a stylizer from that
     file needs no VGG-19 weights at all."""
@@ -205,7 +205,10 @@ def test_decoders_with_a_compact_encoder(data, content, style, tmp_path):
     state, _ = load_model(out)
     assert state["encoder.convs.conv2_1.weight"].shape == (64, 32, 3, 3)
     assert not any(k.startswith("embed.") for k in state)  # training-only maps stay out
-    compact = ArbitraryStylizer(out, weights=tmp_path / "no_such_vgg.pth", device="cpu")
+    with pytest.raises(OptionError, match="bring their own encoder"):
+        ArbitraryStylizer(out, weights=tmp_path / "vgg.pth", device="cpu")
+    monkeypatch.setattr("impasto.methods.arbitrary.load_vgg", None)  # not called
+    compact = ArbitraryStylizer(out, device="cpu")
     assert compact.encoder is compact.decoders.encoder
     picture = compact.run(content, style, size=64, alpha=0.8)
     assert picture.size == (64, 48)

@@ -28,7 +28,7 @@ from PIL import Image
 
 from .evaluate import Evaluator
 from .io.images import ImageSource
-from .methods.arbitrary import ArbitraryStylizer
+from .methods.arbitrary import DEFAULT_DECODERS, ArbitraryStylizer
 from .methods.dream import Dreamer, DreamOptions
 from .methods.feedforward import FastStylizer, StyleSpec
 from .methods.optimize import Options, Progress, Result, Stylizer
@@ -89,7 +89,7 @@ def arbitrary(
     content: ImageSource,
     style: ImageSource | Sequence[ImageSource],
     *,
-    decoders: str = "decoders",
+    decoders: str = DEFAULT_DECODERS,
     weights: str | None = None,
     device: str = "auto",
     **options,

@@ -398,7 +398,7 @@ def _levels(text: str) -> list[int]:
 
 
 def _add_arbitrary(sub, common) -> None:
-    from .methods.arbitrary import DEFAULT_ALPHA, METHODS
+    from .methods.arbitrary import DEFAULT_ALPHA, DEFAULT_DECODERS, METHODS
     from .methods.optimize import PRECISIONS
     from .training.decoders import DecoderOptions
 
@@ -415,9 +415,9 @@ def _add_arbitrary(sub, common) -> None:
     a.add_argument("--method", choices=METHODS, default="wct")
     a.add_argument("--levels", type=_levels, metavar="relu4_1,...",
                    help="levels, coarse to fine (default: relu4_1 to relu1_1)")  # fmt: skip
-    a.add_argument("--decoders", default="decoders",
-                   help="built-in (decoders: VGG-19's; compact: their own narrow encoder, "
-                        "~3x faster) or a decoders file")  # fmt: skip
+    a.add_argument("--decoders", default=DEFAULT_DECODERS,
+                   help="built-in (compact: their own narrow encoder distilled from VGG-19; "
+                        "decoders: VGG-19's, ~3x slower) or a decoders file")  # fmt: skip
     a.add_argument("--size", type=_positive_int, default=512, help="output's longest side")
     a.add_argument(
         "--style-size", type=_positive_int, help="style's longest side (default: the output's)"
@@ -429,7 +429,8 @@ def _add_arbitrary(sub, common) -> None:
                    "and CPUs with AVX-512 or AMX")  # fmt: skip
     a.add_argument("--device", default="auto")
     a.add_argument("--weights", metavar="PATH",
-                   help="VGG-19 weights (unused by decoders with their own encoder)")  # fmt: skip
+                   help="VGG-19 weights, for decoders made for VGG-19 "
+                        "(--decoders decoders)")  # fmt: skip
 
     D = DecoderOptions(data="", output="")  # noqa: N806
     t = sub.add_parser("train-decoders", parents=[common],

@@ -37,6 +37,9 @@ METHODS = ("wct", "adain")
 # built-in decoders stop there. With decoders for it, pass levels=[5, 4, 3, 2, 1].
 DEFAULT_LEVELS = (4, 3, 2, 1)
 DEFAULT_ALPHA = 0.6  # Li et al.'s usual setting: style with the photo still readable
+# Their own half-width encoder: more of the painting and of the photo than the VGG-19
+# decoders in the benchmark, in about a third of the time (docs/benchmarks.md)
+DEFAULT_DECODERS = "compact"
 TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in tiles
 
 
@@ -162,12 +165,16 @@ class ArbitraryStylizer:
 
     def __init__(
         self,
-        decoders: str | os.PathLike = "decoders",
+        decoders: str | os.PathLike = DEFAULT_DECODERS,
         weights: VGGWeights | str | os.PathLike | None = None,
         device: str | torch.device = "auto",
     ):
         self.decoders, self.metadata = load_decoders(decoders)
-        # Decoders with a compact encoder of their own need no VGG-19 (nor `weights`)
+        # Decoders with a compact encoder of their own need no VGG-19
+        if self.decoders.encoder is not None and weights is not None:
+            raise OptionError(f"{decoders}: these decoders bring their own encoder, so VGG-19 "
+                              "weights do not apply (use decoders made for VGG-19, such as "
+                              "the built-in 'decoders')")  # fmt: skip
         self.encoder = self.decoders.encoder or load_vgg(weights, device)
         self.device = resolve_device(device)
         self.decoders.to(self.device)

@@ -116,7 +116,8 @@ class JobStore:
 
 class Runner:
     """One worker's models, loaded on first use and kept: the built-in `styles`
-    network, VGG-19 with the built-in decoders, VGG-19 for optimization."""
+    network, the built-in compact decoders (VGG-19's, given other VGG weights), VGG-19
+    for optimization."""
 
     def __init__(self, device: str = "auto", weights: str | None = None):
         self.device, self.weights = device, weights
@@ -130,7 +131,11 @@ class Runner:
 
             self._models[method] = {
                 "fast": lambda: FastStylizer("styles", self.device),
-                "arbitrary": lambda: ArbitraryStylizer("decoders", self.weights, self.device),
+                # the compact built-in brings its own encoder; other VGG weights need
+                # the VGG-19 decoders
+                "arbitrary": lambda: ArbitraryStylizer(
+                    "compact" if self.weights is None else "decoders", self.weights, self.device
+                ),
                 "optimize": lambda: Stylizer(self.weights, self.device),
             }[method]()
         return self._models[method]
