@@ -10,7 +10,15 @@ from impasto.cli import main
 from impasto.errors import ImageError, ModelError, OptionError
 from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.io.modelfile import load_model
-from impasto.methods.arbitrary import ArbitraryStylizer, adain, load_decoders, wct
+from impasto.methods.arbitrary import (
+    ArbitraryStylizer,
+    RunningMoments,
+    adain,
+    apply_map,
+    load_decoders,
+    moments,
+    wct,
+)
 from impasto.nets.decoders import Decoders
 from impasto.training.decoders import DecoderOptions, train_decoders
 
@@ -54,6 +62,37 @@ def test_wct_gives_the_style_covariance(stylizer, content, style):
     assert (covariance(out) - target).norm() / target.norm() < 0.02
     torch.testing.assert_close(out.mean((2, 3)), s.mean((2, 3)), rtol=1e-3, atol=1e-2)
     assert torch.equal(wct(c, s, alpha=0.0), c)
+
+
+def test_moments_from_parts_match_float64():
+    """Float32 scatter about a rough mean, parts combined in float64: the whole's mean and
+    covariance to ~1e-6 even with a large offset, from float32 or bfloat16 parts."""
+    torch.manual_seed(0)
+    x = torch.randn(48, 30000, dtype=torch.float64) * 3 + 100
+    centred = x - x.mean(1, keepdim=True)
+    truth = centred @ centred.T / (x.shape[1] - 1)
+    running = RunningMoments()
+    for part in x.float().split(7000, 1):  # uneven parts, as tiles are
+        running.add(part)
+    mean, cov = running.result()
+    assert (mean - x.mean(1, keepdim=True)).abs().max() < 1e-4
+    assert (cov - truth).norm() / truth.norm() < 1e-6
+    rounded = x.to(torch.bfloat16)
+    exact = rounded.double() - rounded.double().mean(1, keepdim=True)
+    _, cov = moments([rounded])
+    assert (cov - exact @ exact.T / (x.shape[1] - 1)).norm() / truth.norm() < 1e-5
+
+
+def test_apply_map_keeps_dtype_and_layout():
+    """The map runs as a 1×1 convolution on the features as they are (bf16,
+    channels-last: what a decoder takes next); the identity gives them back exactly."""
+    f = torch.rand(1, 16, 12, 10).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    eye, zero = torch.eye(16, dtype=torch.float64), torch.zeros(16, 1, dtype=torch.float64)
+    same = apply_map(f, (eye, zero))
+    assert torch.equal(same, f) and same.is_contiguous(memory_format=torch.channels_last)
+    mixing, shift = torch.randn(16, 16, dtype=torch.float64), torch.randn(16, 1).double()
+    want = (mixing @ f[0].double().flatten(1) + shift).reshape(f.shape)
+    assert (apply_map(f.float(), (mixing, shift)).double() - want).abs().max() < 1e-4
 
 
 def test_wct_survives_flat_images(stylizer, style):
