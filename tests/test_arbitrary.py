@@ -261,6 +261,33 @@ def test_decoders_with_a_compact_encoder(data, content, style, tmp_path, monkeyp
     assert load_decoders(out.with_name("compact.ckpt.safetensors"))[0].encoder is not None
 
 
+def test_compact_training_resumes_exactly(data, tmp_path):
+    """Encoder, decoders, embedding maps and Adam's moments all come back from the
+    checkpoint: an interrupted run resumed gives the straight run's losses."""
+
+    def opts(folder, **more):
+        return DecoderOptions(data=str(data / "train"), output=str(folder / "c.safetensors"),
+                              levels=(1, 2), steps=6, batch_size=2, image_size=64,
+                              workers=0, sample_every=0, unpool=True, encoder_width=0.25,
+                              checkpoint_every=100, **more)  # fmt: skip
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    straight: list[dict] = []
+    train_decoders(opts(tmp_path / "a"), progress=False,
+                   callback=lambda _, losses: straight.append(losses))  # fmt: skip
+
+    def stop_at_3(step, _):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_decoders(opts(tmp_path / "b"), progress=False, callback=stop_at_3)
+    resumed: list[dict] = []
+    train_decoders(opts(tmp_path / "b", resume=True), progress=False,
+                   callback=lambda _, losses: resumed.append(losses))  # fmt: skip
+    assert resumed == straight[3:]
+
+
 def test_tiles_must_be_larger_than_their_overlap(arbitrary, content, style):
     arbitrary.tile = 96
     try:
