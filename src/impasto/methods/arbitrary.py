@@ -49,9 +49,9 @@ Moments = tuple[torch.Tensor, torch.Tensor]  # per-channel mean (C, 1), covarian
 class RunningMoments:
     """Mean and covariance of (C, positions) feature parts added one by one: a picture's
     statistics from its tiles without keeping the tiles' features. Each part's scatter
-    is taken in float32 about its own mean (one fast matrix product, no float64 copy of
-    the features); parts combine in float64 (Chan et al.'s pairwise update), so nothing
-    large is subtracted from anything large."""
+    is one float32 matrix product about a rough mean of its own (no float64 copy of the
+    features); the exact means and the parts' combination (Chan et al.'s pairwise
+    update) are float64, so nothing large is subtracted from anything large."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -65,9 +65,9 @@ class RunningMoments:
         # float64 from the shifted values' sum.
         rough = part[:, :: max(1, n // 1024)].float().mean(1, keepdim=True)
         shifted = part - rough  # float32 (from bf16 features too), in one pass
-        total = shifted.sum(1, keepdim=True).double()
-        scatter = (shifted @ shifted.T).double() - total @ total.T / n
-        mean = rough.double() + total / n
+        offset = shifted.sum(1, keepdim=True).double()
+        scatter = (shifted @ shifted.T).double() - offset @ offset.T / n
+        mean = rough.double() + offset / n
         total = self.count + n
         delta = mean - self.mean
         self.scatter = self.scatter + scatter + (delta @ delta.T) * (self.count * n / total)
@@ -111,8 +111,9 @@ def affine_map(content: Moments, style: Moments, matrix: torch.Tensor, alpha: fl
 
 def apply_map(features: torch.Tensor, affine: Affine) -> torch.Tensor:
     """(N, C, H, W) features through an affine map, as a 1×1 convolution in their own
-    dtype and memory layout: one pass over them, the result ready for a decoder (the
-    identity map gives the features back exactly)."""
+    dtype (bf16 features: a bf16 map, as autocast would round it) and memory layout: one
+    pass over them, the result ready for a decoder (the identity map gives the features
+    back exactly)."""
     mixing, shift = affine
     weight = mixing.to(features.dtype)[:, :, None, None]
     return F.conv2d(features, weight, shift.to(features.dtype).flatten())
