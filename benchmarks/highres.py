@@ -89,7 +89,7 @@ def main() -> None:
             cmd = [impasto, "arbitrary", str(CONTENT), "--style", str(STYLE), "--size", str(size),
                    "-o", f"{tmp}/a.png", "--device", "cpu", "--precision", precision]  # fmt: skip
             seconds, peak = measure(cmd)
-            rows.append((size, "arbitrary (built-in decoders, tiles above 1024 px)", seconds, peak))
+            rows.append((size, "arbitrary (built-in compact, tiles above 1024 px)", seconds, peak))
             print(rows[-1], flush=True)
         for size in sizes(args.fast_sizes):
             cmd = [impasto, "fast", str(CONTENT), "--model", "styles", "--style", "udnie",
