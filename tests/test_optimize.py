@@ -233,6 +233,13 @@ def test_bf16_falls_back_to_fp32_on_a_cpu_without_bf16_kernels(
     assert "no bfloat16 kernels" in caplog.text and "running in fp32" in caplog.text
     assert FastStylizer(model_file, "cpu", precision="bf16").precision == "fp32"
     assert devices.usable_precision("bf16", torch.device("cuda")) == "bf16"
+    # "auto" (the one-pass default) picks fp32 here, quietly, and bf16 where it is fast
+    caplog.clear()
+    assert devices.usable_precision("auto", torch.device("cpu")) == "fp32"
+    assert "bfloat16" not in caplog.text
+    monkeypatch.setattr(devices, "bf16_is_fast", lambda device: True)
+    assert devices.usable_precision("auto", torch.device("cpu")) == "bf16"
+    assert devices.usable_precision("auto", torch.device("mps")) == "fp32"
 
 
 @pytest.mark.parametrize("style_loss", ["moments", "w2"])

@@ -398,7 +398,7 @@ def _levels(text: str) -> list[int]:
 
 
 def _add_arbitrary(sub, common) -> None:
-    from .methods.arbitrary import DEFAULT_ALPHA, DEFAULT_DECODERS, METHODS
+    from .methods.arbitrary import DEFAULT_ALPHA, DEFAULT_DECODERS, METHODS, ONE_PASS_PRECISIONS
     from .methods.optimize import PRECISIONS
     from .training.decoders import DecoderOptions
 
@@ -424,9 +424,10 @@ def _add_arbitrary(sub, common) -> None:
     )
     a.add_argument("--preserve-color", action="store_true")
     a.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help=BIT_DEPTH_HELP)
-    a.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="bf16: encoder and decoders in bfloat16, about 2x faster on GPUs "
-                   "and CPUs with AVX-512 or AMX")  # fmt: skip
+    a.add_argument("--precision", choices=ONE_PASS_PRECISIONS, default="auto",
+                   help="bf16: encoder and decoders in bfloat16, 1.5-2x faster on GPUs and "
+                   "CPUs with AVX-512 or AMX, the same pictures to the eye; auto: bf16 "
+                   "where it is fast, else fp32")  # fmt: skip
     a.add_argument("--device", default="auto")
     a.add_argument("--weights", metavar="PATH",
                    help="VGG-19 weights, for decoders made for VGG-19 "

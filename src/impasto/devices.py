@@ -46,7 +46,13 @@ def bf16_is_fast(device: torch.device) -> bool:
 
 def usable_precision(precision: str, device: torch.device) -> str:
     """`precision`, unless it is bf16 on a CPU without bf16 kernels: then fp32, with a
-    warning, since such a run would be slower rather than faster."""
+    warning, since such a run would be slower rather than faster. "auto" (for methods
+    whose pictures bf16 leaves as they are) is bf16 on CPUs with bf16 kernels and on CUDA
+    GPUs that support it, else fp32."""
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if device.type == "cpu" and bf16_is_fast(device) else "fp32"
     if precision == "bf16" and not bf16_is_fast(device):
         log.warning(
             "impasto: this CPU has no bfloat16 kernels (it needs AVX-512 or AMX), so bf16 "
