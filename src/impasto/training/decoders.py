@@ -33,7 +33,7 @@ from ..io.modelfile import save_model
 from ..io.sheet import contact_sheet, plot_curves
 from ..methods.optimize import PRECISIONS
 from ..nets.decoders import LEVELS, VGG_CHANNELS, DecoderArchitecture, Decoders, level_layer
-from ..nets.vgg import VGG19, narrow, prune
+from ..nets.vgg import VGG19, prune
 from ..nets.weights import find_weights
 from .data import CropDataset, PositionSampler, find_images
 from .train import (
@@ -107,7 +107,7 @@ class _Trainee(nn.Module):
         self.embed = nn.ModuleDict()
         if net.encoder is not None:
             for lv in net.arch.levels:
-                cin = narrow(VGG_CHANNELS[lv - 1], net.arch.encoder_width)
+                cin = net.encoder.convs[f"conv{lv}_1"].out_channels
                 self.embed[level_layer(lv)] = nn.Conv2d(cin, VGG_CHANNELS[lv - 1], 1)
 
     def forward(self, photos: torch.Tensor, teacher: dict, switches: list | None):
