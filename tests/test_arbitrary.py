@@ -300,7 +300,9 @@ def test_tiles_must_be_larger_than_their_overlap(arbitrary, content, style):
 @pytest.mark.parametrize(
     "change, message",
     [({"lr": -1.0}, "lr must be positive"), ({"pixel_weight": -1.0}, "cannot be negative"),
-     ({"levels": (6,)}, "levels must be among")],
+     ({"levels": (6,)}, "levels must be among"),
+     ({"encoder_width": 1.5}, "encoder width must be above 0 and at most 1"),
+     ({"embed_weight": -1.0}, "cannot be negative")],
 )  # fmt: skip
 def test_bad_decoder_training_options(data, tmp_path, change, message):
     opts = DecoderOptions(data=str(data / "train"), output=str(tmp_path / "d.safetensors"),
