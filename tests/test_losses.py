@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from impasto.losses import STYLE_LOSSES, Moments, style_target
+from impasto.losses import STYLE_LOSSES, Moments, self_product, style_target
 
 torch.manual_seed(0)
 FEATURES = torch.rand(1, 8, 6, 5) * 3
@@ -68,3 +68,28 @@ def test_moments_blend_and_sum_like_the_features():
     assert torch.allclose((a.mean + b.mean) / 2, whole.mean, atol=1e-6)
     assert torch.allclose((a.square + b.square) / 2, whole.square, atol=1e-5)
     assert torch.linalg.eigvalsh(whole.covariance().double()).min() > -1e-6
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_self_product_gradient_is_autograds(dtype):
+    a = torch.randn(2, 5, 40, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    weights = torch.randn(2, 5, 5, dtype=dtype)  # not symmetric: both halves must count
+    ours, plain = a.clone().requires_grad_(True), a.clone().requires_grad_(True)
+    (self_product(ours) * weights).sum().backward()
+    (plain @ plain.mT * weights).sum().backward()
+    assert self_product(a).dtype == dtype
+    torch.testing.assert_close(self_product(a), a @ a.mT)
+    torch.testing.assert_close(ours.grad, plain.grad)
+
+
+def test_self_product_of_bf16_is_float32_with_a_bf16_gradient():
+    a = torch.rand(1, 8, 4096, generator=torch.Generator().manual_seed(2)).bfloat16()
+    exact = a.float().requires_grad_(True)
+    (self_product(exact) * OTHER.flatten()[:64].view(8, 8)).sum().backward()
+    half = a.clone().requires_grad_(True)
+    product = self_product(half)
+    (product * OTHER.flatten()[:64].view(8, 8)).sum().backward()
+    assert product.dtype == torch.float32 and half.grad.dtype == torch.bfloat16
+    # The product of the bf16 values, summed in float32: not rounded back to bf16.
+    torch.testing.assert_close(product, exact @ exact.mT, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(half.grad.float(), exact.grad, rtol=1e-2, atol=1e-3)

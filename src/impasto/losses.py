@@ -27,11 +27,37 @@ DEFAULT_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1
                         "relu5_1": 1.0}  # fmt: skip
 
 
+class _SelfProduct(torch.autograd.Function):
+    """A Aᵀ in at least float32 whatever A's dtype: bf16 features are read as they are,
+    with no float32 copy kept for the backward pass. Autograd would see A and Aᵀ as two
+    inputs and spend two products on the gradient; this symmetric product needs one,
+    (G + Gᵀ) A, in A's dtype. A bf16 optimization iteration spent ~0.29 of its ~0.8 s
+    in Gram products (512 px, 2 CPU cores); this takes ~0.06 s."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        with torch.autocast(a.device.type, enabled=False):
+            wide = a.to(torch.promote_types(a.dtype, torch.float32))
+            return wide @ wide.mT
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (a,) = ctx.saved_tensors
+        with torch.autocast(a.device.type, enabled=False):
+            return (grad + grad.mT).to(a.dtype) @ a
+
+
+def self_product(a: torch.Tensor) -> torch.Tensor:
+    """A Aᵀ (a product over A's last dimension), in float32 or float64 (see _SelfProduct)."""
+    return _SelfProduct.apply(a)
+
+
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Channel correlations of (N, C, H, W) features: (N, C, C), divided by C·H·W."""
+    """Channel correlations of (N, C, H, W) features: (N, C, C), divided by C·H·W; float32
+    for bf16 features."""
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+    return self_product(features.reshape(n, c, h * w)) / (c * h * w)
 
 
 class Moments(NamedTuple):
@@ -43,8 +69,9 @@ class Moments(NamedTuple):
     @classmethod
     def of(cls, features: torch.Tensor) -> Moments:
         """Over every position of every image of (N, C, H, W) features, in float32."""
-        flat = features.float().transpose(0, 1).reshape(features.shape[1], -1)
-        return cls(flat.mean(1), flat @ flat.T / flat.shape[1])
+        flat = features.transpose(0, 1).reshape(features.shape[1], -1)
+        n = flat.shape[1]
+        return cls(flat.sum(1, dtype=torch.float32) / n, self_product(flat) / n)
 
     def covariance(self) -> torch.Tensor:
         return self.square - torch.outer(self.mean, self.mean)

@@ -456,15 +456,16 @@ class Stylizer:
         style_loss = STYLE_LOSSES[opts.style_loss]
         c = s = x.new_zeros(())  # a tensor even with no content (or style) layers
         on = self.device.type
-        # bf16 runs the convolutions only; Grams and losses stay in float32. Each layer's
-        # loss is built as VGG reaches it (see VGG19.walk): less memory in the backward.
+        # bf16 runs the convolutions only; Grams and losses are float32 (the style losses
+        # take bf16 features as they are: their Gram products read them in float32 and
+        # send bf16 gradients back). Each layer's loss is built as VGG reaches it (see
+        # VGG19.walk): less memory in the backward pass.
         with torch.autocast(on, torch.bfloat16, enabled=opts.precision == "bf16"):
             for name, features in self.vgg.walk(x, {**opts.content_layers, **opts.style_layers}):
                 with torch.autocast(on, enabled=False):
-                    features = features.float()
                     if name in opts.content_layers:
                         c = c + opts.content_layers[name] * content_loss(
-                            features, target["content"][name]
+                            features.float(), target["content"][name]
                         )
                     if name in opts.style_layers:
                         s = s + opts.style_layers[name] * style_loss(
