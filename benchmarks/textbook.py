@@ -3,8 +3,10 @@
 One scale, init = content, torch.optim.LBFGS, the whole VGG-19 conv stack run every
 iteration, and pixels optimized in the Caffe input space (BGR, 0–255, minus the
 mean) as neural-style does: torch's L-BFGS needs that scale to take its first steps.
-It uses impasto's weights and loss functions so that its total loss is the same
-number impasto reports, and only the method differs.
+It uses impasto's weights and loss functions, so that its total loss is the same
+number impasto reports, except that it writes the Gram matrix as tutorials do (autograd
+differentiates both factors of F Fᵀ: two products in the backward pass, where impasto
+spends one).
 """
 
 from __future__ import annotations
@@ -12,14 +14,21 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.nn.functional as F
 
 from impasto.io.images import load_image, resize_longest, to_tensor
-from impasto.losses import content_loss, gram_matrix, style_loss, tv_loss
+from impasto.losses import content_loss, tv_loss
 from impasto.methods.optimize import DEFAULT_STYLE_WEIGHTS, Options
 from impasto.nets.vgg import LAYERS, VGG19
 from impasto.nets.weights import find_weights
 
 MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 
 def to_caffe(rgb: torch.Tensor) -> torch.Tensor:
@@ -53,7 +62,8 @@ def run(content_path, style_path, size: int, iterations: int, device: str = "cpu
             w * content_loss(features[n], target_content[n]) for n, w in opts.content_layers.items()
         )
         loss = loss + DEFAULT_STYLE_WEIGHTS["gram"] * sum(
-            w * style_loss(features[n], target_grams[n]) for n, w in opts.style_layers.items()
+            w * F.mse_loss(gram_matrix(features[n]), target_grams[n])
+            for n, w in opts.style_layers.items()
         )
         loss = loss + opts.tv_weight * tv_loss(image)
         loss.backward()
