@@ -5,7 +5,9 @@
 For each size: the textbook baseline (benchmarks/textbook.py: one scale, init = content,
 torch L-BFGS, full VGG-19) runs --iterations iterations; impasto (`--preset classic`, the
 same loss: coarse-to-fine, init = content, its own L-BFGS, only the layers needed) runs
-until its total loss at that size is at or below the baseline's last; impasto's default
+until its total loss at that size is at or below the baseline's last, in fp32 and in bf16
+(where the CPU has bf16 kernels), and again at that size alone with 100 curvature pairs, the
+fastest way there (a bf16 run's picture is scored again in fp32); impasto's default
 preset (another loss: time per iteration and memory only) runs as `impasto stylize` would;
 pastiche's CLI runs --pastiche-iterations (CPU only). Each runs in its own process so
 peak memory (max RSS, or CUDA max allocated) is its own. Prints a table of ratios;
@@ -107,6 +109,8 @@ def worker_impasto(args) -> dict:
             raise KeyboardInterrupt  # impasto's own stop: keeps the current image
 
     options = {"iterations": args.cap} if classic else {}  # else: the preset's own run
+    if args.one_scale:  # the fastest way to the textbook's loss: no coarse scales
+        options.update(scales=[args.size], history=args.history)
     result = stylizer.run(CONTENT, STYLE, preset=args.preset, size=args.size, callback=watch,
                           precision=args.precision, progress=False, **options)  # fmt: skip
     w, h = result.sizes[-1]
@@ -124,6 +128,12 @@ def worker_impasto(args) -> dict:
     }
     if classic:
         found["final_loss"] = final_scale[-1][1]
+        if args.precision != "fp32":  # the saved picture's loss, in float32
+            check: list[float] = []
+            stylizer.run(CONTENT, STYLE, preset="classic", size=args.size, scales=[args.size],
+                         iterations=1, init=result.image, progress=False,
+                         callback=lambda p: check.append(p.losses["total"]))  # fmt: skip
+            found["fp32_loss"] = check[0]
     return found
 
 
@@ -148,7 +158,8 @@ def worker_pastiche(args) -> dict:
 def spawn(kind: str, **kw) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind]
     for key, value in kw.items():
-        cmd += [f"--{key.replace('_', '-')}", str(value)]
+        flag = f"--{key.replace('_', '-')}"
+        cmd += [flag] if value is True else [flag, str(value)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -167,6 +178,8 @@ def main() -> None:
     p.add_argument("--cap", type=int)
     p.add_argument("--precision", default="fp32")
     p.add_argument("--preset", default="classic")
+    p.add_argument("--one-scale", action="store_true")
+    p.add_argument("--history", type=int, default=100)
     args = p.parse_args()
     sys.path.insert(0, str(HERE))
 
@@ -197,6 +210,9 @@ def main() -> None:
         mine = spawn("impasto", **target)
         # Without bf16 kernels impasto runs bf16 as fp32: the row would repeat the last.
         mine_bf16 = spawn("impasto", **target, precision="bf16") if bf16 else None
+        fastest = "bf16" if bf16 else "fp32"
+        one_scale = spawn("impasto", **{**target, "cap": 2 * args.iterations},
+                          precision=fastest, one_scale=True, history=100)  # fmt: skip
         defaults = spawn("impasto", size=size, device=args.device, preset="balanced")
 
         has_pastiche = Path(sys.executable).with_name("pastiche").exists()
@@ -205,6 +221,7 @@ def main() -> None:
             past = spawn("pastiche", size=size, iterations=args.pastiche_iterations)
         first_row = len(rows)
         runs = (("textbook", base), ("impasto", mine), ("impasto --precision bf16", mine_bf16),
+                (f"impasto --scales {size} --history 100 --precision {fastest}", one_scale),
                 ("impasto, default preset", defaults), ("pastiche", past))  # fmt: skip
         for name, r in runs:
             if r is None:
@@ -217,6 +234,8 @@ def main() -> None:
             util = (f"{100 * r['gflop_per_iteration'] / r['per_iteration'] / gflops:.0f}%"
                     if "gflop_per_iteration" in r else "")  # fmt: skip
             loss = f"{r['final_loss']:.4g}" if "final_loss" in r else "(other loss)"
+            if "fp32_loss" in r:
+                loss += f" (fp32: {r['fp32_loss']:.4g})"
             rows.append(
                 f"| {size} | {name} | {r['per_iteration']:.3f} | {its} | {r['seconds']:.1f} "
                 f"| {r['seconds'] / base['seconds']:.2f} | {loss} | {r['peak_mb']:.0f} | {util} |"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from impasto.losses import STYLE_LOSSES, Moments, self_product, style_target
+from impasto.losses import STYLE_LOSSES, Moments, gram_matrix, self_product, style_target
 
 torch.manual_seed(0)
 FEATURES = torch.rand(1, 8, 6, 5) * 3
@@ -71,8 +71,11 @@ def test_moments_blend_and_sum_like_the_features():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_self_product_gradient_is_autograds(dtype):
+@pytest.mark.parametrize("columns", [False, True], ids=["rows", "columns-contiguous"])
+def test_self_product_gradient_is_autograds(dtype, columns):
     a = torch.randn(2, 5, 40, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    if columns:  # as channels-last features flatten: each position's channels together
+        a = a.mT.contiguous().mT
     weights = torch.randn(2, 5, 5, dtype=dtype)  # not symmetric: both halves must count
     ours, plain = a.clone().requires_grad_(True), a.clone().requires_grad_(True)
     (self_product(ours) * weights).sum().backward()
@@ -80,6 +83,17 @@ def test_self_product_gradient_is_autograds(dtype):
     assert self_product(a).dtype == dtype
     torch.testing.assert_close(self_product(a), a @ a.mT)
     torch.testing.assert_close(ours.grad, plain.grad)
+    assert ours.grad.stride() == a.stride()  # laid out as the features are
+
+
+def test_gram_of_channels_last_features_keeps_their_layout():
+    features = torch.rand(1, 8, 6, 5).contiguous(memory_format=torch.channels_last)
+    features.requires_grad_(True)
+    gram_matrix(features).square().sum().backward()
+    assert features.grad.is_contiguous(memory_format=torch.channels_last)
+    dense = features.detach().contiguous().requires_grad_(True)
+    gram_matrix(dense).square().sum().backward()
+    torch.testing.assert_close(features.grad, dense.grad)
 
 
 def test_self_product_of_bf16_is_float32_with_a_bf16_gradient():

@@ -45,7 +45,12 @@ class _SelfProduct(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         (a,) = ctx.saved_tensors
         with torch.autocast(a.device.type, enabled=False):
-            return (grad + grad.mT).to(a.dtype) @ a
+            sym = (grad + grad.mT).to(a.dtype)
+            if a.stride(-1) == 1:
+                return sym @ a
+            # Channels-last features (A's columns are contiguous): the gradient laid out as
+            # A is, so the convolutions' backward pass need not convert it (sym = symᵀ).
+            return (a.mT @ sym).mT
 
 
 def self_product(a: torch.Tensor) -> torch.Tensor:
