@@ -7,7 +7,7 @@ torch L-BFGS, full VGG-19) runs --iterations iterations; impasto (`--preset clas
 same loss: coarse-to-fine, init = content, its own L-BFGS, only the layers needed) runs
 until its total loss at that size is at or below the baseline's last, in fp32 and in bf16
 (where the CPU has bf16 kernels), and again at that size alone with 100 curvature pairs, the
-fastest way there (a bf16 run's picture is scored again in fp32); impasto's default
+fastest way there; impasto's default
 preset (another loss: time per iteration and memory only) runs as `impasto stylize` would;
 pastiche's CLI runs --pastiche-iterations (CPU only). Each runs in its own process so
 peak memory (max RSS, or CUDA max allocated) is its own. Prints a table of ratios;
@@ -128,12 +128,6 @@ def worker_impasto(args) -> dict:
     }
     if classic:
         found["final_loss"] = final_scale[-1][1]
-        if args.precision != "fp32":  # the saved picture's loss, in float32
-            check: list[float] = []
-            stylizer.run(CONTENT, STYLE, preset="classic", size=args.size, scales=[args.size],
-                         iterations=1, init=result.image, progress=False,
-                         callback=lambda p: check.append(p.losses["total"]))  # fmt: skip
-            found["fp32_loss"] = check[0]
     return found
 
 
@@ -234,8 +228,6 @@ def main() -> None:
             util = (f"{100 * r['gflop_per_iteration'] / r['per_iteration'] / gflops:.0f}%"
                     if "gflop_per_iteration" in r else "")  # fmt: skip
             loss = f"{r['final_loss']:.4g}" if "final_loss" in r else "(other loss)"
-            if "fp32_loss" in r:
-                loss += f" (fp32: {r['fp32_loss']:.4g})"
             rows.append(
                 f"| {size} | {name} | {r['per_iteration']:.3f} | {its} | {r['seconds']:.1f} "
                 f"| {r['seconds'] / base['seconds']:.2f} | {loss} | {r['peak_mb']:.0f} | {util} |"

@@ -47,13 +47,15 @@ class LBFGS:
         return loss
 
     def _two_loop(self, q: torch.Tensor) -> torch.Tensor:
+        # In-place multiply-adds: with 100 pairs of 512-px images these loops read ~1 GB
+        # an iteration, and temporaries for alpha·y would add as much again.
         alphas = []
         for s, y, rho in reversed(self.pairs):
             alpha = rho * s.dot(q)
-            q -= alpha * y
+            q.addcmul_(y, alpha, value=-1)
             alphas.append(alpha)
         q.mul_(self.h_diag)
         for (s, y, rho), alpha in zip(self.pairs, reversed(alphas), strict=True):
             beta = rho * y.dot(q)
-            q += (alpha - beta) * s
+            q.addcmul_(s, alpha - beta)
         return q

@@ -234,11 +234,6 @@ class Stylizer:
             weights = find_weights(weights)
         self.vgg = load_vgg(weights, device)
         self.device = self.vgg.scale.device
-        if self.device.type == "cpu":
-            # oneDNN's convolutions are faster channels-last, and the features follow the
-            # weights' layout: a 512-px forward and backward pass took 1.02 s instead of
-            # 1.49 in float32, 0.60 instead of 0.71 in bf16 (2 AVX-512 cores).
-            self.vgg.to(memory_format=torch.channels_last)
         # The network holds the tensors now; keep only the description (source, path).
         self.weights = replace(weights, state={})
 

