@@ -79,6 +79,7 @@ def bad_inputs(tmp_path, content):
         (content, ["--save-every", "2"], "needs --snapshots"),
         (content, ["--average", "1"], "average"),
         (content, ["--scale-step", "1"], "scale_step must be above 1"),
+        (content, ["--history", "0"], "history"),
     ]
 
 

@@ -181,6 +181,7 @@ def test_divergence_is_a_clear_error(stylizer, content, style):
         ({"content_weight": -1}, "negative"),
         ({"style_layers": {"relu1_1": -1.0}}, "style layer weights cannot be negative"),
         ({"optimizer": "adam", "lr": -1}, "lr must be positive"),
+        ({"optimizer": "lbfgs", "history": 0}, "history"),
         ({"colour": 1}, "unknown option"),
     ],
 )

@@ -160,6 +160,8 @@ class Options:
             raise OptionError(f"tile must be at least {2 * OVERLAP} px")
         if self.lr is not None and not self.lr > 0:
             raise OptionError("lr must be positive")
+        if self.history < 1:
+            raise OptionError("history (L-BFGS curvature pairs) must be at least 1")
         if self.max_memory is not None and self.max_memory < 1024:
             raise OptionError("max_memory must be at least 1024 MB")
         if any(i < 0 for i in self.iterations_per_scale()):
