@@ -310,3 +310,26 @@ def test_presets_and_options():
     assert Options.preset("more-photo").content_weight > Options().content_weight
     with pytest.raises(OptionError, match="unknown preset"):
         Options.preset("louder")
+
+
+def test_lbfgs_reuses_its_pair_buffers_and_converges():
+    from impasto.methods.lbfgs import LBFGS
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(50, 50, generator=g)
+    a = a @ a.T / 50 + 0.1 * torch.eye(50)
+    b = torch.randn(50, generator=g)
+    x = torch.zeros(50, requires_grad=True)
+    opt = LBFGS(x, history=5, first_step=0.1)
+
+    def closure():
+        x.grad = None
+        loss = 0.5 * x @ a @ x - b @ x
+        loss.backward()
+        return loss
+
+    for _ in range(80):
+        opt.step(closure)
+    optimum = torch.linalg.solve(a, b)
+    assert torch.allclose(x.detach(), optimum, atol=1e-3)
+    assert len(opt.pairs) == 5 and len(opt.s) <= 6  # slots reused, not one per iteration
