@@ -302,14 +302,23 @@ class ArbitraryStylizer:
 
     def _networks(self, bf16: bool) -> tuple[nn.Module, Decoders, Callable]:
         """The encoder and decoders as a run uses them, with the function that readies a
-        tensor for them: copies laid out channels-last (oneDNN runs thin layers several
-        times faster so on CPUs: a 32-channel conv 6x in fp32) and, for bf16, in
-        bfloat16 (autocast would cast activations anew at each layer). Made once."""
+        tensor for them: laid out channels-last (oneDNN runs thin layers several times
+        faster so on CPUs: a 32-channel conv 6x in fp32) and, for bf16, in bfloat16
+        (autocast would cast activations anew at each layer); copies, made once, of the
+        networks not already so (the originals may be shared)."""
         key = (bf16, self.encoder, self.decoders)
         made = self.__dict__.setdefault("_made", {})
         if key not in made:
             dtype = torch.bfloat16 if bf16 else torch.float32
-            nets = copy.deepcopy((self.encoder, self.decoders))
-            nets = [n.to(dtype=dtype, memory_format=torch.channels_last) for n in nets]
-            made[key] = (*nets, lambda t: t.to(dtype, memory_format=torch.channels_last))
+
+            def ready(net: nn.Module) -> nn.Module:  # a copy only where it would differ
+                weight = next(net.parameters())
+                if weight.dtype == dtype and weight.is_contiguous(
+                    memory_format=torch.channels_last
+                ):  # load_vgg's VGG-19 on a CPU, for fp32: no second 80 MB
+                    return net
+                return copy.deepcopy(net).to(dtype=dtype, memory_format=torch.channels_last)
+
+            made[key] = (ready(self.encoder), ready(self.decoders),
+                         lambda t: t.to(dtype, memory_format=torch.channels_last))  # fmt: skip
         return made[key]

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..errors import ImageError, ModelError
 from .vgg import VGG19, narrow, unpool
+from .weights import CONVENTIONS
 
 VGG_CHANNELS = (64, 128, 256, 512, 512)  # per block
 VGG_CONVS = (2, 2, 4, 4, 4)  # convs per block
@@ -68,7 +69,7 @@ class DecoderArchitecture:
             raise ModelError(f"model metadata does not describe decoders ({e})") from e
         if (not arch.levels or not set(arch.levels) <= set(LEVELS) or arch.width <= 0
                 or not 0 < arch.encoder_width <= 1
-                or arch.encoder_convention not in ("caffe", "torchvision")):  # fmt: skip
+                or arch.encoder_convention not in CONVENTIONS):  # fmt: skip
             raise ModelError("model metadata has impossible decoders")
         return arch
 

@@ -288,5 +288,5 @@ def load_vgg(
     if not isinstance(weights, VGGWeights):
         weights = find_weights(weights)
     device = resolve_device(device)
-    layout = torch.channels_last if device.type == "cpu" else torch.preserve_format
-    return VGG19.from_weights(weights).to(device, memory_format=layout)
+    fast = torch.channels_last if device.type == "cpu" else torch.preserve_format
+    return VGG19.from_weights(weights).to(device, memory_format=fast)

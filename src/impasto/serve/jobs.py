@@ -125,16 +125,18 @@ class Runner:
 
     def _model(self, method: str):
         if method not in self._models:
-            from ..methods.arbitrary import ArbitraryStylizer
+            from ..methods.arbitrary import DEFAULT_DECODERS, ArbitraryStylizer
             from ..methods.feedforward import FastStylizer
             from ..methods.optimize import Stylizer
 
             self._models[method] = {
                 "fast": lambda: FastStylizer("styles", self.device),
-                # the compact built-in brings its own encoder; other VGG weights need
+                # the default decoders bring their own encoder; other VGG weights need
                 # the VGG-19 decoders
                 "arbitrary": lambda: ArbitraryStylizer(
-                    "compact" if self.weights is None else "decoders", self.weights, self.device
+                    DEFAULT_DECODERS if self.weights is None else "decoders",
+                    self.weights,
+                    self.device,
                 ),
                 "optimize": lambda: Stylizer(self.weights, self.device),
             }[method]()
