@@ -96,14 +96,22 @@ def test_gram_of_channels_last_features_keeps_their_layout():
     torch.testing.assert_close(features.grad, dense.grad)
 
 
-def test_self_product_of_bf16_is_float32_with_a_bf16_gradient():
-    a = torch.rand(1, 8, 4096, generator=torch.Generator().manual_seed(2)).bfloat16()
+@pytest.mark.parametrize("wide", [True, False], ids=["wide", "rounded"])
+@pytest.mark.parametrize("columns", [False, True], ids=["rows", "columns-contiguous"])
+def test_self_product_of_bf16_is_float32_with_a_bf16_gradient(columns, wide):
+    a = torch.rand(2, 8, 4096, generator=torch.Generator().manual_seed(2)).bfloat16()
+    if columns:
+        a = a.mT.contiguous().mT
     exact = a.float().requires_grad_(True)
     (self_product(exact) * OTHER.flatten()[:64].view(8, 8)).sum().backward()
-    half = a.clone().requires_grad_(True)
-    product = self_product(half)
+    half = a.clone().requires_grad_(True)  # clone keeps the layout
+    product = self_product(half, wide=wide)
     (product * OTHER.flatten()[:64].view(8, 8)).sum().backward()
     assert product.dtype == torch.float32 and half.grad.dtype == torch.bfloat16
-    # The product of the bf16 values, summed in float32: not rounded back to bf16.
-    torch.testing.assert_close(product, exact @ exact.mT, rtol=1e-5, atol=1e-5)
+    # The products of the bf16 values, summed in float32, then rounded to bf16 or not.
+    if wide:
+        torch.testing.assert_close(product, exact @ exact.mT, rtol=1e-5, atol=1e-5)
+    else:
+        torch.testing.assert_close(product, exact @ exact.mT, rtol=2**-8, atol=0)
+        assert torch.equal(product, product.bfloat16().float())
     torch.testing.assert_close(half.grad.float(), exact.grad, rtol=1e-2, atol=1e-3)
