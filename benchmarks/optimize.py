@@ -9,7 +9,9 @@ until its total loss at that size is at or below the baseline's last, in fp32 an
 (where the CPU has bf16 kernels), and again at that size alone with 100 curvature pairs, the
 fastest way there; impasto's default
 preset (another loss: time per iteration and memory only) runs as `impasto stylize` would;
-pastiche's CLI runs --pastiche-iterations (CPU only). Each runs in its own process so
+pastiche's CLI runs --pastiche-iterations (CPU only). impasto's workers keep freed memory
+as the `impasto` command does (`cli.retain_freed_memory`); on a CPU the textbook runs a
+second time with that too, since it alone changes its time. Each runs in its own process so
 peak memory (max RSS, or CUDA max allocated) is its own. Prints a table of ratios;
 --markdown FILE also writes it for docs/.
 """
@@ -76,6 +78,11 @@ def matmul_gflops(device: str) -> float:
 def worker_textbook(args) -> dict:
     import textbook
 
+    if args.retain_freed_memory:
+        from impasto.cli import retain_freed_memory
+
+        retain_freed_memory()
+
     trace, image = textbook.run(CONTENT, STYLE, args.size, args.iterations, args.device)
     h, w = image.shape[-2:]
     per_iter = (trace[-1][0] - trace[0][0]) / max(1, len(trace) - 1)
@@ -93,7 +100,9 @@ def worker_impasto(args) -> dict:
     import torch
 
     import impasto
+    from impasto.cli import retain_freed_memory
 
+    retain_freed_memory()  # as the `impasto` command does
     stylizer = impasto.Stylizer(device=args.device)
     start = time.perf_counter()
     final_scale: list[tuple[float, float]] = []
@@ -174,6 +183,7 @@ def main() -> None:
     p.add_argument("--preset", default="classic")
     p.add_argument("--one-scale", action="store_true")
     p.add_argument("--history", type=int, default=100)
+    p.add_argument("--retain-freed-memory", action="store_true")
     args = p.parse_args()
     sys.path.insert(0, str(HERE))
 
@@ -201,6 +211,11 @@ def main() -> None:
         base = spawn("textbook", size=size, iterations=args.iterations, device=args.device)
         target = {"size": size, "target": base["final_loss"], "cap": args.iterations,
                   "device": args.device}  # fmt: skip
+        # The same textbook with glibc keeping freed memory, as the impasto command has it:
+        # on a CPU that alone changes its time (page faults), so impasto is compared on
+        # equal terms too.
+        kept = (spawn("textbook", size=size, iterations=args.iterations, device=args.device,
+                      retain_freed_memory=True) if args.device == "cpu" else None)  # fmt: skip
         mine = spawn("impasto", **target)
         # Without bf16 kernels impasto runs bf16 as fp32: the row would repeat the last.
         mine_bf16 = spawn("impasto", **target, precision="bf16") if bf16 else None
@@ -214,7 +229,8 @@ def main() -> None:
         if args.device == "cpu" and has_pastiche and args.pastiche_iterations:
             past = spawn("pastiche", size=size, iterations=args.pastiche_iterations)
         first_row = len(rows)
-        runs = (("textbook", base), ("impasto", mine), ("impasto --precision bf16", mine_bf16),
+        runs = (("textbook", base), ("textbook, freed memory kept", kept), ("impasto", mine),
+                ("impasto --precision bf16", mine_bf16),
                 (f"impasto --scales {size} --history 100 --precision {fastest}", one_scale),
                 ("impasto, default preset", defaults), ("pastiche", past))  # fmt: skip
         for name, r in runs:

@@ -1,5 +1,6 @@
 import argparse
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from impasto.cli import main
+from impasto.cli import main, retain_freed_memory
 
 
 def run(args, capsys):
@@ -150,3 +151,8 @@ def test_help_shows_real_defaults_only():
         assert "default: None" not in text, name
     arbitrary = commands.choices["arbitrary"].format_help()
     assert "(default: 0.6)" in arbitrary and "(default: the output's)" in arbitrary
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc setting")
+def test_the_command_keeps_freed_memory_under_glibc():
+    assert retain_freed_memory()  # both mallopt settings accepted
