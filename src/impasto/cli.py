@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import json
 import os
 import platform
@@ -948,8 +947,8 @@ def retain_freed_memory() -> bool:
     past 1 GB free. Process-wide, so the CLI applies it and the library leaves it to its
     host. Returns whether it applied (glibc only)."""
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError, TypeError):  # no C library by that name, or not glibc's
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process already runs on
+    except (OSError, AttributeError, TypeError):  # no mallopt there (macOS), or Windows
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, 32 * 2**20) and mallopt(_M_TRIM_THRESHOLD, 2**30))
 
