@@ -70,6 +70,32 @@ def test_follows_dtype_and_gradients_flow_to_the_input(vgg):
     assert image.grad is not None and image.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("padding", ["zeros", "replicate"])
+def test_bf16_first_convolution_keeps_the_inputs_precision(vgg, padding, native_bf16):
+    """Under bf16 autocast conv1_1 sees its input as two bf16 parts: its output is the
+    float32 convolution (of the bf16 weights) rounded once, where rounding the input
+    first (what autocast alone does) put a sixth of the values more than a step off."""
+    vgg.padding = padding
+    image = torch.rand(1, 3, 40, 48, requires_grad=True)
+    conv = vgg.convs["conv1_1"]
+    x = vgg.preprocess(image.detach())
+    if padding == "replicate":
+        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    exact = F.conv2d(x, conv.weight.bfloat16().float(), conv.bias.bfloat16().float(),
+                     padding=1 if padding == "zeros" else 0)  # fmt: skip
+    with torch.autocast("cpu", torch.bfloat16):
+        got = vgg(image, ["conv1_1"])["conv1_1"]
+        rounded_input = F.conv2d(x, conv.weight, conv.bias,
+                                 padding=1 if padding == "zeros" else 0)  # fmt: skip
+    vgg.padding = "zeros"
+    step = torch.finfo(torch.bfloat16).eps * exact.abs().clamp_min(1e-3)
+    assert got.dtype == torch.bfloat16 and got.shape == exact.shape
+    assert ((got.float() - exact).abs() > step).float().mean() < 0.005
+    assert ((rounded_input.float() - exact).abs() > step).float().mean() > 0.05
+    got.float().square().sum().backward()  # the backward pass: bf16 inside, float32 out
+    assert image.grad.dtype == torch.float32 and image.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_max_pool_without_indices_matches_torch(dtype):
     # Rounded ReLU outputs: many ties, including whole windows of zeros; odd sizes.

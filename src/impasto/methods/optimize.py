@@ -209,6 +209,10 @@ class Progress:
     iterations: int
     losses: dict[str, float]
     image: torch.Tensor  # current output, RGB [0, 1], (1, 3, H, W); do not modify
+    # The pixels being optimized, unclamped and not averaged, (1, 3, H, W): what the losses
+    # are computed on (an iteration reports the loss of the pixels it started from, those
+    # the last iteration left); do not modify
+    pixels: torch.Tensor | None = None
 
 
 @dataclass
@@ -292,7 +296,8 @@ class Stylizer:
         sizes, done, interrupted = [], 0, False
         step = None
 
-        def report(index, size, it, n_iter, new_losses, image, content_t, count=1, where=None):
+        def report(index, size, it, n_iter, new_losses, image, content_t, count=1, where=None,
+                   pixels=None):  # fmt: skip
             """After `count` iterations: check, count, show, snapshot, call back."""
             nonlocal losses, done
             losses = new_losses
@@ -314,7 +319,8 @@ class Stylizer:
                     name = f"scale{index + 1}_{size}px_{it:05d}.png"
                     save_image(to_image(shown), Path(opts.snapshots) / name)
                 if callback is not None:
-                    callback(Progress(index, size, it, n_iter, losses, shown))
+                    raw = (image if pixels is None else pixels).detach()
+                    callback(Progress(index, size, it, n_iter, losses, shown, raw))
 
         try:
             for index, (size, n_iter, tile) in enumerate(
@@ -341,7 +347,7 @@ class Stylizer:
                     if average:
                         average.update(x)
                     shown = average.value() if average else x
-                    report(index, size, it, n_iter, new_losses, shown, content_t)
+                    report(index, size, it, n_iter, new_losses, shown, content_t, pixels=x)
         except KeyboardInterrupt:
             if x is None:
                 raise
@@ -369,9 +375,26 @@ class Stylizer:
     @torch.no_grad()
     def _targets(self, content_t, style_images, blend, size, opts) -> dict:
         """Content features and style statistics that this scale aims at."""
-        content = self.vgg(_seen(content_t, opts), opts.content_layers)
-        return {"content": content, "style": self._style_targets(content_t, style_images, blend,
-                                                                 size, opts)}  # fmt: skip
+        style = self._style_targets(content_t, style_images, blend, size, opts)
+        return {"content": self._content_features(_seen(content_t, opts), opts), "style": style}
+
+    def _features(self, image: torch.Tensor, layers, precision: str) -> dict[str, torch.Tensor]:
+        """Target features, computed as the iterations will compute theirs."""
+        with self._precision(precision):
+            return self.vgg(image, layers)
+
+    def _content_features(self, image: torch.Tensor, opts: Options) -> dict[str, torch.Tensor]:
+        features = self._features(image, opts.content_layers, opts.precision)
+        return {name: f.float() for name, f in features.items()}
+
+    def _precision(self, precision: str) -> torch.autocast:
+        """VGG's convolutions in bf16 or not, for the iterations and their targets alike.
+        A bf16 VGG is a slightly different network (its weights rounded): compared with
+        float32 targets, its features missed them by ~0.5% at relu4_1, and near the end,
+        where the content and style gradients nearly cancel, that bias was as large as
+        the whole gradient (512 px: 352 iterations to the float32 textbook's 300-iteration
+        loss; with targets of its own, 322)."""
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=precision == "bf16")
 
     @torch.no_grad()
     def _style_targets(self, content_t, style_images, blend, size, opts, tile=None) -> dict:
@@ -388,9 +411,9 @@ class Stylizer:
             elif opts.preserve_color == "histogram":
                 style_t = color.match_color(style_t, content_t)
             if tile and max(style_t.shape[-2:]) > tile:
-                found = self._tiled_moments(style_t, list(opts.style_layers), tile)
+                found = self._tiled_moments(style_t, list(opts.style_layers), tile, opts.precision)
             else:
-                features = self.vgg(style_t, opts.style_layers)
+                features = self._features(style_t, opts.style_layers, opts.precision)
                 found = {name: Moments.of(features[name]) for name in opts.style_layers}
             for name in opts.style_layers:  # moments, unlike covariances, blend linearly
                 mean[name] = mean[name] + weight * found[name].mean
@@ -398,12 +421,16 @@ class Stylizer:
         return {name: style_target(opts.style_loss, Moments(mean[name], square[name]))
                 for name in opts.style_layers}  # fmt: skip
 
-    def _tiled_moments(self, image: torch.Tensor, layers: list[str], tile: int) -> dict:
+    def _tiled_moments(
+        self, image: torch.Tensor, layers: list[str], tile: int, precision: str = "fp32"
+    ) -> dict:
         """Moments of a whole image's features, from sums over its tiles' own features."""
         sums: dict[str, torch.Tensor] = {}
         squares: dict[str, torch.Tensor] = {}
         counts = dict.fromkeys(layers, 0)
-        for own in feature_tiles(image, tile, FEATURE_CONTEXT, lambda w: self.vgg(w, layers)):
+        for own in feature_tiles(
+            image, tile, FEATURE_CONTEXT, lambda w: self._features(w, layers, precision)
+        ):
             for name, flat in own.items():
                 flat = flat.float()
                 sums[name] = sums.get(name, 0) + flat.sum(1)
@@ -426,7 +453,7 @@ class Stylizer:
                 region = (..., slice(y, y + tile), slice(x0, x0 + tile))
                 window = x[region].clone().requires_grad_(True)
                 with torch.no_grad():
-                    content = self.vgg(seen[region], opts.content_layers)
+                    content = self._content_features(seen[region], opts)
                 target = {"content": content, "style": style}
                 step = Optimizer(window, opts)
                 for _ in range(k):
@@ -462,7 +489,7 @@ class Stylizer:
         # take bf16 features as they are: their Gram products read them in float32 and
         # send bf16 gradients back). Each layer's loss is built as VGG reaches it (see
         # VGG19.walk): less memory in the backward pass.
-        with torch.autocast(on, torch.bfloat16, enabled=opts.precision == "bf16"):
+        with self._precision(opts.precision):
             for name, features in self.vgg.walk(x, {**opts.content_layers, **opts.style_layers}):
                 with torch.autocast(on, enabled=False):
                     if name in opts.content_layers:

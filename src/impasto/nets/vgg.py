@@ -137,9 +137,8 @@ class VGG19(nn.Module):
         x = self.preprocess(image)
         for name in LAYERS[: last + 1]:
             kind = name[:4]
-            if kind == "conv" and name == "conv1_1" and self.padding == "replicate":
-                conv = self.convs[name]
-                x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), conv.weight, conv.bias)
+            if name == "conv1_1":
+                x = self._first_conv(x)
             elif kind == "conv":
                 x = self.convs[name](x)
             elif kind == "relu":
@@ -160,6 +159,46 @@ class VGG19(nn.Module):
                 x = F.avg_pool2d(x, 2) * AVG_POOL_GAIN[name]
             if name in wanted:
                 yield name, x
+
+    def _first_conv(self, x: torch.Tensor) -> torch.Tensor:
+        conv, padding = self.convs["conv1_1"], 1
+        if self.padding == "replicate":
+            x, padding = F.pad(x, (1, 1, 1, 1), mode="replicate"), 0
+        bf16 = (torch.is_autocast_enabled(x.device.type)
+                and torch.get_autocast_dtype(x.device.type) == torch.bfloat16)  # fmt: skip
+        if bf16 and not conv.weight.requires_grad:
+            return SplitInputConv.apply(x, conv.weight, conv.bias, padding)
+        return F.conv2d(x, conv.weight, conv.bias, padding=padding)
+
+
+class SplitInputConv(torch.autograd.Function):
+    """A frozen first convolution under bf16 autocast, its input carried as two bf16 parts
+    (the value rounded, then what rounding lost) in one convolution of twice the channels,
+    summed in float32. bf16 alone keeps 8 significant bits of the input, steps of 0.25–1
+    of the 255 levels in the Caffe convention: an optimization's last steps, smaller than
+    that, went unseen, and its gradient near the end was 3x further from float32's (16%
+    of it against 6%). The two parts keep 16 bits, for ~0.5% more time an iteration; the
+    backward pass needs no more than bf16."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding: int):
+        with torch.autocast(x.device.type, enabled=False):
+            high = x.to(torch.bfloat16)
+            low = (x - high.float()).to(torch.bfloat16)
+            weight = weight.to(torch.bfloat16)
+            ctx.save_for_backward(weight)
+            ctx.shape, ctx.dtype, ctx.padding = x.shape, x.dtype, padding
+            both = torch.cat([high, low], 1).contiguous(memory_format=layout(weight))
+            return F.conv2d(both, torch.cat([weight, weight], 1), bias.to(torch.bfloat16),
+                            padding=padding)  # fmt: skip
+
+    @staticmethod
+    def backward(ctx, grad):
+        (weight,) = ctx.saved_tensors
+        with torch.autocast(grad.device.type, enabled=False):
+            grad = torch.nn.grad.conv2d_input(ctx.shape, weight, grad.to(weight.dtype),
+                                              padding=ctx.padding)  # fmt: skip
+        return grad.to(ctx.dtype), None, None, None
 
 
 def narrow(channels: int, width: float) -> int:
