@@ -39,8 +39,10 @@ def from_caffe(caffe: torch.Tensor) -> torch.Tensor:
     return ((caffe + MEAN_BGR.to(caffe)) / 255)[:, [2, 1, 0]]
 
 
-def run(content_path, style_path, size: int, iterations: int, device: str = "cpu", log=None):
-    """Returns [(seconds, total loss)] per iteration; `log` gets each pair as it comes."""
+def textbook_loss(content_path, style_path, size: int, device: str = "cpu"):
+    """The textbook's total loss as a function of an RGB image in [0, 1] (its pixels as they
+    are, unclamped): what `run` minimizes, and what the benchmark scores other runs' pixels
+    with."""
     opts = Options.preset("classic")  # the same loss function as impasto's classic preset
     vgg = VGG19.from_weights(find_weights()).to(device)
     content = to_tensor(resize_longest(load_image(content_path), size)).to(device)
@@ -49,6 +51,24 @@ def run(content_path, style_path, size: int, iterations: int, device: str = "cpu
     with torch.no_grad():
         target_content = vgg(content, opts.content_layers)
         target_grams = {n: gram_matrix(f) for n, f in vgg(style, opts.style_layers).items()}
+
+    def loss(image: torch.Tensor) -> torch.Tensor:
+        features = vgg(image, all_layers + list(opts.content_layers) + list(opts.style_layers))
+        total = opts.content_weight * sum(
+            w * content_loss(features[n], target_content[n]) for n, w in opts.content_layers.items()
+        )
+        total = total + DEFAULT_STYLE_WEIGHTS["gram"] * sum(
+            w * F.mse_loss(gram_matrix(features[n]), target_grams[n])
+            for n, w in opts.style_layers.items()
+        )
+        return total + opts.tv_weight * tv_loss(image)
+
+    return loss, content
+
+
+def run(content_path, style_path, size: int, iterations: int, device: str = "cpu", log=None):
+    """Returns [(seconds, total loss)] per iteration; `log` gets each pair as it comes."""
+    loss_of, content = textbook_loss(content_path, style_path, size, device)
     pixels = to_caffe(content).clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([pixels], max_iter=1, history_size=100)
     trace: list[tuple[float, float]] = []
@@ -56,16 +76,7 @@ def run(content_path, style_path, size: int, iterations: int, device: str = "cpu
 
     def closure():
         optimizer.zero_grad()
-        image = from_caffe(pixels)
-        features = vgg(image, all_layers + list(opts.content_layers) + list(opts.style_layers))
-        loss = opts.content_weight * sum(
-            w * content_loss(features[n], target_content[n]) for n, w in opts.content_layers.items()
-        )
-        loss = loss + DEFAULT_STYLE_WEIGHTS["gram"] * sum(
-            w * F.mse_loss(gram_matrix(features[n]), target_grams[n])
-            for n, w in opts.style_layers.items()
-        )
-        loss = loss + opts.tv_weight * tv_loss(image)
+        loss = loss_of(from_caffe(pixels))
         loss.backward()
         return loss
 
