@@ -148,3 +148,25 @@ def test_torchrun_two_cpu_processes(data, tmp_path):
     _, meta = load_model(out)
     assert meta["training"]["device"] == "2 x cpu" and meta["training"]["steps"] == 2
     assert done.stdout.count("wrote") == 1  # rank 0 alone reports and writes
+
+
+def test_bf16_training_aims_at_its_own_networks_grams(data, tmp_path, native_bf16):
+    """The bf16 loss's Grams of a style image are its bf16 targets, not float32's: a bf16
+    VGG is a slightly different network, ~0.5% off at the deeper layers."""
+    from impasto.io.images import load_image, resize_longest, to_tensor
+    from impasto.losses import gram_matrix
+    from impasto.nets.vgg import VGG19
+    from impasto.nets.weights import find_weights
+    from impasto.training.train import style_grams
+
+    vgg, cpu = VGG19.from_weights(find_weights()), torch.device("cpu")
+    style = load_image(data / "styles/starry_night.jpg")
+    bf16 = style_grams(vgg, [style], options(data, tmp_path, precision="bf16"), cpu)
+    fp32 = style_grams(vgg, [style], options(data, tmp_path), cpu)
+    image = to_tensor(resize_longest(style, 96))
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        seen = vgg(image, list(bf16))
+    for name, target in bf16.items():
+        own = gram_matrix(seen[name].float())
+        assert torch.allclose(own, target[0:1])
+        assert not torch.allclose(own, fp32[name][0:1])

@@ -166,7 +166,7 @@ class VGG19(nn.Module):
             x, padding = F.pad(x, (1, 1, 1, 1), mode="replicate"), 0
         bf16 = (torch.is_autocast_enabled(x.device.type)
                 and torch.get_autocast_dtype(x.device.type) == torch.bfloat16)  # fmt: skip
-        if bf16 and not conv.weight.requires_grad:
+        if bf16 and x.dtype != torch.bfloat16 and not conv.weight.requires_grad:
             return SplitInputConv.apply(x, conv.weight, conv.bias, padding)
         return F.conv2d(x, conv.weight, conv.bias, padding=padding)
 

@@ -174,13 +174,7 @@ def train(
 
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device, memory_format=channels_last)
     layers = sorted({*opts.content_layers, *opts.style_layers}, key=LAYERS.index)
-    with torch.no_grad():  # target Grams, (n_styles, C, C) per layer
-        grams = {n: [] for n in opts.style_layers}
-        for style in styles:
-            feats = vgg(to_tensor(resize_longest(style, opts.style_size)).to(device), grams)
-            for n in grams:
-                grams[n].append(gram_matrix(feats[n].float())[0])
-        grams = {n: torch.stack(g) for n, g in grams.items()}
+    grams = style_grams(vgg, styles, opts, device)
 
     targets = None
     if opts.distill:
@@ -257,6 +251,23 @@ def train(
     if world > 1:
         dist.barrier()
     return meta
+
+
+@torch.no_grad()
+def style_grams(
+    vgg: VGG19, styles: list, opts: TrainOptions, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Target Grams, (n_styles, C, C) per style layer, from the network the loss runs: in
+    bf16 a bf16 VGG, a slightly different network (see Stylizer._precision)."""
+    bf16 = opts.precision == "bf16"
+    grams: dict[str, list] = {n: [] for n in opts.style_layers}
+    for style in styles:
+        image = to_tensor(resize_longest(style, opts.style_size)).to(device)
+        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            feats = vgg(image, grams)
+        for n in grams:
+            grams[n].append(gram_matrix(feats[n].float())[0])
+    return {n: torch.stack(g) for n, g in grams.items()}
 
 
 def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, torch.Tensor]:
