@@ -44,6 +44,12 @@ def bf16_is_fast(device: torch.device) -> bool:
         return True
 
 
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The context a network runs in at `precision` (one `usable_precision` returned):
+    bf16 autocast, or none."""
+    return torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16")
+
+
 def usable_precision(precision: str, device: torch.device) -> str:
     """`precision`, unless it is bf16 on a CPU without bf16 kernels: then fp32, with a
     warning, since such a run would be slower rather than faster. "auto" (for methods

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .. import color
-from ..devices import resolve_device, usable_precision
+from ..devices import autocast, resolve_device, usable_precision
 from ..errors import OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
 from ..models import load_network
@@ -139,8 +139,7 @@ class FastStylizer:
             feed = {"image": images.cpu().numpy(), "style_weights": weights.numpy()}
             return torch.from_numpy(self._session.run(None, feed)[0])
         images = images.to(self.device)
-        bf16 = self.precision == "bf16"
-        with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
+        with autocast(self.device, self.precision):
             out = self.net(images, weights.to(self.device))
         return out.float().cpu()
 

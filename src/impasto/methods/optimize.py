@@ -26,7 +26,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import color
-from ..devices import usable_precision
+from ..devices import autocast, usable_precision
 from ..errors import DivergedError, OptionError
 from ..io.images import (
     ImageSource,
@@ -379,22 +379,18 @@ class Stylizer:
         return {"content": self._content_features(_seen(content_t, opts), opts), "style": style}
 
     def _features(self, image: torch.Tensor, layers, precision: str) -> dict[str, torch.Tensor]:
-        """Target features, computed as the iterations will compute theirs."""
-        with self._precision(precision):
+        """Target features, computed as the iterations compute theirs. A bf16 VGG is a
+        slightly different network (its weights rounded): its Grams of the same style image
+        differ from float32's by ~0.65% at relu4_1, and near the end, where the content and
+        style gradients nearly cancel, float32 targets made its gradient 98% off float32's
+        (512 px: 352 iterations to the float32 textbook's 300-iteration loss; with targets
+        of its own, 322)."""
+        with autocast(self.device, precision):
             return self.vgg(image, layers)
 
     def _content_features(self, image: torch.Tensor, opts: Options) -> dict[str, torch.Tensor]:
         features = self._features(image, opts.content_layers, opts.precision)
         return {name: f.float() for name, f in features.items()}
-
-    def _precision(self, precision: str) -> torch.autocast:
-        """VGG's convolutions in bf16 or not, for the iterations and their targets alike.
-        A bf16 VGG is a slightly different network (its weights rounded): its Grams of the
-        same style image differ from float32's by ~0.65% at relu4_1, and near the end,
-        where the content and style gradients nearly cancel, float32 targets made its
-        gradient 98% off float32's (512 px: 352 iterations to the float32 textbook's
-        300-iteration loss; with targets of its own, 322)."""
-        return torch.autocast(self.device.type, torch.bfloat16, enabled=precision == "bf16")
 
     @torch.no_grad()
     def _style_targets(self, content_t, style_images, blend, size, opts, tile=None) -> dict:
@@ -489,7 +485,7 @@ class Stylizer:
         # take bf16 features as they are: their Gram products read them in float32 and
         # send bf16 gradients back). Each layer's loss is built as VGG reaches it (see
         # VGG19.walk): less memory in the backward pass.
-        with self._precision(opts.precision):
+        with autocast(self.device, opts.precision):  # as the targets were computed
             for name, features in self.vgg.walk(x, {**opts.content_layers, **opts.style_layers}):
                 with torch.autocast(on, enabled=False):
                     if name in opts.content_layers:

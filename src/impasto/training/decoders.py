@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..devices import usable_precision
+from ..devices import autocast, usable_precision
 from ..errors import OptionError
 from ..io.images import save_image, to_image
 from ..io.modelfile import save_model
@@ -162,7 +162,6 @@ def train_decoders(
     holdout = _holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
     bar = tqdm(total=opts.steps, initial=start, disable=rank != 0 or not progress, unit="step")
     batches, step, began = iter(loader), start, time.perf_counter()
-    bf16 = opts.precision == "bf16"
 
     def record(step: int, elapsed: float) -> None:
         info = {"step": step, "history": history, "seconds": elapsed, "options": _record(opts)}
@@ -173,7 +172,7 @@ def train_decoders(
             photos = next(batches)[0].to(device, non_blocking=True)
             for group in optim.param_groups:
                 group["lr"] = lr_at(step, opts)
-            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+            with autocast(device, opts.precision):
                 with torch.no_grad():  # VGG-19's features: what the decoders aim for
                     switches = net.switches() if net.encoder is None else None
                     target = {k: v.float() for k, v in vgg(photos, layers, switches).items()}

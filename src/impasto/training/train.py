@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..devices import resolve_device, usable_precision
+from ..devices import autocast, resolve_device, usable_precision
 from ..errors import ModelError, OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.modelfile import load_model, save_model
@@ -207,7 +207,7 @@ def train(
             target = batch[2].to(device, non_blocking=True) if opts.distill else None
             for group in optim.param_groups:
                 group["lr"] = lr_at(step, opts)
-            with torch.autocast(device.type, torch.bfloat16, enabled=opts.precision == "bf16"):
+            with autocast(device, opts.precision):
                 out = model(photos, F.one_hot(which, len(names)).float())
                 terms = _losses(vgg, layers, out, photos, target, which, grams, opts)
             step += 1
@@ -258,12 +258,11 @@ def style_grams(
     vgg: VGG19, styles: list, opts: TrainOptions, device: torch.device
 ) -> dict[str, torch.Tensor]:
     """Target Grams, (n_styles, C, C) per style layer, from the network the loss runs: in
-    bf16 a bf16 VGG, a slightly different network (see Stylizer._precision)."""
-    bf16 = opts.precision == "bf16"
+    bf16 a bf16 VGG, a slightly different network (see Stylizer._features)."""
     grams: dict[str, list] = {n: [] for n in opts.style_layers}
     for style in styles:
         image = to_tensor(resize_longest(style, opts.style_size)).to(device)
-        with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        with autocast(device, opts.precision):
             feats = vgg(image, grams)
         for n in grams:
             grams[n].append(gram_matrix(feats[n].float())[0])
