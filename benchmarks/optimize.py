@@ -126,8 +126,10 @@ def worker_impasto(args) -> dict:
             torch.cuda.synchronize()
         loss = progress.losses["total"]
         final_scale.append((time.perf_counter() - start, loss))
+        if not classic:  # another loss: no race, nothing to keep
+            return
         pixels[:] = [pixels[1], progress.pixels.clone()]
-        if classic and pixels[0] is not None and loss <= args.target * WINDOW:
+        if pixels[0] is not None and loss <= args.target * WINDOW:
             torch.save(pixels[0].cpu(), f"{kept.name}/{len(final_scale)}.pt")
             if loss <= args.target * PAST:
                 raise KeyboardInterrupt  # impasto's own stop: keeps the current image

@@ -212,7 +212,7 @@ class Progress:
     # The pixels being optimized, unclamped and not averaged, (1, 3, H, W): what the losses
     # are computed on (an iteration reports the loss of the pixels it started from, those
     # the last iteration left); do not modify
-    pixels: torch.Tensor | None = None
+    pixels: torch.Tensor
 
 
 @dataclass
