@@ -187,9 +187,9 @@ def test_cli_fast_folder_batches_and_keeps_names(model_file, data, tmp_path, cap
     code, out, _ = cli(["fast", data / "content", "--model", model_file, "-o", tmp_path / "out",
                         "--size", 64, "--batch", 3, "--style", "udnie:0.5,0:0.5", "--quiet"],
                        capsys)  # fmt: skip
-    assert code == 0 and "wrote 7 images" in out
-    written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == sorted(p.name for p in (data / "content").iterdir())
+    photos = sorted(p.name for p in (data / "content").iterdir())  # however many there are
+    assert code == 0 and f"wrote {len(photos)} images" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == photos
     assert max(Image.open(tmp_path / "out" / "tubingen.jpg").size) == 64
 
 
