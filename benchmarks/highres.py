@@ -33,12 +33,15 @@ BIN = Path(sys.executable).parent
 def measure(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one command run in a fresh child process."""
     # Each measurement in its own grandchild: RUSAGE_CHILDREN is a maximum over all children.
-    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-             "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-             "print(time.perf_counter() - t, "
-             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", probe, *cmd], check=True, capture_output=True,
-                         text=True).stdout.split()  # fmt: skip
+    probe = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *cmd], check=True, capture_output=True, text=True
+    ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -63,9 +66,22 @@ def main() -> None:
     precision = "bf16" if bf16_is_fast(torch.device("cpu")) else "fp32"  # fp32 without bf16 kernels
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        stylize = [impasto, "stylize", str(CONTENT), "--style", str(STYLE), "-o", f"{tmp}/o.png",
-                   "--iterations", str(args.iterations), "--precision", precision, "--quiet",
-                   "--device", "cpu"]  # fmt: skip
+        stylize = [
+            impasto,
+            "stylize",
+            str(CONTENT),
+            "--style",
+            str(STYLE),
+            "-o",
+            f"{tmp}/o.png",
+            "--iterations",
+            str(args.iterations),
+            "--precision",
+            precision,
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
         for size in sizes(args.sizes):
             runs = []
             if size <= args.whole_up_to:
@@ -77,31 +93,72 @@ def main() -> None:
                 runs.append(("pastiche (2 iterations)", None))
             for name, extra in runs:
                 if extra is None:
-                    cmd = [str(pastiche), "--content", str(CONTENT), "--styles", str(STYLE),
-                           "--size", str(size), "--num-steps", "2", "--no-verbose",
-                           "--output", f"{tmp}/p.png"]  # fmt: skip
+                    cmd = [
+                        str(pastiche),
+                        "--content",
+                        str(CONTENT),
+                        "--styles",
+                        str(STYLE),
+                        "--size",
+                        str(size),
+                        "--num-steps",
+                        "2",
+                        "--no-verbose",
+                        "--output",
+                        f"{tmp}/p.png",
+                    ]
                 else:
                     cmd = [*stylize, "--size", str(size), *extra]
                 seconds, peak = measure(cmd)
                 rows.append((size, name, seconds, peak))
                 print(rows[-1], flush=True)
         for size in sizes(args.arbitrary_sizes):
-            cmd = [impasto, "arbitrary", str(CONTENT), "--style", str(STYLE), "--size", str(size),
-                   "-o", f"{tmp}/a.png", "--device", "cpu", "--precision", precision]  # fmt: skip
+            cmd = [
+                impasto,
+                "arbitrary",
+                str(CONTENT),
+                "--style",
+                str(STYLE),
+                "--size",
+                str(size),
+                "-o",
+                f"{tmp}/a.png",
+                "--device",
+                "cpu",
+                "--precision",
+                precision,
+            ]
             seconds, peak = measure(cmd)
             rows.append((size, "arbitrary (built-in compact, tiles above 1024 px)", seconds, peak))
             print(rows[-1], flush=True)
         for size in sizes(args.fast_sizes):
-            cmd = [impasto, "fast", str(CONTENT), "--model", "styles", "--style", "udnie",
-                   "--size", str(size), "-o", f"{tmp}/f.png", "--device", "cpu",
-                   "--quiet"]  # fmt: skip
+            cmd = [
+                impasto,
+                "fast",
+                str(CONTENT),
+                "--model",
+                "styles",
+                "--style",
+                "udnie",
+                "--size",
+                str(size),
+                "-o",
+                f"{tmp}/f.png",
+                "--device",
+                "cpu",
+                "--quiet",
+            ]
             seconds, peak = measure(cmd)
             rows.append((size, "fast network (built-in styles)", seconds, peak))
             print(rows[-1], flush=True)
-    lines = [f"impasto stylize: default ladder, {args.iterations} iterations per scale (per "
-             f"tile at tiled scales), {precision}, on {os.cpu_count()} CPU cores. Pair: "
-             f"{CONTENT.name} x {STYLE.name}.", "",
-             "| longest side | what | wall s | peak RSS MB |", "|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"impasto stylize: default ladder, {args.iterations} iterations per scale (per "
+        f"tile at tiled scales), {precision}, on {os.cpu_count()} CPU cores. Pair: "
+        f"{CONTENT.name} x {STYLE.name}.",
+        "",
+        "| longest side | what | wall s | peak RSS MB |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {size} | {name} | {s:.0f} | {peak:.0f} |" for size, name, s, peak in rows]
     table = "\n".join(lines)
     print(table)

@@ -36,16 +36,22 @@ def main() -> None:
     fast = FastStylizer(args.model, "cpu")
     judge = Evaluator(device="cpu")
     photos = find_images(DATA / "holdout")[0][: args.photos]
-    lines = [f"Held-out photos: {len(photos)} (../shared/data/holdout), scored at {args.size} px. "
-             "Lower is closer.", "",
-             "| style | style distance | content distance | photo's style distance "
-             "| painting's content distance |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Held-out photos: {len(photos)} (../shared/data/holdout), scored at {args.size} px. "
+        "Lower is closer.",
+        "",
+        "| style | style distance | content distance | photo's style distance "
+        "| painting's content distance |",
+        "|---|---|---|---|---|",
+    ]
     for style in fast.styles:
         painting = next((DATA / "styles").glob(f"{style}.*"), None)
         if painting is None:
             continue
-        out = [judge.score(fast.run(p, style, size=args.size), p, painting, args.size)
-               for p in photos]  # fmt: skip
+        out = [
+            judge.score(fast.run(p, style, size=args.size).image, p, painting, args.size)
+            for p in photos
+        ]
         bare = [judge.score(p, p, painting, args.size) for p in photos]
         only = [judge.score(painting, p, painting, args.size) for p in photos]
         lines.append(

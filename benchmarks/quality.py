@@ -28,9 +28,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
-PAIRS = [("tubingen", "starry_night"), ("golden_gate", "the_scream"),
-         ("brad_pitt", "picasso_selfport1907"), ("hoovertowernight", "woman_with_hat_matisse"),
-         ("amber", "udnie"), ("avril", "mosaic")]  # fmt: skip
+PAIRS = [
+    ("tubingen", "starry_night"),
+    ("golden_gate", "the_scream"),
+    ("brad_pitt", "picasso_selfport1907"),
+    ("hoovertowernight", "woman_with_hat_matisse"),
+    ("amber", "udnie"),
+    ("avril", "mosaic"),
+]
 METHODS = ("impasto", "impasto classic", "textbook", "pastiche")
 
 
@@ -43,9 +48,24 @@ def worker(method: str, content: Path, style: Path, size: int, out: Path, steps:
     start = time.perf_counter()
     if method == "pastiche":
         exe = Path(sys.executable).with_name("pastiche")
-        subprocess.run([str(exe), "--content", str(content), "--styles", str(style), "--size",
-                        str(size), "--num-steps", str(steps), "--no-verbose", "--output",
-                        str(out)], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                str(exe),
+                "--content",
+                str(content),
+                "--styles",
+                str(style),
+                "--size",
+                str(size),
+                "--num-steps",
+                str(steps),
+                "--no-verbose",
+                "--output",
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+        )
     elif method == "textbook":
         sys.path.insert(0, str(HERE))
         import textbook
@@ -58,8 +78,9 @@ def worker(method: str, content: Path, style: Path, size: int, out: Path, steps:
         from impasto.methods.optimize import Stylizer
 
         preset = method.partition(" ")[2] or "balanced"  # "impasto more-style": a preset
-        Stylizer(device="cpu").run(content, style, size=size, preset=preset,
-                                   progress=False).image.save(out)  # fmt: skip
+        Stylizer(device="cpu").run(
+            content, style, size=size, preset=preset, progress=False
+        ).image.save(out)
     return time.perf_counter() - start
 
 
@@ -76,8 +97,9 @@ def main() -> None:
     args = p.parse_args()
     if args.worker:
         method, content, style, size = args.worker
-        seconds = worker(method, Path(content), Path(style), int(size), Path(args.out),
-                         args.pastiche_steps)  # fmt: skip
+        seconds = worker(
+            method, Path(content), Path(style), int(size), Path(args.out), args.pastiche_steps
+        )
         print(json.dumps({"seconds": seconds}))
         return
     if not DATA.is_dir():
@@ -100,9 +122,19 @@ def main() -> None:
                 row = []  # outputs only: the inputs are not the project's to publish
                 for method in methods:
                     out = Path(tmp) / f"{size}_{c}_{method.replace(' ', '_')}.png"
-                    cmd = [sys.executable, __file__, "--worker", method, str(content),
-                           str(style), str(size), "--out", str(out), "--pastiche-steps",
-                           str(args.pastiche_steps)]  # fmt: skip
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        method,
+                        str(content),
+                        str(style),
+                        str(size),
+                        "--out",
+                        str(out),
+                        "--pastiche-steps",
+                        str(args.pastiche_steps),
+                    ]
                     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                     seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
                     score = judge.score(out, content, style, size=size)
@@ -119,16 +151,21 @@ def main() -> None:
                     )
                 rows.append(row)
                 labels.append(f"{c} x {s} {size}px")
-    lines = [f"Mean over {args.pairs} pairs; pastiche: {args.pastiche_steps} steps. "
-             "Distances: lower content = more photo, lower style/moment = more painting.", "",
-             "| size | method | wall s | x impasto time | content | Gram style | moment |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Mean over {args.pairs} pairs; pastiche: {args.pastiche_steps} steps. "
+        "Distances: lower content = more photo, lower style/moment = more painting.",
+        "",
+        "| size | method | wall s | x impasto time | content | Gram style | moment |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for (size, method), runs in results.items():
         mean = {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
         ours = statistics.mean(r["seconds"] for r in results[(size, methods[0])])
-        lines.append(f"| {size} | {method} | {mean['seconds']:.1f} | "
-                     f"{mean['seconds'] / ours:.2f} | {mean['content_distance']:.3f} | "
-                     f"{mean['style_distance']:.3f} | {mean['moment_distance']:.3f} |")  # fmt: skip
+        lines.append(
+            f"| {size} | {method} | {mean['seconds']:.1f} | "
+            f"{mean['seconds'] / ours:.2f} | {mean['content_distance']:.3f} | "
+            f"{mean['style_distance']:.3f} | {mean['moment_distance']:.3f} |"
+        )
     table = "\n".join(lines)
     print("\n" + table)
     if args.markdown:

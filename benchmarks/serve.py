@@ -36,8 +36,11 @@ def free_port() -> int:
 def one_job(client: httpx.Client, photo: bytes) -> float:
     start = time.perf_counter()
     while True:
-        r = client.post("/api/jobs", files={"content": ("p.jpg", photo)},
-                        data={"style": "udnie", "size": str(SIZE)})  # fmt: skip
+        r = client.post(
+            "/api/jobs",
+            files={"content": ("p.jpg", photo)},
+            data={"style": "udnie", "size": str(SIZE)},
+        )
         if r.status_code != 503:
             break
         time.sleep(float(r.headers.get("Retry-After", 1)))
@@ -53,8 +56,20 @@ def one_job(client: httpx.Client, photo: bytes) -> float:
 def serve(workers: int, jobs: int, clients: int, photos: list[bytes]) -> dict:
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
-        cmd = [sys.executable, "-m", "impasto.cli", "serve", "--port", str(port),
-               "--workers", str(workers), "--data-dir", data, "--device", "cpu"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "impasto.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--data-dir",
+            data,
+            "--device",
+            "cpu",
+        ]
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -80,8 +95,13 @@ def serve(workers: int, jobs: int, clients: int, photos: list[bytes]) -> dict:
             server.terminate()
             server.wait(30)
     p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    return {"workers": workers, "jobs": len(latencies), "jobs/s": len(latencies) / wall,
-            "p50 ms": statistics.median(latencies) * 1000, "p95 ms": p95 * 1000}  # fmt: skip
+    return {
+        "workers": workers,
+        "jobs": len(latencies),
+        "jobs/s": len(latencies) / wall,
+        "p50 ms": statistics.median(latencies) * 1000,
+        "p95 ms": p95 * 1000,
+    }
 
 
 def baseline(photos: list[bytes]) -> float:
@@ -113,18 +133,24 @@ def main() -> None:
         row = serve(workers, args.jobs, args.clients, photos)
         rows.append(row)
         print(row, flush=True)
-    lines = [f"Fast jobs (`styles`, udnie) at {SIZE} px on {os.cpu_count()} CPU cores, "
-             f"{args.clients} concurrent clients, {args.jobs} jobs; latency is upload to "
-             f"result downloaded. In-process baseline with no server: {direct:.0f} ms "
-             "per photo (decode, resize, network; no PNG encoding, no HTTP).", "",
-             "Latency includes waiting behind the other clients' jobs; time per job "
-             "(1 / jobs/s) compares with the in-process figure.", "",
-             "| workers | jobs/s | p50 latency | p95 latency | time per job | vs in-process |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Fast jobs (`styles`, udnie) at {SIZE} px on {os.cpu_count()} CPU cores, "
+        f"{args.clients} concurrent clients, {args.jobs} jobs; latency is upload to "
+        f"result downloaded. In-process baseline with no server: {direct:.0f} ms "
+        "per photo (decode, resize, network; no PNG encoding, no HTTP).",
+        "",
+        "Latency includes waiting behind the other clients' jobs; time per job "
+        "(1 / jobs/s) compares with the in-process figure.",
+        "",
+        "| workers | jobs/s | p50 latency | p95 latency | time per job | vs in-process |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['workers']} | {r['jobs/s']:.1f} | {r['p50 ms']:.0f} ms | "
-                     f"{r['p95 ms']:.0f} ms | {1000 / r['jobs/s']:.0f} ms | "
-                     f"{1000 / r['jobs/s'] / direct:.2f}x |")  # fmt: skip
+        lines.append(
+            f"| {r['workers']} | {r['jobs/s']:.1f} | {r['p50 ms']:.0f} ms | "
+            f"{r['p95 ms']:.0f} ms | {1000 / r['jobs/s']:.0f} ms | "
+            f"{1000 / r['jobs/s'] / direct:.2f}x |"
+        )
     table = "\n".join(lines)
     print(table)
     if args.markdown:

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 
 from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.losses import content_loss, tv_loss
-from impasto.methods.optimize import DEFAULT_STYLE_WEIGHTS, Options
+from impasto.methods.presets import preset
 from impasto.nets.vgg import LAYERS, VGG19
 from impasto.nets.weights import find_weights
+from impasto.options import DEFAULT_STYLE_WEIGHTS
 
 MEAN_BGR = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
 
@@ -43,7 +44,7 @@ def textbook_loss(content_path, style_path, size: int, device: str = "cpu"):
     """The textbook's total loss as a function of an RGB image in [0, 1] (its pixels as they
     are, unclamped): what `run` minimizes, and what the benchmark scores other runs' pixels
     with."""
-    opts = Options.preset("classic")  # the same loss function as impasto's classic preset
+    opts = preset("classic")  # the same loss function as impasto's classic preset
     vgg = VGG19.from_weights(find_weights()).to(device)
     content = to_tensor(resize_longest(load_image(content_path), size)).to(device)
     style = to_tensor(resize_longest(load_image(style_path), size)).to(device)

@@ -40,15 +40,18 @@ def main() -> None:
 
     start = time.perf_counter()
     fast = impasto.FastStylizer("styles", device=args.device)
-    tiles = [fast.run(cat, style) for style in fast.styles]
-    save_image(labelled_grid(tiles, fast.styles, columns=4, cell=args.size // 2),
-               out / "demo_sheet.png")  # fmt: skip
-    print(f"wrote {out / 'demo_sheet.png'}: {len(tiles)} styles in "
-          f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+    tiles = [fast.run(cat, style).image for style in fast.styles]
+    save_image(
+        labelled_grid(tiles, fast.styles, columns=4, cell=args.size // 2), out / "demo_sheet.png"
+    )
+    print(
+        f"wrote {out / 'demo_sheet.png'}: {len(tiles)} styles in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
 
     start = time.perf_counter()
     arbitrary = ArbitraryStylizer(device=args.device)  # the built-in compact decoders
-    save_image(arbitrary.run(cat, tissue, size=args.size), out / "demo_arbitrary.png")
+    save_image(arbitrary.run(cat, tissue, size=args.size).image, out / "demo_arbitrary.png")
     print(f"wrote {out / 'demo_arbitrary.png'} in {time.perf_counter() - start:.1f} s")
 
     if args.optimize:

@@ -32,8 +32,12 @@ def main() -> None:
     parser.add_argument("-o", "--output", default="gallery.jpg")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--method", choices=("optimize", "arbitrary"), default="optimize",
-                        help="impasto stylize's default, or impasto arbitrary's")  # fmt: skip
+    parser.add_argument(
+        "--method",
+        choices=("optimize", "arbitrary"),
+        default="optimize",
+        help="impasto stylize's default, or impasto arbitrary's",
+    )
     args = parser.parse_args()
 
     if args.method == "optimize":
@@ -48,11 +52,13 @@ def main() -> None:
         if args.method == "optimize":
             image = stylizer.run(content, style, size=args.size, progress=False).image
         else:
-            image = stylizer.run(content, style, size=args.size)
+            image = stylizer.run(content, style, size=args.size).image
         print(f"{photo} x {painting}: {time.perf_counter() - start:.1f} s")
         rows.append([image])
-    panels = [[im.resize((round(im.width * ROW_HEIGHT / im.height), ROW_HEIGHT)) for im in row]
-              for row in rows]  # fmt: skip
+    panels = [
+        [im.resize((round(im.width * ROW_HEIGHT / im.height), ROW_HEIGHT)) for im in row]
+        for row in rows
+    ]
     width = max(sum(p.width for p in row) for row in panels)
     sheet = Image.new("RGB", (width, ROW_HEIGHT * len(panels)), "white")
     for y, row in enumerate(panels):

@@ -38,8 +38,9 @@ def model_file(tmp_path_factory) -> Path:
     from impasto.nets.transformer import Architecture, TransformerNet
 
     torch.manual_seed(0)
-    net = TransformerNet(Architecture(styles=("starry_night", "udnie", "the_scream"), width=8,
-                                      blocks=2))  # fmt: skip
+    net = TransformerNet(
+        Architecture(styles=("starry_night", "udnie", "the_scream"), width=8, blocks=2)
+    )
     with torch.no_grad():  # distinct per-style parameters, as after training
         for p in net.parameters():
             if p.dim() == 2:

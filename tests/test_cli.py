@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from impasto.cli import main, retain_freed_memory
+from impasto.cli import main
+from impasto.runtime import retain_freed_memory
 
 
 def run(args, capsys):
@@ -20,8 +21,23 @@ def run(args, capsys):
 
 def test_stylize_end_to_end(content, style, tmp_path, capsys):
     out = tmp_path / "out.jpg"
-    code, stdout, _ = run(["stylize", content, "--style", style, "-o", out, "--size", 96,
-                           "--iterations", 5, "--json", "--quiet"], capsys)  # fmt: skip
+    code, stdout, _ = run(
+        [
+            "stylize",
+            content,
+            "--style",
+            style,
+            "-o",
+            out,
+            "--size",
+            96,
+            "--iterations",
+            5,
+            "--json",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0
     summary = json.loads(stdout)
     assert summary["iterations"] == 5 and summary["device"] == "cpu"
@@ -31,14 +47,41 @@ def test_stylize_end_to_end(content, style, tmp_path, capsys):
 
 def test_two_styles_scales_snapshots(content, style, data, tmp_path, capsys):
     out = tmp_path / "blend.png"
-    code, _, _ = run(["stylize", content, "--style", style, "--style", data / "styles/udnie.jpg",
-                      "--style-weights", "0.7,0.3", "--scales", "48,96", "--size", 96,
-                      "--iterations", "3,2", "--style-layers", "relu1_1:2,relu3_1",
-                      "--preserve-color", "luminance", "--save-every", 2,
-                      "--snapshots", tmp_path / "snaps", "-o", out, "--quiet"], capsys)  # fmt: skip
+    code, _, _ = run(
+        [
+            "stylize",
+            content,
+            "--style",
+            style,
+            "--style",
+            data / "styles/udnie.jpg",
+            "--style-weights",
+            "0.7,0.3",
+            "--scales",
+            "48,96",
+            "--size",
+            96,
+            "--iterations",
+            "3,2",
+            "--style-layers",
+            "relu1_1:2,relu3_1",
+            "--preserve-color",
+            "luminance",
+            "--save-every",
+            2,
+            "--snapshots",
+            tmp_path / "snaps",
+            "-o",
+            out,
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0 and out.exists()
     assert sorted(p.name for p in (tmp_path / "snaps").iterdir()) == [
-        "scale1_48px_00002.png", "scale2_96px_00002.png"]  # fmt: skip
+        "scale1_48px_00002.png",
+        "scale2_96px_00002.png",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -46,14 +89,32 @@ def test_two_styles_scales_snapshots(content, style, data, tmp_path, capsys):
     [
         ([], [(136, 102), (192, 144)]),  # balanced: sqrt(2) steps down to 128
         (["--preset", "classic"], [(192, 144)]),  # octaves down to 256: one scale
-        (["--preset", "classic", "--scale-step", "1.5", "--min-scale", "96"],
-         [(128, 96), (192, 144)]),  # given flags override the preset
+        (
+            ["--preset", "classic", "--scale-step", "1.5", "--min-scale", "96"],
+            [(128, 96), (192, 144)],
+        ),  # given flags override the preset
     ],
-)  # fmt: skip
+)
 def test_presets_and_flags(content, style, tmp_path, capsys, flags, sizes):
     out = tmp_path / "out.png"
-    code, stdout, _ = run(["stylize", content, "--style", style, "-o", out, "--size", 192,
-                           "--iterations", 1, "--json", "--quiet", *flags], capsys)  # fmt: skip
+    code, stdout, _ = run(
+        [
+            "stylize",
+            content,
+            "--style",
+            style,
+            "-o",
+            out,
+            "--size",
+            192,
+            "--iterations",
+            1,
+            "--json",
+            "--quiet",
+            *flags,
+        ],
+        capsys,
+    )
     assert code == 0
     assert [tuple(s) for s in json.loads(stdout)["sizes"]] == sizes
 
@@ -78,9 +139,14 @@ def bad_inputs(tmp_path, content):
         (content, ["--iterations", "1,2"], "2 numbers for 1 scales"),
         (content, ["--device", "tpu"], "unknown device"),
         (content, ["--save-every", "2"], "needs --snapshots"),
-        (content, ["--average", "1"], "average"),
-        (content, ["--scale-step", "1"], "scale_step must be above 1"),
-        (content, ["--history", "0"], "history"),
+        (content, ["--average", "1"], "--average: must be at most 0.999"),
+        (content, ["--scale-step", "1"], "--scale-step: must be above 1"),
+        (content, ["--scale-step", "nan"], "--scale-step: must be a finite number"),
+        (content, ["--style-scale", "inf"], "--style-scale: must be a finite number"),
+        (content, ["--lr", "inf"], "--lr: must be a finite number"),
+        (content, ["--history", "0"], "--history: must be at least 1"),
+        (content, ["--strength", "1.5"], "--strength/--alpha: must be at most 1"),
+        (content, ["--stregth", "1"], "did you mean --strength?"),
     ]
 
 
@@ -88,12 +154,30 @@ def test_bad_inputs_exit_2_with_one_line(content, style, tmp_path, capsys):
     before = content.read_bytes()
     for source, extra, message in bad_inputs(tmp_path, content):
         path = source if source == content else tmp_path / source
-        args = ["stylize", path, "--style", style, "--size", 32, "--iterations", 1, "--quiet",
-                "-o", tmp_path / "o.png", *extra]  # fmt: skip
-        code, _, err = run(args, capsys)
+        args = [
+            "stylize",
+            path,
+            "--style",
+            style,
+            "--size",
+            32,
+            "--iterations",
+            1,
+            "--quiet",
+            "-o",
+            tmp_path / "o.png",
+            *extra,
+        ]
+        try:
+            code, _, err = run(args, capsys)
+        except SystemExit as e:  # argparse's: the command's usage, then the error
+            code, err = e.code, capsys.readouterr().err
+            assert err.startswith("usage: impasto stylize"), err
+        else:
+            assert err.startswith("impasto: error: ") and err.count("\n") == 1, err
         assert code == 2, (source, extra)
         assert message in err, (message, err)
-        assert err.startswith("impasto: error: ") and err.count("\n") == 1
+        assert "Traceback" not in err
     assert content.read_bytes() == before
 
 
@@ -121,12 +205,14 @@ def test_console_script(content, style, tmp_path):
         pytest.skip("the impasto script is not installed")
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("impasto ")
-    bad = subprocess.run([exe, "stylize", tmp_path / "none.jpg", "--style", style],
-                         capture_output=True, text=True)  # fmt: skip
+    bad = subprocess.run(
+        [exe, "stylize", tmp_path / "none.jpg", "--style", style], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     args = ["stylize", tmp_path / "none.jpg", "--style", style, "--debug"]
-    debug = subprocess.run([sys.executable, "-m", "impasto.cli", *args], capture_output=True,
-                           text=True)  # fmt: skip
+    debug = subprocess.run(
+        [sys.executable, "-m", "impasto.cli", *args], capture_output=True, text=True
+    )
     assert "Traceback" in debug.stderr
 
 
@@ -142,15 +228,16 @@ def test_fast_writes_16_bit_png_and_refuses_16_bit_jpeg(tmp_path, content, model
 
 def test_help_shows_real_defaults_only():
     """Flags without a default say nothing about one, rather than '(default: None)'."""
-    from impasto.cli import build_parser
+    from impasto.cli import COMMANDS, build_parser
 
-    parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name, sub in commands.choices.items():
-        text = sub.format_help()
+    for name in COMMANDS:
+        parser = build_parser([name])
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        text = commands.choices[name].format_help()
         assert "default: None" not in text, name
-    arbitrary = commands.choices["arbitrary"].format_help()
-    assert "(default: 0.6)" in arbitrary and "(default: the output's)" in arbitrary
+        assert len(text.splitlines()) > 5, name  # its flags, not only a line of help
+    arbitrary = build_parser(["arbitrary"])._subparsers._group_actions[0].choices["arbitrary"]
+    assert "(default: 1)" in arbitrary.format_help()  # --strength
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc setting")

@@ -24,8 +24,9 @@ def dreamer(stylizer):
 def test_dream_raises_the_layers_activation(dreamer, content):
     layers = {"relu3_1": 1.0}
     before = to_tensor(resize_longest(load_image(content), 96))
-    result = dreamer.run(content, layers=layers, size=96, octaves=2, iterations=4, seed=0,
-                         progress=False)  # fmt: skip
+    result = dreamer.run(
+        content, layers=layers, size=96, octaves=2, iterations=4, seed=0, progress=False
+    )
     after = to_tensor(result.image)
     assert after.shape == before.shape and result.iterations == 8
     with torch.no_grad():
@@ -38,8 +39,9 @@ def test_guided_dream_moves_towards_the_guide(dreamer, content, style):
     with torch.no_grad():
         feats = dreamer.vgg(guide, layers)["relu4_1"].flatten(2)[0]
     before = to_tensor(resize_longest(load_image(content), 96))
-    result = dreamer.run(content, layers=layers, size=96, octaves=1, iterations=5, guide=style,
-                         progress=False)  # fmt: skip
+    result = dreamer.run(
+        content, layers=layers, size=96, octaves=1, iterations=5, guide=style, progress=False
+    )
     with torch.no_grad():
         ob = dreamer.objective(before, layers, {"relu4_1": feats})
         oa = dreamer.objective(to_tensor(result.image), layers, {"relu4_1": feats})
@@ -51,8 +53,10 @@ def test_guided_dream_moves_towards_the_guide(dreamer, content, style):
     [
         ({"layers": {"relu9_9": 1}}, "unknown layer"),
         ({"octave_scale": 1.0}, "above 1"),
-        ({"step_size": 0}, "positive"),
-    ],  # fmt: skip
+        ({"step_size": float("nan")}, "finite"),
+        ({"octave_scale": float("nan")}, "finite"),
+        ({"step_size": 0}, "step_size must be above 0"),
+    ],
 )
 def test_dream_bad_options(dreamer, content, option, message):
     with pytest.raises(OptionError, match=message):
@@ -82,15 +86,63 @@ def test_evaluate_distances(stylizer, content, style):
 
 def test_cli_dream_features_evaluate(content, style, tmp_path, capsys):
     out = tmp_path / "dream.png"
-    assert main(["dream", str(content), "-o", str(out), "--size", "64", "--octaves", "2",
-                 "--iterations", "2", "--quiet", "--save-every", "2",
-                 "--snapshots", str(tmp_path / "snaps")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "dream",
+                str(content),
+                "-o",
+                str(out),
+                "--size",
+                "64",
+                "--octaves",
+                "2",
+                "--iterations",
+                "2",
+                "--quiet",
+                "--save-every",
+                "2",
+                "--snapshots",
+                str(tmp_path / "snaps"),
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == (64, 48) and len(list((tmp_path / "snaps").iterdir())) == 2
     grid = tmp_path / "grid.png"
-    assert main(["features", str(content), "--layer", "relu1_1", "--top", "4", "--size", "64",
-                 "-o", str(grid)]) == 0  # fmt: skip
-    assert main(["evaluate", str(out), "--content", str(content), "--style", str(style),
-                 "--size", "64", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "features",
+                str(content),
+                "--layer",
+                "relu1_1",
+                "--top",
+                "4",
+                "--size",
+                "64",
+                "-o",
+                str(grid),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out),
+                "--content",
+                str(content),
+                "--style",
+                str(style),
+                "--size",
+                "64",
+                "--json",
+            ]
+        )
+        == 0
+    )
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(scores) == {"style_distance", "moment_distance", "content_distance"}
     assert main(["dream", str(content), "-o", str(tmp_path / "x.png"), "--layers", "relu0_0"]) == 2

@@ -190,7 +190,7 @@ def test_results_keep_the_photos_icc_profile_and_exif(tmp_path, model_file, suff
 
     photo = tmp_path / "photo.jpg"
     icc = _tagged_photo(photo)
-    out = FastStylizer(model_file, "cpu").run(photo, 0)
+    out = FastStylizer(model_file, "cpu").run(photo, 0, size=96).image
     assert out.size == (64, 96)  # orientation 6 applied once, on loading
     saved = save_image(out, tmp_path / f"out{suffix}")
     with Image.open(saved) as again:

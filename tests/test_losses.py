@@ -39,8 +39,9 @@ def test_the_same_at_every_size(kind):
     # A picture twice as wide and three times as tall with the same statistics.
     bigger = FEATURES.repeat(1, 1, 2, 3)
     style = OTHER.repeat(1, 1, 3, 1)
-    assert float(loss(kind, bigger, style)) == pytest.approx(float(loss(kind, FEATURES, OTHER)),
-                                                             rel=1e-4)  # fmt: skip
+    assert float(loss(kind, bigger, style)) == pytest.approx(
+        float(loss(kind, FEATURES, OTHER)), rel=1e-4
+    )
 
 
 @pytest.mark.parametrize("kind", ["moments", "w2"])

@@ -30,7 +30,7 @@ def test_styles_builtin_stylizes_every_style(content):
     fast = FastStylizer("styles", "cpu")
     assert len(fast.styles) >= 12
     for style in fast.styles:
-        assert fast.run(content, style, size=64).size == (64, 48)
+        assert fast.run(content, style, size=64).image.size == (64, 48)
 
 
 def test_decoders_builtin_stylizes(content, style, stylizer):
@@ -39,7 +39,7 @@ def test_decoders_builtin_stylizes(content, style, stylizer):
     arbitrary = ArbitraryStylizer.__new__(ArbitraryStylizer)
     arbitrary.device, arbitrary.encoder = stylizer.device, stylizer.vgg
     arbitrary.decoders, _ = load_decoders("decoders")
-    assert arbitrary.run(content, style, size=64).size == (64, 48)
+    assert arbitrary.run(content, style, size=64).image.size == (64, 48)
 
 
 def test_compact_builtin_stylizes_with_its_own_encoder(content, style):
@@ -48,7 +48,7 @@ def test_compact_builtin_stylizes_with_its_own_encoder(content, style):
     compact = ArbitraryStylizer("compact", device="cpu")
     assert compact.encoder is compact.decoders.encoder
     assert compact.decoders.arch.encoder_width == 0.5 and compact.decoders.arch.unpool
-    assert compact.run(content, style, size=64).size == (64, 48)
+    assert compact.run(content, style, size=64).image.size == (64, 48)
 
 
 def test_cli_models_and_sheet(content, tmp_path, capsys):

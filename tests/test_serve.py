@@ -109,7 +109,7 @@ def test_arbitrary_and_optimize_jobs_stream_events(tmp_path, photo, painting):
     ],
 )
 def test_bad_requests_get_a_clear_4xx(tmp_path, photo, fields, status, message):
-    limits = Limits(upload_bytes=2500, pixels=50_000)
+    limits = Limits(upload_mb=2500 / 2**20, pixels=50_000)
     with TestClient(create_app(tmp_path, workers=0, limits=limits)) as client:
         content = fields.pop("content", png())
         response = submit(client, content, **fields)
@@ -277,9 +277,21 @@ def test_shutdown_leaves_waiting_jobs_queued(tmp_path, photo):
 
     jobs = JobQueue(tmp_path, workers=1)
     jobs.start()
-    ids = [jobs.submit("fast", {"style": "udnie", "size": 64, "strength": 1.0,
-                                "iterations": 1, "preserve_color": False}, photo, None)
-           for _ in range(6)]  # fmt: skip
+    ids = [
+        jobs.submit(
+            "fast",
+            {
+                "style": "udnie",
+                "size": 64,
+                "strength": 1.0,
+                "iterations": 1,
+                "preserve_color": False,
+            },
+            photo,
+            None,
+        )
+        for _ in range(6)
+    ]
     jobs.stop()
     states = [JobStore(tmp_path / "jobs.sqlite3").get(i)["state"] for i in ids]
     assert "queued" in states and set(states) <= {"queued", "done"}

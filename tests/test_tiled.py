@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from impasto.io.images import to_tensor
 from impasto.losses import Moments
+from impasto.methods.tiled import tiled_moments
 from impasto.methods.tiles import optimization_tile
 
 
@@ -37,7 +39,7 @@ def test_tiled_result_has_no_seams_and_matches_untiled(stylizer, style):
 def test_tiled_moments_equal_the_whole_images(stylizer, style):
     image = to_tensor(Image.open(style).convert("RGB").resize((320, 256)))
     layers = ["relu1_1", "relu3_1", "relu5_1"]
-    tiled = stylizer._tiled_moments(image, layers, tile=128)
+    tiled = tiled_moments(image, layers, 128, partial(stylizer.features, precision="fp32"))
     with torch.no_grad():
         whole = stylizer.vgg(image, layers)
     for name in layers:
@@ -58,15 +60,37 @@ def test_memory_stays_under_the_budget(tmp_path, content, style):
     """1024 px in one scale, whole it would need ~2.4 GB; with a 1200 MB budget it is
     tiled and the process's peak RSS stays under the budget (25% margin)."""
     out = tmp_path / "big.png"
-    cmd = [sys.executable, "-m", "impasto.cli", "stylize", str(content), "--style", str(style),
-           "-o", str(out), "--size", "1024", "--scales", "1024", "--iterations", "2",
-           "--max-memory", "1200", "--device", "cpu", "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "impasto.cli",
+        "stylize",
+        str(content),
+        "--style",
+        str(style),
+        "-o",
+        str(out),
+        "--size",
+        "1024",
+        "--scales",
+        "1024",
+        "--iterations",
+        "2",
+        "--max-memory",
+        "1200",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     # A fresh process runs it: RUSAGE_CHILDREN is a maximum over every child a process
     # ever had, and this test process has had others (torchrun, the CLI tests).
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", probe, *cmd], check=True, timeout=600,
-                          capture_output=True, text=True)  # fmt: skip
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *cmd], check=True, timeout=600, capture_output=True, text=True
+    )
     peak_mb = int(done.stdout.split()[-1]) / 1024
     assert peak_mb < 1200 * 1.25, peak_mb
     assert max(Image.open(out).size) == 1024

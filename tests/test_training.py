@@ -19,10 +19,19 @@ def options(data, tmp_path, **overrides) -> TrainOptions:
     tmp_path.mkdir(parents=True, exist_ok=True)
     base = dict(
         styles=[str(data / "styles/starry_night.jpg"), str(data / "styles/udnie.jpg")],
-        data=str(data / "train"), output=str(tmp_path / "net.safetensors"), steps=6,
-        batch_size=2, image_size=64, style_size=96, width=8, blocks=1, workers=0,
-        checkpoint_every=2, sample_every=0, lr=5e-3,
-    )  # fmt: skip
+        data=str(data / "train"),
+        output=str(tmp_path / "net.safetensors"),
+        steps=6,
+        batch_size=2,
+        image_size=64,
+        style_size=96,
+        width=8,
+        blocks=1,
+        workers=0,
+        checkpoint_every=2,
+        sample_every=0,
+        lr=5e-3,
+    )
     return TrainOptions(**{**base, **overrides})
 
 
@@ -39,17 +48,20 @@ def test_loss_falls_and_files_appear(data, tmp_path):
     )
     assert meta["training"]["options"]["styles"] == ["starry_night.jpg", "udnie.jpg"]
     assert sorted(p.name for p in (tmp_path / "net_samples").iterdir()) == [
-        "step_000008.png", "step_000016.png"]  # fmt: skip
+        "step_000008.png",
+        "step_000016.png",
+    ]
     assert (tmp_path / "net_loss.png").stat().st_size > 0
     fast = FastStylizer(tmp_path / "net.safetensors", "cpu")
     assert fast.styles == ("starry_night", "udnie")
-    assert fast.run(data / "content/tubingen.jpg", "udnie", size=64).size == (64, 48)
+    assert fast.run(data / "content/tubingen.jpg", "udnie", size=64).image.size == (64, 48)
 
 
 def test_interrupt_then_resume_reproduces_the_same_losses(data, tmp_path):
     straight = []
-    train(options(data, tmp_path / "a"), progress=False,
-          callback=lambda step, v: straight.append(v))  # fmt: skip
+    train(
+        options(data, tmp_path / "a"), progress=False, callback=lambda step, v: straight.append(v)
+    )
 
     def stop_at_3(step, losses):
         if step == 3:
@@ -60,8 +72,11 @@ def test_interrupt_then_resume_reproduces_the_same_losses(data, tmp_path):
     _, meta = load_model(checkpoint_path(tmp_path / "b/net.safetensors"))
     assert meta["checkpoint"]["step"] == 3  # the interrupted run kept its work
     resumed = []
-    train(options(data, tmp_path / "b", resume=True), progress=False,
-          callback=lambda step, v: resumed.append(v))  # fmt: skip
+    train(
+        options(data, tmp_path / "b", resume=True),
+        progress=False,
+        callback=lambda step, v: resumed.append(v),
+    )
     assert resumed == straight[3:]  # steps 4-6, identical to the last float
 
 
@@ -75,12 +90,14 @@ def test_resume_with_other_styles_is_refused(data, tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"styles": []}, "at least one --style"),
+        ({"styles": []}, "at least one style image"),
         ({"output": "x.pth"}, "end in .safetensors"),
         ({"content_layers": {"relu9_1": 1.0}}, "unknown content layer"),
-        ({"style_layers": {"relu1_1": -2.0}}, "style layer weights cannot be negative"),
-        ({"content_weight": -1.0}, "loss weights cannot be negative"),
-        ({"lr": 0.0}, "lr must be positive"),
+        ({"style_layers": {"relu1_1": -2.0}}, "style_layers must be at least 0"),
+        ({"content_weight": -1.0}, "content_weight must be at least 0"),
+        ({"lr": 0.0}, "lr must be above 0"),
+        ({"blocks": -1}, "blocks must be at least 0"),
+        ({"width": 100000}, "width must be at most 256"),
         ({"style_names": ["a"]}, "1 style names for 2 styles"),
         ({"image_size": 16}, "at least 32"),
     ],
@@ -94,8 +111,9 @@ def test_unreadable_files_are_skipped_and_counted(data, tmp_path):
     folder = tmp_path / "photos" / "nested"
     folder.mkdir(parents=True)
     for name in ("a.jpg", "b.png"):
-        (folder / name).write_bytes((data / "train" / sorted(os.listdir(data / "train"))[0])
-                                    .read_bytes())  # fmt: skip
+        (folder / name).write_bytes(
+            (data / "train" / sorted(os.listdir(data / "train"))[0]).read_bytes()
+        )
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (folder / "notes.txt").write_text("ignored: not an image extension")
     paths, skipped = find_images(tmp_path / "photos")
@@ -122,30 +140,72 @@ def test_sampling_is_a_function_of_seed_and_position(data):
 
 def test_distillation_renders_targets_once(data, tmp_path):
     udnie = [str(data / "styles/udnie.jpg")]
-    opts = options(data, tmp_path, distill=True, distill_images=2, distill_size=64,
-                   distill_iterations=2, steps=2, styles=udnie)  # fmt: skip
+    opts = options(
+        data,
+        tmp_path,
+        distill=True,
+        distill_images=2,
+        distill_size=64,
+        distill_iterations=2,
+        steps=2,
+        styles=udnie,
+    )
     meta = train(opts, progress=False)
     targets = sorted((tmp_path / "net_targets" / "udnie").iterdir())
     assert len(targets) == 2 and meta["training"]["images"] == 2
     stamps = [t.stat().st_mtime_ns for t in targets]
     losses = []
-    train(opts, progress=False,
-          callback=lambda step, v: losses.append(v))  # fmt: skip
+    train(opts, progress=False, callback=lambda step, v: losses.append(v))
     assert [t.stat().st_mtime_ns for t in targets] == stamps  # cached, not rendered again
     assert set(losses[0]) == {"content", "pixel", "tv", "total"}
 
 
 def test_torchrun_two_cpu_processes(data, tmp_path):
     out = tmp_path / "ddp.safetensors"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "29533", "-m", "impasto.cli", "train",
-           "--style", data / "styles/udnie.jpg", "--data", data / "train", "-o", out,
-           "--steps", "2", "--batch-size", "1", "--image-size", "48", "--style-size", "64",
-           "--width", "4", "--blocks", "1", "--workers", "0", "--device", "cpu",
-           "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        "-m",
+        "impasto.cli",
+        "train",
+        "--style",
+        data / "styles/udnie.jpg",
+        "--data",
+        data / "train",
+        "-o",
+        out,
+        "--steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--image-size",
+        "48",
+        "--style-size",
+        "64",
+        "--width",
+        "4",
+        "--blocks",
+        "1",
+        "--workers",
+        "0",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=Path(__file__).parent)  # fmt: skip
+    done = subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=Path(__file__).parent,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     _, meta = load_model(out)
     assert meta["training"]["device"] == "2 x cpu" and meta["training"]["steps"] == 2

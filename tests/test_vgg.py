@@ -81,12 +81,15 @@ def test_bf16_first_convolution_keeps_the_inputs_precision(vgg, padding, native_
     x = vgg.preprocess(image.detach())
     if padding == "replicate":
         x = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    exact = F.conv2d(x, conv.weight.bfloat16().float(), conv.bias.bfloat16().float(),
-                     padding=1 if padding == "zeros" else 0)  # fmt: skip
+    exact = F.conv2d(
+        x,
+        conv.weight.bfloat16().float(),
+        conv.bias.bfloat16().float(),
+        padding=1 if padding == "zeros" else 0,
+    )
     with torch.autocast("cpu", torch.bfloat16):
         got = vgg(image, ["conv1_1"])["conv1_1"]
-        rounded_input = F.conv2d(x, conv.weight, conv.bias,
-                                 padding=1 if padding == "zeros" else 0)  # fmt: skip
+        rounded_input = F.conv2d(x, conv.weight, conv.bias, padding=1 if padding == "zeros" else 0)
     vgg.padding = "zeros"
     step = torch.finfo(torch.bfloat16).eps * exact.abs().clamp_min(1e-3)
     assert got.dtype == torch.bfloat16 and got.shape == exact.shape

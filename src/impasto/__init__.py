@@ -1,26 +1,41 @@
-"""impasto: neural style transfer."""
+"""impasto: neural style transfer.
 
-__version__ = "0.1.0"
+The names below load on first use, so `import impasto` (and `impasto --help`) does not
+import torch until a method is asked for.
+"""
 
-from .api import (  # noqa: E402
-    ArbitraryStylizer,
-    Dreamer,
-    DreamOptions,
-    Evaluator,
-    FastStylizer,
-    Options,
-    Progress,
-    Result,
-    Stylizer,
-    TrainOptions,
-    arbitrary,
-    dream,
-    fast,
-    stylize,
-    train,
+from ._version import __version__
+from .errors import ImpastoError
+
+_API = (
+    "ArbitraryStylizer",
+    "Dreamer",
+    "Evaluator",
+    "FastStylizer",
+    "Progress",
+    "Result",
+    "Stylizer",
+    "TrainOptions",
+    "arbitrary",
+    "dream",
+    "fast",
+    "load",
+    "run",
+    "stylize",
+    "train",
 )
-from .errors import ImpastoError  # noqa: E402
+_OPTIONS = ("ArbitraryOptions", "DreamOptions", "FastOptions", "OptimizeOptions", "Setup")
 
-__all__ = ["ArbitraryStylizer", "DreamOptions", "Dreamer", "Evaluator", "FastStylizer",
-           "ImpastoError", "Options", "Progress", "Result", "Stylizer", "TrainOptions",
-           "arbitrary", "dream", "fast", "stylize", "train", "__version__"]  # fmt: skip
+__all__ = [*_API, *_OPTIONS, "ImpastoError", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    if name in _OPTIONS:
+        from . import options
+
+        return getattr(options, name)
+    raise AttributeError(f"module 'impasto' has no attribute {name!r}")

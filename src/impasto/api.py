@@ -1,120 +1,155 @@
-"""The Python API: the same options, with the same names, as the CLI.
+"""The Python API: the methods, found by name, with the same options as the CLI.
 
     import impasto
     image = impasto.stylize("photo.jpg", "painting.jpg", size=512)   # -> PIL.Image
+    image = impasto.fast("photo.jpg", "udnie:0.7,candy:0.3")          # built-in styles
+    image = impasto.arbitrary("photo.jpg", "painting.jpg", strength=0.8)
+    image = impasto.dream("photo.jpg", layers={"relu4_2": 1.0}, octaves=4)
 
-For many runs, keep the network loaded:
+Keywords are the fields of the method's options (impasto.options: OptimizeOptions,
+FastOptions, ArbitraryOptions, DreamOptions) and of `Setup` (device, weights, model,
+decoders, backend: what the method loads). This module is the one place that loads and
+keeps methods: `load("fast", model="styles")` gives the loaded object, whose
+`run(content, style, options) -> Result` paints a picture with its timings and details.
 
-    stylizer = impasto.Stylizer(device="cuda")
+    stylizer = impasto.load("optimize", device="cuda")
     for photo in photos:
         stylizer.run(photo, "painting.jpg", iterations=200).image.save(...)
 
-Feed-forward networks (`impasto fast`, `impasto train`, `impasto export`):
-
-    image = impasto.fast("photo.jpg", "styles.safetensors", style="udnie:0.7,candy:0.3")
-    impasto.train(impasto.TrainOptions(styles=["a.jpg"], data="photos/", output="a.safetensors"))
-
-Any style in one pass (`impasto arbitrary`), and DeepDream (`impasto dream`):
-
-    image = impasto.arbitrary("photo.jpg", "painting.jpg", alpha=0.8)
-    image = impasto.dream("photo.jpg", layers={"relu4_2": 1.0}, octaves=4)
+Training: `impasto.train(impasto.TrainOptions(styles=[...], data="photos/", output=...))`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
 
 from PIL import Image
 
+from .errors import OptionError
 from .evaluate import Evaluator
 from .io.images import ImageSource
-from .methods.arbitrary import DEFAULT_DECODERS, ArbitraryStylizer
-from .methods.dream import Dreamer, DreamOptions
-from .methods.feedforward import FastStylizer, StyleSpec
-from .methods.optimize import Options, Progress, Result, Stylizer
-from .training.train import TrainOptions, train
+from .methods.arbitrary import ArbitraryStylizer
+from .methods.base import Progress, Result
+from .methods.dream import Dreamer
+from .methods.feedforward import FastStylizer
+from .methods.optimize import Stylizer
+from .options import METHODS, SETUP, Setup, update
+from .training.options import TrainOptions
+from .training.train import train
 
-__all__ = ["ArbitraryStylizer", "DreamOptions", "Dreamer", "Evaluator", "FastStylizer",
-           "Options", "Progress", "Result", "Stylizer", "TrainOptions", "arbitrary", "dream",
-           "fast", "stylize", "train"]  # fmt: skip
+__all__ = [
+    "ArbitraryStylizer",
+    "Dreamer",
+    "Evaluator",
+    "FastStylizer",
+    "Progress",
+    "Result",
+    "Stylizer",
+    "TrainOptions",
+    "arbitrary",
+    "dream",
+    "fast",
+    "load",
+    "run",
+    "split",
+    "stylize",
+    "train",
+]
 
-_cache: dict[tuple, Stylizer | FastStylizer | ArbitraryStylizer | Dreamer] = {}
+Method = Stylizer | FastStylizer | ArbitraryStylizer | Dreamer
+LOADERS = {
+    "optimize": lambda s: Stylizer(s.weights, s.device),
+    "fast": lambda s: FastStylizer(s.model, s.device, s.backend),
+    "arbitrary": lambda s: ArbitraryStylizer(s.decoders, s.weights, s.device),
+    "dream": lambda s: Dreamer(s.weights, s.device),
+}
+
+
+class Loader:
+    """Loads methods and keeps the last `keep` of them loaded (VGG-19 alone is 80 MB):
+    the one place where a method's networks are found and loaded."""
+
+    def __init__(self, keep: int = 1):
+        self.keep = keep
+        self.loaded: dict[tuple, Method] = {}
+
+    def __call__(self, method: str, **setup: Any) -> Method:
+        """Method `method` ("optimize", "fast", "arbitrary", "dream") loaded with `setup`
+        (the Setup fields it takes), or the one already loaded so."""
+        if method not in LOADERS:
+            raise OptionError(f"unknown method {method!r}; one of {', '.join(LOADERS)}")
+        allowed = SETUP[method]
+        wrong = set(setup) - set(allowed)
+        if wrong:
+            raise OptionError(
+                f"{method} loads with {', '.join(allowed)}, not {', '.join(sorted(wrong))}"
+            )
+        chosen = update(Setup(), setup, "setup")
+        key = (method, *(getattr(chosen, name) for name in allowed))
+        if key not in self.loaded:
+            while len(self.loaded) >= self.keep:
+                self.loaded.pop(next(iter(self.loaded)))
+            self.loaded[key] = LOADERS[method](chosen)
+        return self.loaded[key]
+
+
+load = Loader()  # the process's: load("fast", model="styles") -> a FastStylizer
+
+
+def split(method: str, keywords: dict[str, Any]) -> tuple[dict, dict]:
+    """Keywords -> (setup, options): those that load the method, the rest."""
+    setup = {k: v for k, v in keywords.items() if k in SETUP[method]}
+    return setup, {k: v for k, v in keywords.items() if k not in setup}
+
+
+def run(
+    method: str,
+    content: ImageSource,
+    style: Any = None,
+    *,
+    loader: Loader = load,
+    **keywords: Any,
+) -> Result:
+    """Paint `content` with `method`; keywords are its setup and options (and `callback`,
+    `progress`; `preset` for optimize)."""
+    setup, options = split(method, keywords)
+    loaded = loader(method, **setup)
+    if method == "dream":
+        return loaded.run(content, **options)
+    return loaded.run(content, style, **options)
 
 
 def stylize(
-    content: ImageSource,
-    style: ImageSource | Sequence[ImageSource],
-    *,
-    weights: str | None = None,
-    device: str = "auto",
-    progress: bool = False,
-    **options,
+    content: ImageSource, style: ImageSource | Sequence[ImageSource], **keywords: Any
 ) -> Image.Image:
-    """Repaint `content` in the style of `style` by optimization; returns the picture.
-
-    `options` are the fields of `Options` (size, iterations, content_weight, ...),
-    `preset` ("balanced", "more-style", "more-photo", "classic"; given options override
-    it) and `callback`, called with a `Progress` after every iteration.
-    """
-    key = ("optimize", weights, device)
-    if key not in _cache:
-        _cache.clear()  # one network at a time: VGG-19 is 80 MB
-        _cache[key] = Stylizer(weights, device)
-    return _cache[key].run(content, style, progress=progress, **options).image
+    """Repaint `content` like `style` by optimization (one image, or several to blend);
+    keywords: OptimizeOptions' and Setup's (device, weights), `preset`, `callback`."""
+    return run("optimize", content, style, **keywords).image
 
 
-def fast(
-    content: ImageSource,
-    model: str,
-    style: StyleSpec = None,
-    *,
-    size: int | None = None,
-    strength: float = 1.0,
-    preserve_color: bool = False,
-    device: str = "auto",
-    backend: str = "torch",
-    precision: str = "fp32",
-) -> Image.Image:
-    """Stylize `content` with a trained network (a built-in name or a model file)."""
-    key = ("fast", model, device, backend, precision)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = FastStylizer(model, device, backend, precision)
-    return _cache[key].run(
-        content, style, size=size, strength=strength, preserve_color=preserve_color
-    )
+def fast(content: ImageSource, style: Any = None, **keywords: Any) -> Image.Image:
+    """Stylize `content` with a trained network (default: the built-in `styles`) in one
+    of its styles or a blend ("udnie:0.7,candy:0.3"); keywords: FastOptions' and
+    Setup's (device, model, backend)."""
+    return run("fast", content, style, **keywords).image
 
 
 def arbitrary(
-    content: ImageSource,
-    style: ImageSource | Sequence[ImageSource],
-    *,
-    decoders: str = DEFAULT_DECODERS,
-    weights: str | None = None,
-    device: str = "auto",
-    **options,
+    content: ImageSource, style: ImageSource | Sequence[ImageSource], **keywords: Any
 ) -> Image.Image:
-    """Stylize `content` in one pass with any style (universal style transfer); `options`
-    as for `ArbitraryStylizer.paint` (alpha, method, levels, size, style_weights, ...)."""
-    key = ("arbitrary", decoders, weights, device)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = ArbitraryStylizer(decoders, weights, device)
-    return _cache[key].run(content, style, **options)
+    """Stylize `content` like any painting in one pass; keywords: ArbitraryOptions' and
+    Setup's (device, decoders, weights)."""
+    return run("arbitrary", content, style, **keywords).image
 
 
-def dream(
-    image: ImageSource,
-    *,
-    weights: str | None = None,
-    device: str = "auto",
-    progress: bool = False,
-    **options,
-) -> Image.Image:
-    """DeepDream: amplify what the chosen layers see in `image`; `options` are the
-    fields of `DreamOptions` (layers, octaves, iterations, step_size, guide, seed, ...)."""
-    key = ("dream", weights, device)
-    if key not in _cache:
-        _cache.clear()
-        _cache[key] = Dreamer(weights, device)
-    return _cache[key].run(image, progress=progress, **options).image
+def dream(image: ImageSource, **keywords: Any) -> Image.Image:
+    """DeepDream: amplify what the chosen layers see in `image`; keywords: DreamOptions'
+    and Setup's (device, weights)."""
+    return run("dream", image, **keywords).image
+
+
+def option_names(method: str) -> list[str]:
+    """Every keyword `run(method, ...)` takes, setup first."""
+    return [*SETUP[method], *(f.name for f in fields(METHODS[method]))]

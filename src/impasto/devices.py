@@ -26,9 +26,9 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise OptionError("--device cuda: no CUDA GPU is available to this torch build")
+        raise OptionError("device cuda: no CUDA GPU is available to this torch build")
     if kind == "mps" and not torch.backends.mps.is_available():
-        raise OptionError("--device mps: Apple's MPS backend is not available here")
+        raise OptionError("device mps: Apple's MPS backend is not available here")
     return torch.device(name)
 
 

@@ -20,11 +20,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-# Caffe's VGG applies ReLU in place, so the "conv1_1" blob of Gatys et al. is the
-# rectified one: these are the paper's layers under their unambiguous names.
-DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}
-DEFAULT_STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0,
-                        "relu5_1": 1.0}  # fmt: skip
+from .options import DEFAULT_STYLE_LAYERS
 
 
 class _SelfProduct(torch.autograd.Function):
@@ -124,8 +120,10 @@ def moments_style_loss(features: torch.Tensor, target: dict) -> torch.Tensor:
     """Relative mean squared error of mean and covariance."""
     m = Moments.of(features)
     power = target["power"]
-    return (F.mse_loss(m.mean, target["mean"]) / power
-            + F.mse_loss(m.covariance(), target["cov"]) / power**2)  # fmt: skip
+    return (
+        F.mse_loss(m.mean, target["mean"]) / power
+        + F.mse_loss(m.covariance(), target["cov"]) / power**2
+    )
 
 
 W2_RIDGE = 1e-4  # added to covariances, relative to the style's power
@@ -209,8 +207,10 @@ def style_distances(vgg, image: torch.Tensor, style: torch.Tensor, layers=None) 
         mean = (m.mean - t.mean).norm() / t.mean.norm().clamp_min(1e-12)
         cov = (m.covariance() - t.covariance()).norm() / t.covariance().norm().clamp_min(1e-12)
         moments.append((mean + cov) / 2)
-    return {"style_distance": float(torch.stack(grams).mean()),
-            "moment_distance": float(torch.stack(moments).mean())}  # fmt: skip
+    return {
+        "style_distance": float(torch.stack(grams).mean()),
+        "moment_distance": float(torch.stack(moments).mean()),
+    }
 
 
 @torch.no_grad()

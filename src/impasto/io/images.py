@@ -58,8 +58,9 @@ def expand_inputs(specs: list[str]) -> list[tuple[Path, Path]]:
         elif path.exists():
             found.append((path, Path(path.name)))
         elif glob.has_magic(spec):
-            found += [(Path(p), Path(Path(p).name)) for p in sorted(glob.glob(spec))
-                      if Path(p).is_file()]  # fmt: skip
+            found += [
+                (Path(p), Path(Path(p).name)) for p in sorted(glob.glob(spec)) if Path(p).is_file()
+            ]
         else:
             raise ImageError(f"{spec}: no such file or folder")
     if not found:
@@ -287,23 +288,29 @@ def save_image16(
     pixels = (rgb.permute(1, 2, 0).cpu().numpy() * 65535 + 0.5).astype(np.uint16)
     info = like.info if like is not None else {}
     if suffix == ".png":
-        data = _png16(pixels, info.get("icc_profile"), info.get("exif"))
+        data = png16(pixels, info.get("icc_profile"), info.get("exif"))
     else:
         try:
             import tifffile
         except ImportError:
-            raise OutputError("16-bit TIFF needs tifffile: pip install 'impasto[print]', "
-                              "or write a .png") from None  # fmt: skip
+            raise OutputError(
+                "16-bit TIFF needs tifffile: pip install 'impasto[print]', or write a .png"
+            ) from None
         buffer = io.BytesIO()
-        tifffile.imwrite(buffer, pixels, photometric="rgb", compression="zlib",
-                         iccprofile=info.get("icc_profile"))  # fmt: skip
+        tifffile.imwrite(
+            buffer,
+            pixels,
+            photometric="rgb",
+            compression="zlib",
+            iccprofile=info.get("icc_profile"),
+        )
         data = buffer.getvalue()
     with atomic_write(out) as f:
         f.write(data)
     return out
 
 
-def _png16(pixels: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
+def png16(pixels: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
     """A 16-bit RGB PNG (Pillow writes 16 bits only for grey): rows with filter 0 under
     one zlib stream, plus the colour profile (iCCP) and camera data (eXIf) if given."""
 

@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ModelError
 from .atomic import atomic_write
 

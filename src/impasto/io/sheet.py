@@ -33,8 +33,9 @@ def contact_sheet(
         draw.text((left + c * cell + cell / 2, top / 2), text, fill="black", font=font, anchor="mm")
     for r, row in enumerate(cells):
         if r < len(row_labels):
-            draw.text((6, top + r * cell + cell / 2), row_labels[r], fill="black", font=font,
-                      anchor="lm")  # fmt: skip
+            draw.text(
+                (6, top + r * cell + cell / 2), row_labels[r], fill="black", font=font, anchor="lm"
+            )
         for c, image in enumerate(row):
             thumb = image.copy()
             thumb.thumbnail((cell - 4, cell - 4), Image.Resampling.LANCZOS)
@@ -119,8 +120,9 @@ def plot_curves(
 
 
 # Anchors of matplotlib's viridis: perceptually even, readable in grey, colour-blind safe.
-_VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]],
-                    dtype=np.float32)  # fmt: skip
+_VIRIDIS = np.array(
+    [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float32
+)
 
 
 def colormap(values: np.ndarray) -> Image.Image:

@@ -7,14 +7,16 @@ the style's per-channel mean and spread), and are decoded; the result is encoded
 relu4_1, and so on down to relu1_1.
 
     arbitrary = ArbitraryStylizer("decoders.safetensors")
-    arbitrary.run("photo.jpg", "painting.jpg", alpha=0.8).save("out.png")
+    arbitrary.run("photo.jpg", "painting.jpg", strength=0.8).image.save("out.png")
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, replace
 
 import torch
 import torch.nn.functional as F
@@ -29,19 +31,13 @@ from ..models import load_network
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights
-from .optimize import PRECISIONS, blend_weights
+from ..options import ArbitraryOptions, update
+from .base import Progress, Result, as_list, blend_weights, one_pass_progress
 from .tiles import FEATURE_CONTEXT, blend_tiles, feature_tiles
 
-METHODS = ("wct", "adain")
 # The paper starts at relu5_1; from relu4_1 the photo's layout stays readable, and the
 # built-in decoders stop there. With decoders for it, pass levels=[5, 4, 3, 2, 1].
 DEFAULT_LEVELS = (4, 3, 2, 1)
-DEFAULT_ALPHA = 0.6  # Li et al.'s usual setting: style with the photo still readable
-# Their own half-width encoder: more of the painting and of the photo than the VGG-19
-# decoders in the benchmark, in about a third of the time (docs/benchmarks.md)
-DEFAULT_DECODERS = "compact"
-# "auto": bf16 where it is fast (the same scores as fp32 in the benchmark, 1.5x faster)
-ONE_PASS_PRECISIONS = (*PRECISIONS, "auto")
 TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in tiles
 
 
@@ -168,16 +164,18 @@ class ArbitraryStylizer:
 
     def __init__(
         self,
-        decoders: str | os.PathLike = DEFAULT_DECODERS,
+        decoders: str | os.PathLike = "compact",
         weights: VGGWeights | str | os.PathLike | None = None,
         device: str | torch.device = "auto",
     ):
         self.decoders, self.metadata = load_decoders(decoders)
         # Decoders with a compact encoder of their own need no VGG-19
         if self.decoders.encoder is not None and weights is not None:
-            raise OptionError(f"{decoders}: these decoders bring their own encoder, so VGG-19 "
-                              "weights do not apply (use decoders made for VGG-19, such as "
-                              "the built-in 'decoders')")  # fmt: skip
+            raise OptionError(
+                f"{decoders}: these decoders bring their own encoder, so VGG-19 "
+                "weights do not apply (use decoders made for VGG-19, such as "
+                "the built-in 'decoders')"
+            )
         self.encoder = self.decoders.encoder or load_vgg(weights, device)
         self.device = resolve_device(device)
         self.decoders.to(self.device)
@@ -193,59 +191,56 @@ class ArbitraryStylizer:
                 running[name].add(flat)
         return {name: r.result() for name, r in running.items()}
 
-    def run(self, content: ImageSource, style: ImageSource | Sequence[ImageSource],
-            **options) -> Image.Image:  # fmt: skip
-        """Stylize `content` (options as for `paint`); the picture keeps the photo's EXIF
-        and colour profile."""
-        painted, photo = self.paint(content, style, **options)
-        return carry_metadata(to_image(painted), photo)
-
-    @torch.no_grad()
-    def paint(
+    def run(
         self,
         content: ImageSource,
         style: ImageSource | Sequence[ImageSource],
+        options: ArbitraryOptions | None = None,
         *,
-        style_weights: Sequence[float] | None = None,
-        alpha: float = DEFAULT_ALPHA,
-        method: str = "wct",
-        levels: Sequence[int] | None = None,
-        size: int | None = 512,
-        style_size: int | None = None,
-        preserve_color: bool = False,
-        precision: str = "auto",
-    ) -> tuple[torch.Tensor, Image.Image]:
-        """Stylize `content`; several styles blend their transformed features by weight.
-        Returns the picture as floats in [0, 1], (1, 3, H, W) on the CPU, and the photo as
-        loaded (its metadata for saving).
+        callback: Callable[[Progress], None] | None = None,
+        progress: bool = False,
+        **changes,
+    ) -> Result:
+        """Stylize `content` like `style` (one image or a list to blend): `options` with
+        `changes`, the fields of ArbitraryOptions, on top. `progress` is accepted for the
+        common method contract; one pass shows none."""
+        opts = update(replace(options) if options else ArbitraryOptions(), changes, "arbitrary")
+        start = time.perf_counter()
+        picture = resize_longest(load_image(content), opts.size)
+        photo = to_tensor(picture).to(self.device)
+        side = max(16, round(opts.style_scale * max(photo.shape[-2:])))
+        paintings = [
+            to_tensor(resize_longest(load_image(s), side)).to(self.device) for s in as_list(style)
+        ]
+        if opts.preserve_color == "histogram":  # the paintings in the photo's colours
+            paintings = [color.match_color(p, photo) for p in paintings]
+        x = self.paint(photo, paintings, opts)
+        if opts.preserve_color == "luminance":
+            x = color.combine_luminance(x, photo)
+        pixels = x.float().cpu()
+        if callback is not None:
+            callback(one_pass_progress(pixels))
+        return Result(
+            carry_metadata(to_image(pixels), picture),
+            pixels,
+            time.perf_counter() - start,
+            str(self.device),
+            options=asdict(opts),
+        )
 
-        precision="bf16" runs the encoder, the map and the decoders in bfloat16 (the
-        statistics stay float32/64): 1.5–2x faster on CPUs with avx512_bf16 and on GPUs
-        (on a CPU without bf16 kernels it runs fp32). "auto", the default, is bf16 where
-        it is fast, else fp32 (devices.usable_precision).
-        """
-        if precision not in ONE_PASS_PRECISIONS:
-            raise OptionError(f"precision must be one of {', '.join(ONE_PASS_PRECISIONS)}")
-        if method not in METHODS:
-            raise OptionError(f"method must be one of {', '.join(METHODS)}")
-        if not 0.0 <= alpha <= 1.0:
-            raise OptionError(f"alpha must be between 0 and 1, not {alpha}")
+    @torch.no_grad()
+    def paint(self, photo: torch.Tensor, paintings: list[torch.Tensor], opts) -> torch.Tensor:
+        """The photo's features moved to the paintings' statistics (blended by
+        style_weights) level by level, coarse to fine, by `opts.strength`; (1, 3, H, W)."""
         have = self.decoders.arch.levels
-        levels = list(levels or [lv for lv in DEFAULT_LEVELS if lv in have] or sorted(have)[::-1])
+        levels = list(
+            opts.levels or [lv for lv in DEFAULT_LEVELS if lv in have] or sorted(have)[::-1]
+        )
         for level in levels:
             self.decoders[level]  # noqa: B018 (a clear error for a missing decoder)
-        styles = list(style) if isinstance(style, (list, tuple)) else [style]
-        blend = blend_weights(style_weights, len(styles))
-        picture = load_image(content)
-        if size:
-            picture = resize_longest(picture, size)
-        photo = to_tensor(picture).to(self.device)
-        side = style_size or max(photo.shape[-2:])
-        paintings = [to_tensor(resize_longest(load_image(s), side)).to(self.device)
-                     for s in styles]  # fmt: skip
+        blend = blend_weights(opts.style_weights, len(paintings))
         layers = [level_layer(level) for level in levels]
-        bf16 = usable_precision(precision, self.device) == "bf16"
-
+        bf16 = usable_precision(opts.precision, self.device) == "bf16"
         encoder, decoders, prepare = self._networks(bf16)
 
         def encode(image: torch.Tensor, names: list[str], switches=None) -> dict:
@@ -254,38 +249,43 @@ class ArbitraryStylizer:
         style_stats = [self._moments(p, layers, encode) for p in paintings]  # one pass each
         x = photo
         for level, layer in zip(levels, layers, strict=True):
-            # Above `tile` px the picture goes through in overlapping tiles; the statistics
-            # are always the whole picture's, so the tiles agree.
-            whole = max(x.shape[-2:]) <= self.tile
-            if whole:  # one encoder pass gives both the statistics and the features
-                switches = self.decoders.switches()
-                features = encode(x, [layer], switches)[layer]
-                stats = moments([features[0].flatten(1)])
-            else:
-                stats = self._moments(x, [layer], encode)[layer]
-            maps = [affine_map(stats, s[layer], MATRICES[method](stats, s[layer]), alpha)
-                    for s in style_stats]  # fmt: skip
-            blended = (sum(w * a for w, (a, _) in zip(blend, maps, strict=True)),
-                       sum(w * b for w, (_, b) in zip(blend, maps, strict=True)))  # fmt: skip
+            x = self._level(x, level, layer, style_stats, blend, opts, encode, decoders)
+        return x
 
-            def decode(features, size, switches, level=level, blended=blended):
-                """Features moved to the styles' statistics (blended), then decoded (at
-                the photo's own pooling switches, for decoders that unpool)."""
-                mixed = apply_map(features, blended)
-                return decoders[level](mixed, size, switches).float().clamp(0, 1)
+    def _level(self, x, level, layer, style_stats, blend, opts, encode, decoders):
+        """One level: encode, move the features to the styles' statistics, decode. Above
+        `tile` px the picture goes through in overlapping tiles; the statistics are
+        always the whole picture's, so the tiles agree."""
+        whole = max(x.shape[-2:]) <= self.tile
+        if whole:  # one encoder pass gives both the statistics and the features
+            switches = self.decoders.switches()
+            features = encode(x, [layer], switches)[layer]
+            stats = moments([features[0].flatten(1)])
+        else:
+            stats = self._moments(x, [layer], encode)[layer]
+        maps = [
+            affine_map(stats, s[layer], MATRICES[opts.method](stats, s[layer]), opts.strength)
+            for s in style_stats
+        ]
+        blended = (
+            sum(w * a for w, (a, _) in zip(blend, maps, strict=True)),
+            sum(w * b for w, (_, b) in zip(blend, maps, strict=True)),
+        )
 
-            def paint(window, layer=layer, decode=decode):
-                switches = self.decoders.switches()
-                features = encode(window.to(self.device), [layer], switches)[layer]
-                return decode(features, window.shape[-2:], switches)
+        def decode(features, size, switches):
+            """Features moved to the styles' statistics (blended), then decoded (at the
+            photo's own pooling switches, for decoders that unpool)."""
+            mixed = apply_map(features, blended)
+            return decoders[level](mixed, size, switches).float().clamp(0, 1)
 
-            if whole:
-                x = decode(features, x.shape[-2:], switches)
-            else:
-                x = blend_tiles(x.cpu(), self.tile, paint).to(self.device)
-        if preserve_color:
-            x = color.combine_luminance(x, photo)
-        return x.float().cpu(), picture
+        def paint(window):
+            switches = self.decoders.switches()
+            features = encode(window.to(self.device), [layer], switches)[layer]
+            return decode(features, window.shape[-2:], switches)
+
+        if whole:
+            return decode(features, x.shape[-2:], switches)
+        return blend_tiles(x.cpu(), self.tile, paint).to(self.device)
 
     @torch.no_grad()
     def reconstruct(self, image: ImageSource, level: int, size: int | None = None) -> Image.Image:
@@ -319,6 +319,9 @@ class ArbitraryStylizer:
                     return net
                 return copy.deepcopy(net).to(dtype=dtype, memory_format=torch.channels_last)
 
-            made[key] = (ready(self.encoder), ready(self.decoders),
-                         lambda t: t.to(dtype, memory_format=torch.channels_last))  # fmt: skip
+            made[key] = (
+                ready(self.encoder),
+                ready(self.decoders),
+                lambda t: t.to(dtype, memory_format=torch.channels_last),
+            )
         return made[key]

@@ -38,8 +38,11 @@ def feature_grid(
         span = fmap.max() - fmap.min()
         tile = colormap((fmap - fmap.min()) / span if span > 0 else np.zeros_like(fmap))
         scale = (cell - 4) / max(tile.size)  # blow small maps up, pixels kept sharp
-        tiles.append(tile.resize((round(tile.width * scale), round(tile.height * scale)),
-                                 Image.Resampling.NEAREST))  # fmt: skip
+        tiles.append(
+            tile.resize(
+                (round(tile.width * scale), round(tile.height * scale)), Image.Resampling.NEAREST
+            )
+        )
         labels.append(f"#{c}  mean {strength[c]:.3g}")
     return labelled_grid(tiles, labels, int(np.ceil(np.sqrt(len(tiles)))), cell=cell)
 

@@ -1,7 +1,7 @@
 """Feed-forward stylization: one pass of a trained transformation network.
 
     fast = FastStylizer("starry.safetensors")      # or a built-in model's name
-    fast.run("photo.jpg", style="starry_night:0.7,udnie:0.3", size=1024).save("out.png")
+    fast.run("photo.jpg", "starry_night:0.7,udnie:0.3", size=1024).image.save("out.png")
 
 Backends: torch (CPU or GPU, fp32 or bf16) or onnxruntime on the CPU.
 """
@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, replace
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .. import color
 from ..devices import autocast, resolve_device, usable_precision
-from ..errors import OptionError
+from ..errors import ImpastoError, OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
 from ..models import load_network
 from ..nets.transformer import Architecture, TransformerNet
+from ..options import BACKENDS, FastOptions, update
+from .base import Progress, Result, finish, one_pass_progress
 from .tiles import blend_tiles
 
-BACKENDS = ("torch", "onnx")
-TILE = 1536  # px: larger pictures are stylized in tiles
 STATS_SIDE = 1024  # px: the whole picture's norm statistics are taken at this size
-PRECISIONS = ("fp32", "bf16")
 StyleSpec = str | int | Sequence[float] | dict[str, float] | None
 
 
@@ -63,6 +63,8 @@ def parse_style(spec: StyleSpec, names: Sequence[str]) -> torch.Tensor:
         if len(spec) != n:
             raise OptionError(f"{len(spec)} style weights for a model with {n} styles")
         weights = torch.tensor([float(w) for w in spec])
+    if not torch.isfinite(weights).all():
+        raise OptionError("style weights must be finite numbers")
     if (weights < 0).any() or weights.sum() <= 0:
         raise OptionError("style weights must be non-negative and not all zero")
     return weights / weights.sum()
@@ -83,31 +85,25 @@ def _style_index(key: str | int, names: Sequence[str]) -> int:
 
 
 class FastStylizer:
-    """A loaded transformation network; `run` stylizes one image, `run_batch` many."""
+    """A loaded transformation network: `run` stylizes one image, `run_many` a list of
+    them in batches, `run_batch` a tensor."""
 
     def __init__(
         self,
-        model: str | os.PathLike,
+        model: str | os.PathLike = "styles",
         device: str | torch.device = "auto",
         backend: str = "torch",
-        precision: str = "fp32",
     ):
         if backend not in BACKENDS:
             raise OptionError(f"backend must be one of {', '.join(BACKENDS)}")
-        if precision not in PRECISIONS:
-            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
         self.net, self.metadata = load_transformer(model)
         self.styles = tuple(self.net.arch.styles)
         self.backend = backend
         self.device = torch.device("cpu") if backend == "onnx" else resolve_device(device)
-        if backend == "torch":
-            precision = usable_precision(precision, self.device)
-        self.precision = precision
         self.net.to(self.device)
         self._session = _onnx_session(self.net) if backend == "onnx" else None
-        self.tile = TILE
 
-    def _tiled(self, image: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def _tiled(self, image, weights, precision: str, tile: int) -> torch.Tensor:
         """Stylize one big (1, 3, H, W) picture tile by tile, without seams.
 
         Norm statistics come from the whole picture seen at STATS_SIDE px; tiles overlap
@@ -115,81 +111,114 @@ class FastStylizer:
         """
         h, w = image.shape[-2:]
         scale = min(1.0, STATS_SIDE / max(h, w))
-        small = F.interpolate(image, size=(max(16, round(h * scale)), max(16, round(w * scale))),
-                              mode="area")  # fmt: skip
+        small = F.interpolate(
+            image, size=(max(16, round(h * scale)), max(16, round(w * scale))), mode="area"
+        )
         self.net.fix_statistics(small.to(self.device), weights.to(self.device))
         try:
-            return blend_tiles(image, self.tile, lambda window: self._forward(window, weights))
+            return blend_tiles(
+                image, tile, lambda window: self._forward(window, weights, precision)
+            )
         finally:
             self.net.fix_statistics(None)
 
     @torch.no_grad()
-    def run_batch(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def run_batch(
+        self,
+        images: torch.Tensor,
+        weights: torch.Tensor,
+        precision: str = "auto",
+        tile: int = FastOptions.tile,
+    ) -> torch.Tensor:
         """(N, 3, H, W) RGB in [0, 1] -> stylized, same shape, on the CPU, float32.
 
         Pictures larger than `tile` px on a side go through in overlapping tiles, so
         memory follows the tile, not the picture (torch backend).
         """
-        if max(images.shape[-2:]) > self.tile and self._session is None:
-            return torch.cat([self._tiled(image[None], weights) for image in images])
-        return self._forward(images, weights)
+        precision = usable_precision(precision, self.device)
+        if max(images.shape[-2:]) > tile and self._session is None:
+            return torch.cat([self._tiled(im[None], weights, precision, tile) for im in images])
+        return self._forward(images, weights, precision)
 
-    def _forward(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def _forward(self, images: torch.Tensor, weights: torch.Tensor, precision: str):
         if self._session is not None:
             feed = {"image": images.cpu().numpy(), "style_weights": weights.numpy()}
             return torch.from_numpy(self._session.run(None, feed)[0])
         images = images.to(self.device)
-        with autocast(self.device, self.precision):
+        with autocast(self.device, precision):
             out = self.net(images, weights.to(self.device))
         return out.float().cpu()
 
+    def paint(self, content: torch.Tensor, weights: torch.Tensor, opts: FastOptions):
+        """Photos (N, 3, H, W) in [0, 1] -> their pictures, with the photo's colours kept
+        and the strength applied as `opts` say."""
+        out = self.run_batch(content, weights, opts.precision, opts.tile)
+        return finish(out, content, opts.strength, opts.preserve_color)
+
     def run(
         self,
-        image: ImageSource,
+        content: ImageSource,
         style: StyleSpec = None,
+        options: FastOptions | None = None,
         *,
-        size: int | None = None,
-        strength: float = 1.0,
-        preserve_color: bool = False,
-    ) -> Image.Image:
-        """Stylize one image; `size` scales its longest side first (None: as it is)."""
-        picture = self.prepare(image, size)
-        content = to_tensor(picture)
-        out = self.run_batch(content, parse_style(style, self.styles))
-        return carry_metadata(
-            to_image(self.finish(out, content, strength, preserve_color)), picture
-        )
+        callback: Callable[[Progress], None] | None = None,
+        progress: bool = False,
+        **changes,
+    ) -> Result:
+        """Stylize one image in `style`, one of the network's styles or a blend of them
+        ("udnie", 2, "udnie:0.7,candy:0.3"; default: its first): `options` with
+        `changes`, the fields of FastOptions, on top."""
+        (result,) = self.run_many([content], style, options, **changes)
+        if isinstance(result, Exception):
+            raise result
+        if callback is not None:
+            callback(one_pass_progress(result.pixels))
+        return result
 
-    @staticmethod
-    def prepare(image: ImageSource, size: int | None) -> Image.Image:
-        picture = load_image(image)
-        if size is not None:
-            if size < 16:
-                raise OptionError("size must be at least 16 px")
-            picture = resize_longest(picture, size)
-        return picture
-
-    @staticmethod
-    def finish(
-        out: torch.Tensor, content: torch.Tensor, strength: float, preserve_color: bool
-    ) -> torch.Tensor:
-        """Apply colour preservation and strength (a blend with the photo)."""
-        check_strength(strength)
-        if preserve_color:
-            out = color.combine_luminance(out, content)
-        return (strength * out + (1 - strength) * content).clamp(0, 1)
-
-
-def check_strength(strength: float) -> None:
-    if not 0.0 <= strength <= 1.0:
-        raise OptionError(f"strength must be between 0 and 1, not {strength}")
+    def run_many(
+        self,
+        contents: Sequence[ImageSource],
+        style: StyleSpec = None,
+        options: FastOptions | None = None,
+        *,
+        batch: int = 1,
+        load: Callable[[ImageSource], Image.Image] = load_image,
+        **changes,
+    ) -> Iterator[Result | ImpastoError]:
+        """Stylize many images, `batch` at a time (images of one size share a forward
+        pass); yields, in the order given, each one's Result, or the ImpastoError that
+        kept it from being read (by `load`)."""
+        opts = update(replace(options) if options else FastOptions(), changes, "fast")
+        weights = parse_style(style, self.styles)
+        for first in range(0, len(contents), batch):
+            chunk: list[Result | ImpastoError | Image.Image] = []
+            for content in contents[first : first + batch]:
+                try:
+                    chunk.append(resize_longest(load(content), opts.size))
+                except ImpastoError as e:
+                    chunk.append(e)
+            by_size: dict[tuple, list[int]] = {}
+            for i, picture in enumerate(chunk):
+                if isinstance(picture, Image.Image):
+                    by_size.setdefault(picture.size, []).append(i)
+            for group in by_size.values():
+                start = time.perf_counter()
+                content = torch.cat([to_tensor(chunk[i]) for i in group])
+                out = self.paint(content, weights, opts)
+                seconds = (time.perf_counter() - start) / len(group)
+                for j, i in enumerate(group):
+                    image = carry_metadata(to_image(out[j]), chunk[i])
+                    chunk[i] = Result(
+                        image, out[j : j + 1], seconds, str(self.device), options=asdict(opts)
+                    )
+            yield from chunk
 
 
 def _onnx_session(net: TransformerNet):
     try:
         import onnxruntime
     except ImportError:
-        raise OptionError("--backend onnx needs onnxruntime: pip install 'impasto[onnx]'") from None
+        raise OptionError("backend onnx needs onnxruntime: pip install 'impasto[onnx]'") from None
     from ..nets.export import export_onnx
 
     buffer = io.BytesIO()

@@ -87,8 +87,12 @@ def feature_tiles(
             own = {}
             for name, f in features(image[..., ya:yb, xa:xb]).items():
                 fy, fx = (yb - ya) / f.shape[-2], (xb - xa) / f.shape[-1]  # its pooling
-                part = f[0, :, round((y0 - ya) / fy) : round((y1 - ya) / fy),
-                         round((x0 - xa) / fx) : round((x1 - xa) / fx)]  # fmt: skip
+                part = f[
+                    0,
+                    :,
+                    round((y0 - ya) / fy) : round((y1 - ya) / fy),
+                    round((x0 - xa) / fx) : round((x1 - xa) / fx),
+                ]
                 own[name] = part.reshape(part.shape[0], -1)
             yield own
 
@@ -113,5 +117,13 @@ def optimization_tile(height: int, width: int, budget: int | None) -> int | None
     return max(side, MIN_TILE)
 
 
-__all__ = ["FEATURE_CONTEXT", "OVERLAP", "available_memory", "blend_ramp", "blend_tiles",
-           "feature_tiles", "optimization_tile", "tile_starts"]  # fmt: skip
+__all__ = [
+    "FEATURE_CONTEXT",
+    "OVERLAP",
+    "available_memory",
+    "blend_ramp",
+    "blend_tiles",
+    "feature_tiles",
+    "optimization_tile",
+    "tile_starts",
+]

@@ -60,16 +60,23 @@ class DecoderArchitecture:
     @classmethod
     def from_dict(cls, d: dict) -> DecoderArchitecture:
         try:
-            arch = cls(levels=tuple(int(v) for v in d["levels"]), width=float(d["width"]),
-                       input_scale=float(d["input_scale"]),
-                       unpool=bool(d.get("unpool", False)),
-                       encoder_width=float(d.get("encoder_width", 1.0)),
-                       encoder_convention=str(d.get("encoder_convention", "caffe")))  # fmt: skip
+            arch = cls(
+                levels=tuple(int(v) for v in d["levels"]),
+                width=float(d["width"]),
+                input_scale=float(d["input_scale"]),
+                unpool=bool(d.get("unpool", False)),
+                encoder_width=float(d.get("encoder_width", 1.0)),
+                encoder_convention=str(d.get("encoder_convention", "caffe")),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"model metadata does not describe decoders ({e})") from e
-        if (not arch.levels or not set(arch.levels) <= set(LEVELS) or arch.width <= 0
-                or not 0 < arch.encoder_width <= 1
-                or arch.encoder_convention not in CONVENTIONS):  # fmt: skip
+        if (
+            not arch.levels
+            or not set(arch.levels) <= set(LEVELS)
+            or arch.width <= 0
+            or not 0 < arch.encoder_width <= 1
+            or arch.encoder_convention not in CONVENTIONS
+        ):
             raise ModelError("model metadata has impossible decoders")
         return arch
 
@@ -109,8 +116,10 @@ class Decoder(nn.Module):
             mid = encoded(block - 1) if unpool else ch(block - 1)
             layers = [_Conv(cin, mid)]
             # after upsampling: the rest of the previous block's convs, mirrored
-            post = [_Conv(mid if i == 0 else ch(block - 1), ch(block - 1))
-                    for i in range(VGG_CONVS[block - 2] - 1)]  # fmt: skip
+            post = [
+                _Conv(mid if i == 0 else ch(block - 1), ch(block - 1))
+                for i in range(VGG_CONVS[block - 2] - 1)
+            ]
             stages.append(nn.ModuleList([nn.Sequential(*layers), nn.Sequential(*post)]))
             cin = ch(block - 1)
         self.stages = nn.ModuleList(stages)
@@ -139,8 +148,10 @@ class Decoder(nn.Module):
         for _ in range(self.level - 1):
             sizes.append((sizes[-1][0] // 2, sizes[-1][1] // 2))
         if self.unpool and (switches is None or len(switches) < self.level - 1):
-            raise ModelError(f"this {level_layer(self.level)} decoder unpools: pass the "
-                             "encoder's pooling switches")  # fmt: skip
+            raise ModelError(
+                f"this {level_layer(self.level)} decoder unpools: pass the "
+                "encoder's pooling switches"
+            )
         x = features * self.input_scale
         for (before, after), target, pool in zip(
             self.stages, sizes[-2::-1], range(self.level - 2, -1, -1), strict=True
@@ -161,13 +172,14 @@ class Decoders(nn.Module):
             {
                 str(lv): Decoder(lv, arch.width, arch.input_scale, arch.unpool, arch.encoder_width)
                 for lv in arch.levels
-            }  # fmt: skip
+            }
         )
         # A compact encoder of their own (else the caller's VGG-19 encodes)
         self.encoder = None
         if arch.encoder_width < 1:
-            self.encoder = VGG19(arch.encoder_convention, width=arch.encoder_width,
-                                 last=f"conv{max(arch.levels)}_1")  # fmt: skip
+            self.encoder = VGG19(
+                arch.encoder_convention, width=arch.encoder_width, last=f"conv{max(arch.levels)}_1"
+            )
 
     def switches(self) -> list | None:
         """What to pass VGG19 as `switches` before decoding: a list for it to fill if these

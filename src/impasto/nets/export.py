@@ -34,11 +34,13 @@ def export_onnx(net: TransformerNet, target: str | os.PathLike | BinaryIO) -> No
             target,
             input_names=["image", "style_weights"],
             output_names=["stylized"],
-            dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
-                          "stylized": {0: "batch", 2: "height", 3: "width"}},
+            dynamic_axes={
+                "image": {0: "batch", 2: "height", 3: "width"},
+                "stylized": {0: "batch", 2: "height", 3: "width"},
+            },
             opset_version=ONNX_OPSET,
             dynamo=False,
-        )  # fmt: skip
+        )
 
 
 def export_torchscript(net: TransformerNet, target: str | os.PathLike | BinaryIO) -> None:

@@ -65,8 +65,10 @@ class ConditionalInstanceNorm(nn.Module):
             normed = (x - mean) * torch.rsqrt(var + 1e-5)
         else:
             if self.recording:
-                self.stats_seen = (x.mean((2, 3), keepdim=True),
-                                   x.var((2, 3), unbiased=False, keepdim=True))  # fmt: skip
+                self.stats_seen = (
+                    x.mean((2, 3), keepdim=True),
+                    x.var((2, 3), unbiased=False, keepdim=True),
+                )
             normed = F.instance_norm(x, eps=1e-5)
         return normed * scale + shift
 
@@ -102,13 +104,11 @@ class TransformerNet(nn.Module):
         super().__init__()
         self.arch = arch
         s, w = len(arch.styles), arch.width
-        self.down = nn.ModuleList([
-            Conv(3, w, 9, s), Conv(w, 2 * w, 3, s, stride=2), Conv(2 * w, 4 * w, 3, s, stride=2)
-        ])  # fmt: skip
+        self.down = nn.ModuleList(
+            [Conv(3, w, 9, s), Conv(w, 2 * w, 3, s, stride=2), Conv(2 * w, 4 * w, 3, s, stride=2)]
+        )
         self.res = nn.ModuleList([Residual(4 * w, s) for _ in range(arch.blocks)])
-        self.up = nn.ModuleList([
-            Conv(4 * w, 2 * w, 3, s), Conv(2 * w, w, 3, s)
-        ])  # fmt: skip
+        self.up = nn.ModuleList([Conv(4 * w, 2 * w, 3, s), Conv(2 * w, w, 3, s)])
         self.out = Conv(w, 3, 9, s, norm=False)
 
     def norms(self) -> list[ConditionalInstanceNorm]:

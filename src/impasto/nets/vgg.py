@@ -18,6 +18,7 @@ from torch import nn
 
 from ..devices import resolve_device
 from ..errors import ImageError, OptionError
+from ..options import PADDINGS, POOLINGS
 from .weights import CONV_LAYERS, VGGWeights, find_weights
 
 
@@ -32,8 +33,6 @@ def _layer_names() -> tuple[str, ...]:
 
 
 LAYERS = _layer_names()  # conv1_1, relu1_1, conv1_2, relu1_2, pool1, conv2_1, ...
-POOLINGS = ("max", "avg")
-PADDINGS = ("zeros", "replicate")  # of the first convolution; the rest always pad with zeros
 # Average pooling shrinks ReLU features (their mass is sparse), more with each pool, and
 # the style and content weights were set for max pooling: each average pool is scaled
 # by the RMS ratio of max- to average-pooled features (mean over the project's 7 photos
@@ -70,9 +69,11 @@ class VGG19(nn.Module):
         self.padding = padding
         stop = [name for name, _, _ in CONV_LAYERS].index(last) + 1
         self.convs = nn.ModuleDict(
-            {name: nn.Conv2d(narrow(cin, width), narrow(cout, width), 3, padding=1)
-             for name, cin, cout in CONV_LAYERS[:stop]}
-        )  # fmt: skip
+            {
+                name: nn.Conv2d(narrow(cin, width), narrow(cout, width), 3, padding=1)
+                for name, cin, cout in CONV_LAYERS[:stop]
+            }
+        )
         if convention == "caffe":  # BGR, 0–255, minus mean
             order, scale = [2, 1, 0], [255.0] * 3
             shift = [-m for m in _CAFFE_MEAN_BGR]
@@ -125,8 +126,7 @@ class VGG19(nn.Module):
         reach = LAYERS.index(list(self.convs)[-1]) + 1  # the last conv's ReLU
         reach += LAYERS[reach + 1 : reach + 2] == (f"pool{LAYERS[reach][4]}",)  # its pooling
         if last > reach:
-            raise OptionError(f"this encoder stops at {LAYERS[reach]}: "
-                              f"it has no {LAYERS[last]}")  # fmt: skip
+            raise OptionError(f"this encoder stops at {LAYERS[reach]}: it has no {LAYERS[last]}")
         need = 2 ** sum(name.startswith("pool") for name in LAYERS[: last + 1])
         if min(image.shape[-2:]) < need:
             h, w = image.shape[-2:]
@@ -164,8 +164,10 @@ class VGG19(nn.Module):
         conv, padding = self.convs["conv1_1"], 1
         if self.padding == "replicate":
             x, padding = F.pad(x, (1, 1, 1, 1), mode="replicate"), 0
-        bf16 = (torch.is_autocast_enabled(x.device.type)
-                and torch.get_autocast_dtype(x.device.type) == torch.bfloat16)  # fmt: skip
+        bf16 = (
+            torch.is_autocast_enabled(x.device.type)
+            and torch.get_autocast_dtype(x.device.type) == torch.bfloat16
+        )
         if bf16 and x.dtype != torch.bfloat16 and not conv.weight.requires_grad:
             return SplitInputConv.apply(x, conv.weight, conv.bias, padding)
         return F.conv2d(x, conv.weight, conv.bias, padding=padding)
@@ -189,15 +191,17 @@ class SplitInputConv(torch.autograd.Function):
             ctx.save_for_backward(weight)
             ctx.shape, ctx.dtype, ctx.padding = x.shape, x.dtype, padding
             both = torch.cat([high, low], 1).contiguous(memory_format=layout(weight))
-            return F.conv2d(both, torch.cat([weight, weight], 1), bias.to(torch.bfloat16),
-                            padding=padding)  # fmt: skip
+            return F.conv2d(
+                both, torch.cat([weight, weight], 1), bias.to(torch.bfloat16), padding=padding
+            )
 
     @staticmethod
     def backward(ctx, grad):
         (weight,) = ctx.saved_tensors
         with torch.autocast(grad.device.type, enabled=False):
-            grad = torch.nn.grad.conv2d_input(ctx.shape, weight, grad.to(weight.dtype),
-                                              padding=ctx.padding)  # fmt: skip
+            grad = torch.nn.grad.conv2d_input(
+                ctx.shape, weight, grad.to(weight.dtype), padding=ctx.padding
+            )
         return grad.to(ctx.dtype), None, None, None
 
 
@@ -266,8 +270,11 @@ _QUARTERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (dy, dx) in row-major order
 def layout(x: torch.Tensor) -> torch.memory_format:
     """The memory format `x` is laid out in: channels-last (oneDNN's fast layout for
     inference on CPUs) or the default."""
-    channels_last = (x.dim() == 4 and not x.is_contiguous()
-                     and x.is_contiguous(memory_format=torch.channels_last))  # fmt: skip
+    channels_last = (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
@@ -289,8 +296,9 @@ def max_pool_with_switches(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     lower = bottom > top
     upper = ~lower
     one = torch.empty(a.shape, dtype=torch.bool, device=x.device, memory_format=layout(x))
-    masks = torch.empty_strided((4, *a.shape), (one.numel(), *one.stride()),
-                                dtype=torch.bool, device=x.device)  # fmt: skip
+    masks = torch.empty_strided(
+        (4, *a.shape), (one.numel(), *one.stride()), dtype=torch.bool, device=x.device
+    )
     torch.gt(upper, right_top, out=masks[0])  # upper and not right: bools compare as 0/1
     torch.logical_and(upper, right_top, out=masks[1])
     torch.gt(lower, right_bottom, out=masks[2])

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ImageError, ImageTooLarge, ImpastoError
 from ..io.images import load_image
 from .jobs import FINISHED, JobQueue, Limits, QueueFull, prepare_folder
@@ -307,7 +307,7 @@ def builtin_styles() -> tuple[str, ...]:
 def thumbnail(name: str) -> bytes:
     """A small picture of a built-in style: the network's painting of a drawn landscape
     (the paintings themselves do not ship with impasto)."""
-    image = _fast().run(_landscape(), name)
+    image = _fast().run(_landscape(), name, size=160).image
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -15,7 +15,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
@@ -23,23 +22,12 @@ from PIL import Image
 from ..errors import ImpastoError, OutputError
 from ..io.atomic import atomic_write
 from ..io.images import load_image
+from .options import Limits
 
 METHODS = ("fast", "arbitrary", "optimize")
 FINISHED = ("done", "failed", "cancelled")
 SHUTDOWN = "the server shut down while the job ran"
 SNAPSHOT_SECONDS = 1.0  # optimize: at most one snapshot image a second
-
-
-@dataclass
-class Limits:
-    """What one upload and one job may ask for."""
-
-    upload_bytes: int = 20 * 2**20
-    pixels: int = 40_000_000  # of an uploaded image
-    side: int = 1024  # longest side of a result
-    iterations: int = 300  # optimize, per scale
-    queue: int = 32  # jobs waiting; more are refused (503)
-    job_seconds: float = 600.0  # a running job is stopped after this long
 
 
 class QueueFull(Exception):
@@ -115,32 +103,21 @@ class JobStore:
 
 
 class Runner:
-    """One worker's models, loaded on first use and kept: the built-in `styles`
-    network, the built-in compact decoders (VGG-19's, given other VGG weights), VGG-19
-    for optimization."""
+    """One worker's methods, loaded on first use and kept (api.Loader): the built-in
+    `styles` network, the built-in compact decoders (VGG-19's, given other VGG weights),
+    VGG-19 for optimization."""
 
     def __init__(self, device: str = "auto", weights: str | None = None):
-        self.device, self.weights = device, weights
-        self._models: dict[str, object] = {}
+        from ..api import Loader  # torch loads with the first worker, not with the module
 
-    def _model(self, method: str):
-        if method not in self._models:
-            from ..methods.arbitrary import DEFAULT_DECODERS, ArbitraryStylizer
-            from ..methods.feedforward import FastStylizer
-            from ..methods.optimize import Stylizer
-
-            self._models[method] = {
-                "fast": lambda: FastStylizer("styles", self.device),
-                # the default decoders bring their own encoder; other VGG weights need
-                # the VGG-19 decoders
-                "arbitrary": lambda: ArbitraryStylizer(
-                    DEFAULT_DECODERS if self.weights is None else "decoders",
-                    self.weights,
-                    self.device,
-                ),
-                "optimize": lambda: Stylizer(self.weights, self.device),
-            }[method]()
-        return self._models[method]
+        self.loader = Loader(keep=len(METHODS))
+        # The compact decoders bring their own encoder; other VGG weights need VGG-19's.
+        decoders = {} if weights is None else {"decoders": "decoders", "weights": weights}
+        self.setup = {
+            "fast": {"device": device},
+            "arbitrary": {"device": device, **decoders},
+            "optimize": {"device": device, "weights": weights},
+        }
 
     def run(
         self,
@@ -152,37 +129,34 @@ class Runner:
     ) -> Image.Image:
         """Paint one job; `report(progress, losses, snapshot)` is called as it goes and
         may raise JobStopped."""
-        size, strength = options["size"], options["strength"]
-        preserve = options["preserve_color"]
-        if method == "fast":
-            fast = self._model("fast")
-            return fast.run(
-                content, options["style"], size=size, strength=strength, preserve_color=preserve
-            )
-        if method == "arbitrary":
-            return self._model("arbitrary").run(
-                content, style, size=size, alpha=strength, preserve_color=preserve
-            )
+        from ..api import run
         from ..io.images import to_image
-        from ..methods.optimize import Options
+        from ..methods.schedule import scale_ladder
+        from ..options import OptimizeOptions
 
-        opts = Options(size=size, iterations=options["iterations"],
-                       preserve_color="luminance" if preserve else None)  # fmt: skip
-        scales = len(opts.scale_ladder())
-        last_snapshot = 0.0
+        keywords = {
+            "size": options["size"],
+            "strength": options["strength"],
+            "preserve_color": "luminance" if options["preserve_color"] else None,
+        }
+        if method == "fast":
+            style = options["style"]
+        if method == "optimize":
+            keywords["iterations"] = options["iterations"]
+            scales = len(scale_ladder(OptimizeOptions(size=options["size"])))
+            last_snapshot = 0.0
 
-        def callback(p) -> None:
-            nonlocal last_snapshot
-            snapshot = None
-            if time.monotonic() - last_snapshot >= SNAPSHOT_SECONDS:
-                snapshot, last_snapshot = to_image(p.image), time.monotonic()
-            report((p.scale + p.iteration / p.iterations) / scales, p.losses, snapshot)
+            def callback(p) -> None:
+                nonlocal last_snapshot
+                snapshot = None
+                if time.monotonic() - last_snapshot >= SNAPSHOT_SECONDS:
+                    snapshot, last_snapshot = to_image(p.image), time.monotonic()
+                report((p.scale + p.iteration / p.iterations) / scales, p.losses, snapshot)
 
-        stylizer = self._model("optimize")
-        result = stylizer.run(content, style, options=opts, callback=callback, progress=False)
-        if strength < 1:
-            result.image = Image.blend(content.resize(result.image.size), result.image, strength)
-        return result.image
+            keywords["callback"] = callback
+        return run(
+            method, content, style, loader=self.loader, **self.setup[method], **keywords
+        ).image
 
 
 def prepare_folder(folder: str | Path) -> Path:

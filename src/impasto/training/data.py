@@ -125,7 +125,11 @@ class PositionSampler(Sampler[int]):
 
     def __init__(self, batch_size: int, start_step: int = 0, rank: int = 0, world: int = 1):
         self.batch_size, self.start_step, self.rank, self.world = (
-            batch_size, start_step, rank, world)  # fmt: skip
+            batch_size,
+            start_step,
+            rank,
+            world,
+        )
 
     def __iter__(self) -> Iterator[int]:
         step = self.start_step

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -31,11 +31,12 @@ from ..errors import OptionError
 from ..io.images import save_image, to_image
 from ..io.modelfile import save_model
 from ..io.sheet import contact_sheet, plot_curves
-from ..methods.optimize import PRECISIONS
 from ..nets.decoders import LEVELS, VGG_CHANNELS, DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import VGG19, prune
 from ..nets.weights import find_weights
+from ..options import check
 from .data import CropDataset, PositionSampler, find_images
+from .options import DecoderOptions
 from .train import (
     SAMPLE_PHOTOS,
     _beside,
@@ -49,50 +50,11 @@ from .train import (
 )
 
 
-@dataclass
-class DecoderOptions:
-    data: str
-    output: str
-    levels: Sequence[int] = LEVELS
-    width: float = 0.5
-    unpool: bool = False  # decoders that unpool at the encoder's switches (sharper)
-    encoder_width: float = 1.0  # below 1: train a compact encoder of this width too
-    embed_weight: float = 1.0  # × its features' error, mapped onto VGG-19's, relative
-    steps: int = 2000
-    batch_size: int = 4
-    image_size: int = 256
-    lr: float = 1e-3
-    pixel_weight: float = 100.0  # × mean squared error of pixels in [0, 1]
-    feature_weight: float = 1.0  # × squared feature error relative to the features' energy
-    checkpoint_every: int = 100
-    sample_every: int = 200
-    holdout: str | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    workers: int = 2
-    resume: bool = False
-    weights: str | None = None
-
-    def validate(self) -> None:
-        if not self.levels or not set(self.levels) <= set(LEVELS):
-            raise OptionError(f"levels must be among {', '.join(map(str, LEVELS))}")
-        if min(self.steps, self.batch_size) < 1 or self.width <= 0:
-            raise OptionError("steps, batch size and width must be positive")
-        if not 0 < self.encoder_width <= 1:
-            raise OptionError("encoder width must be above 0 and at most 1")
-        if not self.lr > 0:
-            raise OptionError("lr must be positive")
-        if min(self.pixel_weight, self.feature_weight, self.embed_weight) < 0:
-            raise OptionError("loss weights cannot be negative")
-        if self.image_size < 32:
-            raise OptionError("image_size must be at least 32 px")
-        if self.precision not in PRECISIONS:
-            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
-        if not str(self.output).endswith(".safetensors"):
-            raise OptionError(f"{self.output}: model files end in .safetensors")
-        if not Path(self.output).resolve().parent.is_dir():
-            raise OptionError(f"{self.output}: folder does not exist")
+def validate(opts: DecoderOptions) -> None:
+    check(opts)
+    if not opts.levels or not set(opts.levels) <= set(LEVELS):
+        raise OptionError(f"levels must be among {', '.join(map(str, LEVELS))}")
+    opts.check_output()
 
 
 class _Trainee(nn.Module):
@@ -119,8 +81,10 @@ class _Trainee(nn.Module):
             feats = self.encoder(photos, list(teacher), switches)
             mapped = {k: self.embed[k](v).float() for k, v in feats.items()}
         size = photos.shape[-2:]
-        outs = {lv: self.decoders[str(lv)](feats[level_layer(lv)], size, switches)
-                for lv in self.arch.levels}  # fmt: skip
+        outs = {
+            lv: self.decoders[str(lv)](feats[level_layer(lv)], size, switches)
+            for lv in self.arch.levels
+        }
         return outs, mapped
 
 
@@ -129,15 +93,19 @@ def train_decoders(
     progress: bool = True,
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict:
-    opts.validate()
+    validate(opts)
     rank, world, device = start_run(opts.device)
     opts = replace(opts, precision=usable_precision(opts.precision, device))
     torch.manual_seed(opts.seed)
     paths, skipped = find_images(opts.data)
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
-    arch = DecoderArchitecture(levels=tuple(sorted(opts.levels)), width=opts.width,
-                               unpool=opts.unpool, encoder_width=opts.encoder_width,
-                               encoder_convention=vgg.convention)  # fmt: skip
+    arch = DecoderArchitecture(
+        levels=tuple(sorted(opts.levels)),
+        width=opts.width,
+        unpool=opts.unpool,
+        encoder_width=opts.encoder_width,
+        encoder_convention=vgg.convention,
+    )
     net = Decoders(arch).to(device)
     if net.encoder is not None:
         net.encoder = prune(vgg, arch.encoder_width, f"conv{max(arch.levels)}_1")
@@ -152,9 +120,13 @@ def train_decoders(
         start, history, seconds = int(info["step"]), info["history"], float(info["seconds"])
     layers = [level_layer(lv) for lv in arch.levels]
     dataset = CropDataset(paths, opts.image_size, 1, opts.seed)
-    loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.workers,
-                        sampler=PositionSampler(opts.batch_size, start, rank, world),
-                        persistent_workers=opts.workers > 0)  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=opts.batch_size,
+        num_workers=opts.workers,
+        sampler=PositionSampler(opts.batch_size, start, rank, world),
+        persistent_workers=opts.workers > 0,
+    )
     model = trainee
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -213,13 +185,16 @@ def train_decoders(
     meta = {
         "architecture": arch.to_dict(),
         "training": {
-            "options": _record(opts), "steps": step, "images": len(paths),
-            "skipped_images": skipped, "seconds": round(seconds, 1),
+            "options": _record(opts),
+            "steps": step,
+            "images": len(paths),
+            "skipped_images": skipped,
+            "seconds": round(seconds, 1),
             "device": f"{world} x {device.type}" if world > 1 else device.type,
             "final_losses": {k: v[-1][1] for k, v in history.items()},
             "holdout_psnr": psnr,
         },
-    }  # fmt: skip
+    }
     if rank == 0:
         record(step, seconds)
         meta = save_model(opts.output, net.state_dict(), meta)
@@ -233,10 +208,13 @@ def train_decoders(
 
 def _record(opts: DecoderOptions) -> dict:
     record = asdict(opts)
-    record.update(data=Path(opts.data).name, output=Path(opts.output).name,
-                  holdout=Path(opts.holdout).name if opts.holdout else None,
-                  weights=Path(opts.weights).name if opts.weights else None,
-                  levels=list(opts.levels))  # fmt: skip
+    record.update(
+        data=Path(opts.data).name,
+        output=Path(opts.output).name,
+        holdout=Path(opts.holdout).name if opts.holdout else None,
+        weights=Path(opts.weights).name if opts.weights else None,
+        levels=list(opts.levels),
+    )
     return record
 
 
@@ -247,8 +225,10 @@ def _reconstructions(net, vgg, photo, device) -> list[torch.Tensor]:
     layers = [level_layer(lv) for lv in net.arch.levels]
     switches = net.switches()
     feats = (net.encoder or vgg)(photo, layers, switches)
-    outs = [net[lv](feats[layer], photo.shape[-2:], switches).clamp(0, 1).float()
-            for lv, layer in zip(net.arch.levels, layers, strict=True)]  # fmt: skip
+    outs = [
+        net[lv](feats[layer], photo.shape[-2:], switches).clamp(0, 1).float()
+        for lv, layer in zip(net.arch.levels, layers, strict=True)
+    ]
     net.train()
     return outs
 
@@ -266,8 +246,10 @@ def _psnr(net, vgg, photos, device) -> dict[str, float]:
 def _samples(net, vgg, photos, opts, step, device) -> None:
     if not photos:
         return
-    rows = [[to_image(p)] + [to_image(o) for o in _reconstructions(net, vgg, p, device)]
-            for p in photos[:SAMPLE_PHOTOS]]  # fmt: skip
+    rows = [
+        [to_image(p)] + [to_image(o) for o in _reconstructions(net, vgg, p, device)]
+        for p in photos[:SAMPLE_PHOTOS]
+    ]
     folder = _beside(opts.output, "_samples")
     folder.mkdir(exist_ok=True)
     labels = ["photo"] + [level_layer(lv) for lv in net.arch.levels]

@@ -19,8 +19,8 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -34,83 +34,27 @@ from ..errors import ModelError, OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.modelfile import load_model, save_model
 from ..io.sheet import contact_sheet, plot_curves
-from ..losses import DEFAULT_STYLE_LAYERS, content_loss, gram_matrix, tv_loss
-from ..methods.optimize import PRECISIONS
+from ..losses import content_loss, gram_matrix, tv_loss
 from ..nets.transformer import Architecture, TransformerNet
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
+from ..options import check
 from .data import CropDataset, PositionSampler, find_images
+from .options import TrainOptions
 
 SAMPLE_PHOTOS = 4  # held-out photos in each sample sheet
 SAMPLE_STYLES = 8  # styles shown in it, at most
 
 
-@dataclass
-class TrainOptions:
-    """Every setting of a training run; the CLI flags have the same names."""
-
-    styles: Sequence[str]  # style image paths; one makes a single-style network
-    data: str  # folder of training photos, searched recursively
-    output: str  # the model file to write
-    style_names: Sequence[str] | None = None  # default: the style files' stems
-    steps: int = 2000
-    batch_size: int = 4
-    image_size: int = 256  # training crops are square, this many px
-    style_size: int = 512  # longest side of the style images when their Grams are taken
-    lr: float = 1e-3  # Adam; cosine decay to a tenth over the run, after a short warm-up
-    content_weight: float = 150.0
-    style_weight: float = 30.0
-    tv_weight: float = 10.0
-    content_layers: dict[str, float] = field(default_factory=lambda: {"relu3_1": 1.0})
-    style_layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
-    width: int = 8  # 16 or 32 for more capacity, at 4x or 16x the compute
-    blocks: int = 5
-    checkpoint_every: int = 100
-    sample_every: int = 200  # 0: samples only at the end
-    holdout: str | None = None  # folder of photos for the sample sheets
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"  # bf16: autocast for the network and VGG (CPU with avx512_bf16, GPU)
-    workers: int = 2  # data-loading processes
-    resume: bool = False
-    weights: str | None = None  # VGG-19 weights
-    distill: bool = False
-    distill_images: int = 64  # photos rendered by the optimization method
-    distill_size: int = 384
-    distill_iterations: int = 100  # per scale of the optimization's ladder
-    pixel_weight: float = 1.0  # distillation: pixel loss, in 0–255 units squared
-
-    @property
-    def names(self) -> list[str]:
-        names = list(self.style_names or [Path(s).stem for s in self.styles])
-        if len(names) != len(self.styles):
-            raise OptionError(f"{len(names)} style names for {len(self.styles)} styles")
-        if len(set(names)) != len(names):
-            raise OptionError(f"style names must differ: {', '.join(names)}")
-        return names
-
-    def validate(self) -> None:
-        if not self.styles:
-            raise OptionError("give at least one --style image")
-        self.names  # noqa: B018 (checks the names)
-        for name in ("steps", "batch_size", "image_size", "style_size", "width"):
-            if getattr(self, name) < 1:
-                raise OptionError(f"{name} must be positive")
-        if self.image_size < 32:
-            raise OptionError("image_size must be at least 32 px")
-        if self.precision not in PRECISIONS:
-            raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}")
-        weights = (self.content_weight, self.style_weight, self.tv_weight, self.pixel_weight)
-        if min(weights) < 0:
-            raise OptionError("loss weights cannot be negative")
-        if not self.lr > 0:
-            raise OptionError("lr must be positive")
-        check_loss_layers("content", self.content_layers)
-        check_loss_layers("style", self.style_layers)
-        if not str(self.output).endswith(".safetensors"):
-            raise OptionError(f"{self.output}: model files end in .safetensors")
-        if not Path(self.output).resolve().parent.is_dir():
-            raise OptionError(f"{self.output}: folder does not exist")
+def validate(opts: TrainOptions) -> None:
+    """Every option in its bounds, and the ones that depend on each other agreeing."""
+    check(opts)
+    if not opts.styles:
+        raise OptionError("give at least one style image")
+    opts.names  # noqa: B018 (checks the names)
+    check_loss_layers("content", opts.content_layers)
+    check_loss_layers("style", opts.style_layers)
+    opts.check_output()
 
 
 def checkpoint_path(output: str | os.PathLike) -> Path:
@@ -151,7 +95,7 @@ def train(
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict:
     """Run (or resume) training; returns the model's metadata. Ctrl-C checkpoints first."""
-    opts.validate()
+    validate(opts)
     rank, world, device = start_run(opts.device)
     opts = replace(opts, precision=usable_precision(opts.precision, device))
     channels_last = torch.channels_last if device.type == "cuda" else torch.contiguous_format
@@ -195,8 +139,13 @@ def train(
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
     holdout = _holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
 
-    bar = tqdm(total=opts.steps, initial=start, disable=rank != 0 or not progress,
-               unit="step", dynamic_ncols=True)  # fmt: skip
+    bar = tqdm(
+        total=opts.steps,
+        initial=start,
+        disable=rank != 0 or not progress,
+        unit="step",
+        dynamic_ncols=True,
+    )
     batches = iter(loader)
     step, began = start, time.perf_counter()
     try:
@@ -301,7 +250,9 @@ def optimizer_step(optim, terms: dict, world: int, step: int, history: dict) -> 
     optim.step()
     losses = _mean_over_ranks(terms, world)
     if not math.isfinite(losses["total"]):
-        raise OptionError(f"the loss became non-finite at step {step}: lower --lr")
+        raise OptionError(
+            f"the loss became non-finite at step {step}: lower the learning rate (lr)"
+        )
     for key, value in losses.items():
         history.setdefault(key, []).append([step, value])
     return losses
@@ -327,8 +278,7 @@ def _options_record(opts: TrainOptions) -> dict:
 
 
 def _checkpoint(path, net, optim, arch, opts, step, history, seconds) -> None:
-    info = {"step": step, "history": history, "seconds": seconds,
-            "options": _options_record(opts)}  # fmt: skip
+    info = {"step": step, "history": history, "seconds": seconds, "options": _options_record(opts)}
     save_checkpoint(path, net, optim, arch.to_dict(), info)
 
 
@@ -392,13 +342,17 @@ def _write_samples(net, photos, names, opts, step, device) -> None:
 
 def render_targets(opts, paths, styles, names, device, rank, world, progress) -> list[list[Path]]:
     """Optimization-method outputs for each (style, photo), cached; ranks share the work."""
-    from ..methods.optimize import Options, Stylizer
+    from ..methods.optimize import Stylizer
+    from ..methods.schedule import scale_ladder
+    from ..options import OptimizeOptions
 
     folder = _beside(opts.output, "_targets")
     # The method's defaults are in the recipe: targets painted by other defaults are stale.
-    method = Options()
-    recipe = (f"{opts.distill_size}|{opts.distill_iterations}|{opts.precision}|"
-              f"{method.style_loss}|{method.optimizer}|{method.scale_ladder()}")  # fmt: skip
+    method = OptimizeOptions()
+    recipe = (
+        f"{opts.distill_size}|{opts.distill_iterations}|{opts.precision}|"
+        f"{method.style_loss}|{method.optimizer}|{scale_ladder(method)}"
+    )
     targets, todo = [], []
     for s, name in enumerate(names):
         (folder / name).mkdir(parents=True, exist_ok=True)
@@ -413,9 +367,14 @@ def render_targets(opts, paths, styles, names, device, rank, world, progress) ->
     if mine:
         stylizer = Stylizer(opts.weights, device)
         for s, photo, out in tqdm(mine, desc="distillation targets", disable=not progress):
-            result = stylizer.run(photo, styles[s], size=opts.distill_size,
-                                  iterations=opts.distill_iterations,
-                                  precision=opts.precision, progress=False)  # fmt: skip
+            result = stylizer.run(
+                photo,
+                styles[s],
+                size=opts.distill_size,
+                iterations=opts.distill_iterations,
+                precision=opts.precision,
+                progress=False,
+            )
             save_image(result.image, out)
     if world > 1:
         dist.barrier()

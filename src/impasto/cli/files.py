@@ -1,0 +1,185 @@
+"""Inputs and outputs of the painting commands: one rule for every command.
+
+Inputs are files, folders (searched recursively) and globs; `-` is standard input. The
+output of `photo.jpg` painted like `starry.jpg` is `photo.starry.png` here, unless `-o`
+names a file (one input), a folder (`-o out/`: each input keeps its name and format, a
+folder's images their place in it) or `-` (standard output). Every output is checked
+before any work starts, and written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import OptionError, OutputError
+
+STDIO = "-"
+BIT_DEPTHS = (8, 16)
+MAX_PIXELS = 100_000_000  # as io.images' default
+
+
+def add_files(parser: argparse.ArgumentParser, what: str = "photos") -> None:
+    """The inputs, -o, --bit-depth, --json and --quiet."""
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help=f"{what}: files, folders or globs; - reads standard input",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="an image file, a folder (out/) or - for standard output "
+        "(default: PHOTO.STYLE.png here)",
+    )
+    add_report(parser)
+    parser.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=BIT_DEPTHS,
+        default=8,
+        help="16: 16 bits per channel, for print (PNG or TIFF)",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        metavar="N",
+        help=f"refuse larger input images (default: {MAX_PIXELS})",
+    )
+
+
+def loader(args: argparse.Namespace):
+    """How the command reads an image: within its --max-pixels."""
+    from functools import partial
+
+    from ..io.images import load_image
+
+    return partial(load_image, max_pixels=max(1, args.max_pixels))
+
+
+def add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="a JSON line for each output")
+    parser.add_argument("--quiet", action="store_true", help="no progress and no report")
+
+
+@dataclass
+class Job:
+    """One input and where its picture goes."""
+
+    source: Path | bytes  # a file, or the bytes read from standard input
+    target: Path | None  # None: standard output
+    name: str  # how messages call the input
+
+
+def plan(args: argparse.Namespace, label: str) -> list[Job]:
+    """Each input with its output, all checked now; `label` names the style."""
+    from ..io.images import SAVE_FORMATS, expand_inputs
+
+    stdin = [spec for spec in args.inputs if spec == STDIO]
+    if len(stdin) > 1:
+        raise OptionError("standard input (-) can be read once")
+    named = [spec for spec in args.inputs if spec != STDIO]
+    sources = [(sys.stdin.buffer.read(), Path("stdin.png"))] if stdin else []
+    sources += expand_inputs(named) if named else []
+    out, jobs = args.output, []
+    folder = out is not None and out != STDIO and _is_folder(out)
+    if out is not None and not folder and len(sources) > 1:
+        raise OptionError(f"{len(sources)} inputs: give an output folder, -o {out}/")
+    for source, name in sources:
+        if out == STDIO:
+            target = None
+        elif folder:
+            kept = (".png", ".tif", ".tiff") if args.bit_depth == 16 else tuple(SAVE_FORMATS)
+            suffix = name.suffix.lower() if name.suffix.lower() in kept else ".png"
+            target = Path(out) / name.with_suffix(suffix)
+        else:
+            target = Path(out) if out else Path(f"{name.stem}.{label}.png")
+        shown = "standard input" if isinstance(source, bytes) else str(source)
+        jobs.append(Job(source, target, shown))
+    targets = [j.target for j in jobs if j.target is not None]
+    if len(set(targets)) < len(targets):
+        raise OptionError("two inputs would write the same output: give -o FOLDER/")
+    inputs = tuple(s for s, _ in sources if not isinstance(s, bytes))
+    for target in targets:
+        _check(target, args.bit_depth, inputs, make_folder=folder)
+    return jobs
+
+
+def _is_folder(out: str) -> bool:
+    return out.endswith(("/", "\\")) or Path(out).is_dir() or not Path(out).suffix
+
+
+def _check(target: Path, bit_depth: int, inputs: tuple, make_folder: bool) -> None:
+    from ..io.images import DEEP_FORMATS, check_output_path
+
+    if bit_depth == 16 and target.suffix.lower() not in DEEP_FORMATS:
+        raise OptionError(f"{target}: --bit-depth 16 writes PNG or TIFF")
+    if make_folder:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"{target.parent}: cannot make the folder ({e.strerror})") from None
+    check_output_path(target, inputs)
+
+
+def save(args: argparse.Namespace, job: Job, result, like) -> None:
+    """Write a result where its job says: 8-bit `result.image`, or with --bit-depth 16
+    its float pixels."""
+    from ..io.images import save_image, save_image16
+
+    if job.target is None:
+        _to_stdout(args, result, like)
+    elif args.bit_depth == 16:
+        save_image16(result.pixels, job.target, like, (job.source,))
+    else:
+        save_image(result.image, job.target, (job.source,))
+
+
+def _to_stdout(args, result, like) -> None:
+    import io
+
+    from ..io.images import png16
+
+    buffer = io.BytesIO()
+    if args.bit_depth == 16:
+        pixels = result.pixels[0].permute(1, 2, 0).numpy()
+        buffer.write(png16((pixels * 65535 + 0.5).astype("uint16"), None, None))
+    else:
+        result.image.save(buffer, format="PNG")
+    sys.stdout.buffer.write(buffer.getvalue())
+    sys.stdout.flush()
+
+
+def report(args: argparse.Namespace, job: Job, result) -> None:
+    """One line for an output written: `wrote X (W×H, N s, device)`, or a JSON line. On
+    standard error when the picture itself went to standard output."""
+    if args.quiet and not args.json:
+        return
+    where = "standard output" if job.target is None else str(job.target)
+    width, height = result.image.size
+    stream = sys.stderr if job.target is None else sys.stdout
+    if args.json:
+        line = {
+            "output": where,
+            "input": job.name,
+            "width": width,
+            "height": height,
+            "seconds": round(result.seconds, 3),
+            "device": result.device,
+            "losses": result.losses,
+            "iterations": result.iterations,
+            "sizes": result.sizes,
+            "interrupted": result.interrupted,
+        }
+        print(json.dumps(line), file=stream)
+    else:
+        print(
+            f"wrote {where} ({width}×{height}, {result.seconds:.1f} s, {result.device})",
+            file=stream,
+        )

@@ -1,0 +1,148 @@
+"""`stylize`, `fast`, `arbitrary` and `dream`: photos painted, one command per method,
+with the same inputs, outputs, reports and shared options."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import ImageError, OptionError, OutputError
+from ..options import METHODS, PRESETS, update
+from .args import add_options, add_setup, given, number, setup
+from .files import add_files, loader, plan, report, save
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+METHOD = {"stylize": "optimize", "fast": "fast", "arbitrary": "arbitrary", "dream": "dream"}
+HELP = {
+    "stylize": "stylize by optimization (Gatys et al.): slow, any style, best quality",
+    "fast": "stylize with a trained network (default: the built-in styles), in one pass",
+    "arbitrary": "any painting in one pass (universal style transfer, AdaIN)",
+    "dream": "DeepDream: amplify what VGG-19's layers see",
+}
+
+
+def configure(command: str, parser: argparse.ArgumentParser) -> None:
+    method = METHOD[command]
+    add_files(parser, "images" if command == "dream" else "photos")
+    if command in ("stylize", "arbitrary"):
+        parser.add_argument(
+            "--style",
+            action="append",
+            required=True,
+            metavar="IMAGE",
+            help="the painting; repeat to blend several",
+        )
+    if command == "fast":
+        parser.add_argument(
+            "--style",
+            metavar="NAME|INDEX[:W],...",
+            help="one of the model's styles, or a blend: udnie:0.7,candy:0.3 (default: its first)",
+        )
+        parser.add_argument(
+            "--batch",
+            type=number(1, 256),
+            default=1,
+            metavar="N",
+            help="images per forward pass (default: 1)",
+        )
+    if command == "stylize":
+        parser.add_argument(
+            "--preset",
+            choices=PRESETS,
+            default="balanced",
+            help="more-style / more-photo move along the content-style "
+            "trade-off; classic is Gatys et al. (Gram loss, L-BFGS); options "
+            "given override it (default: balanced)",
+        )
+    add_options(parser, METHODS[method])
+    add_setup(parser, method)
+
+
+def run(args: argparse.Namespace) -> int:
+    method = METHOD[args.command]
+    options = _options(args, method)
+    styles = _styles(args)
+    from .. import api, runtime
+
+    where = setup(args, method)
+    where["device"] = runtime.local_device(where.get("device", "auto"))
+    loaded = api.load(method, **where)
+    label = _label(args, loaded)
+    jobs = runtime.shard(plan(args, label))
+    if method == "fast":
+        results = loaded.run_many(
+            [j.source for j in jobs], styles, options, batch=args.batch, load=loader(args)
+        )
+    else:
+        read = loader(args)
+        results = (_run(loaded, job, styles, options, not args.quiet, read) for job in jobs)
+    failed = 0
+    for job, result in zip(jobs, results, strict=True):
+        if isinstance(result, ImageError):
+            if len(jobs) == 1:
+                raise result
+            print(f"impasto: skipped: {result}", file=sys.stderr)
+            failed += 1
+            continue
+        save(args, job, result, result.image)
+        report(args, job, result)
+        if result.interrupted:
+            print(
+                f"impasto: interrupted after {result.iterations} iterations; wrote "
+                f"{job.target or 'standard output'}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
+    if failed:
+        print(f"impasto: error: {failed} of {len(jobs)} inputs could not be read", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _options(args: argparse.Namespace, method: str):
+    """The method's options from the flags given, all checked before anything loads."""
+    chosen = given(args, METHODS[method])
+    if method == "optimize":
+        from ..methods.presets import resolve
+
+        options = resolve(None, args.preset, chosen)
+        if options.init not in ("content", "noise") and not Path(options.init).is_file():
+            raise OptionError(f"--init {options.init}: no such file (or content, noise)")
+    else:
+        options = update(METHODS[method](), chosen, method)
+    folder = getattr(options, "snapshots", None)
+    if getattr(options, "save_every", 0) and folder is None:
+        raise OptionError("--save-every needs --snapshots DIR")
+    if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+        raise OutputError(f"--snapshots {folder}: is a file, not a folder")
+    return options
+
+
+def _styles(args: argparse.Namespace):
+    """The paintings, read now (a bad one is an error before any work), or fast's style
+    names; dream has none."""
+    if args.command in ("stylize", "arbitrary"):
+        return [loader(args)(path) for path in args.style]
+    return getattr(args, "style", None)
+
+
+def _label(args: argparse.Namespace, loaded) -> str:
+    """What the default output is named after: the styles."""
+    if args.command == "dream":
+        return "dream"
+    if args.command == "fast":
+        spec = args.style or loaded.styles[0]
+        return "+".join(item.split(":")[0] for item in str(spec).split(","))
+    return "+".join(Path(path).stem for path in args.style)
+
+
+def _run(loaded, job, styles, options, progress: bool, read):
+    """One picture, or the ImageError that kept its photo from being read."""
+    try:
+        photo = read(job.source, name=job.name)
+    except ImageError as e:
+        return e
+    if styles is None:
+        return loaded.run(photo, options, progress=progress)
+    return loaded.run(photo, styles, options, progress=progress)

@@ -1,0 +1,206 @@
+"""`info`, `models`, `export`, `evaluate` and `features`: looking at networks and pictures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import OptionError
+from ..options import Setup
+from .args import add_options, number
+
+FORMATS = ("onnx", "torchscript")
+
+
+def configure(command: str, p: argparse.ArgumentParser) -> None:
+    if command in ("info", "models"):
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    if command == "info":
+        add_options(p, Setup, only=("device", "weights"))
+    if command == "export":
+        p.add_argument("model", help="a built-in model's name or a model file")
+        p.add_argument("--format", choices=FORMATS, default="onnx", help="(default: onnx)")
+        p.add_argument("-o", "--output", help="default: MODEL.onnx / MODEL.pt here")
+    if command == "evaluate":
+        p.add_argument("picture", help="the stylized image")
+        p.add_argument("--content", required=True, help="the photo")
+        p.add_argument("--style", required=True, help="the painting")
+        p.add_argument(
+            "--size",
+            type=number(16, 4096),
+            default=512,
+            metavar="PX",
+            help="longest side compared at (default: 512)",
+        )
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        add_options(p, Setup, only=("device", "weights"))
+    if command == "features":
+        p.add_argument("image")
+        p.add_argument("-o", "--output", required=True, metavar="OUT.png")
+        p.add_argument("--layer", default="relu3_1", help="(default: relu3_1)")
+        p.add_argument(
+            "--top",
+            type=number(1, 512),
+            default=16,
+            metavar="N",
+            help="how many channels (default: 16)",
+        )
+        p.add_argument("--gram", action="store_true", help="draw the Gram matrix instead")
+        p.add_argument(
+            "--size",
+            type=number(16, 4096),
+            default=512,
+            metavar="PX",
+            help="the image's longest side (default: 512)",
+        )
+        add_options(p, Setup, only=("device", "weights"))
+
+
+def run(args: argparse.Namespace) -> int:
+    return {
+        "info": info,
+        "models": models,
+        "export": export,
+        "evaluate": evaluate,
+        "features": features,
+    }[args.command](args)
+
+
+def info(args: argparse.Namespace) -> int:
+    import platform
+
+    import numpy
+    import PIL
+    import torch
+
+    from .._version import __version__
+    from ..devices import bf16_is_fast, resolve_device
+    from ..nets.weights import candidates, find_weights
+
+    weights = find_weights(getattr(args, "weights", None))
+    device = resolve_device(getattr(args, "device", "auto"))
+    report = {
+        "impasto": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+        "device": str(device),
+        "cuda": torch.version.cuda,
+        "cpu": f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads",
+        "bf16": bf16_is_fast(device),  # precision auto picks bf16 where this is true
+        "weights": {
+            "source": weights.source,
+            "path": str(weights.path),
+            "sha256": weights.sha256(),
+            "convention": weights.convention,
+        },
+        "searched": [
+            {"source": label, "path": str(path), "found": path.is_file()}
+            for label, path in candidates()
+        ],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for key in ("impasto", "python", "torch", "numpy", "pillow", "device", "cuda", "cpu"):
+        print(f"{key:<10}{report[key]}")
+    bf16 = (
+        "fast here: --precision auto runs bf16"
+        if report["bf16"]
+        else "no bfloat16 kernels on this CPU: --precision auto runs fp32"
+    )
+    print(f"{'bf16':<10}{bf16}")
+    print("weights")
+    for key, value in report["weights"].items():
+        print(f"  {key:<12}{value}")
+    print("searched")
+    for c in report["searched"]:
+        print(f"  [{'x' if c['found'] else ' '}] {c['source']}: {c['path']}")
+    return 0
+
+
+def models(args: argparse.Namespace) -> int:
+    from ..io.modelfile import load_model
+    from ..models import builtin_models
+
+    rows = []
+    for name, path in builtin_models().items():
+        _, meta = load_model(path)
+        arch = meta["architecture"]
+        rows.append(
+            {
+                "name": name,
+                "kind": arch["kind"],
+                "styles": arch.get("styles"),
+                "levels": arch.get("levels"),
+                "encoder_width": arch.get("encoder_width"),
+                "megabytes": round(path.stat().st_size / 2**20, 2),
+                "sha256": meta["sha256"],
+                "path": str(path),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no built-in models installed")
+    for r in rows:
+        what = ", ".join(r["styles"]) if r["styles"] else f"levels {r['levels']}"
+        if (r["encoder_width"] or 1) < 1:
+            what += f", own encoder (VGG-19 at width {r['encoder_width']})"
+        print(f"{r['name']:<12}{r['kind']:<13}{r['megabytes']:>6} MB  {what}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from ..io.atomic import atomic_write
+    from ..methods.feedforward import load_transformer
+    from ..nets.export import export_onnx, export_torchscript
+
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
+    output = Path(args.output or Path(args.model).name.removesuffix(".safetensors") + suffix)
+    if output.exists() and output.resolve() == Path(args.model).resolve():
+        raise OptionError(f"{output}: is the input; impasto never overwrites its inputs")
+    net, _ = load_transformer(args.model)
+    with atomic_write(output) as f:
+        (export_onnx if args.format == "onnx" else export_torchscript)(net, f)
+    print(
+        f"wrote {output} ({args.format}: inputs image (N,3,H,W) in [0,1] and "
+        f"style_weights ({len(net.arch.styles)},): {', '.join(net.arch.styles)})"
+    )
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from ..evaluate import Evaluator
+
+    scores = Evaluator(getattr(args, "weights", None), getattr(args, "device", "auto")).score(
+        args.picture, args.content, args.style, size=args.size
+    )
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        for name, value in scores.items():
+            print(f"{name:<18}{value:.4f}")
+    return 0
+
+
+def features(args: argparse.Namespace) -> int:
+    from ..devices import resolve_device
+    from ..io.images import check_output_path, load_image, resize_longest, save_image, to_tensor
+    from ..methods.features import feature_grid, gram_heatmap
+    from ..nets.vgg import load_vgg
+
+    check_output_path(args.output, (args.image,))
+    device = resolve_device(getattr(args, "device", "auto"))
+    vgg = load_vgg(getattr(args, "weights", None), device)
+    image = to_tensor(resize_longest(load_image(args.image), args.size)).to(device)
+    if args.gram:
+        picture = gram_heatmap(vgg, image, args.layer)
+    else:
+        picture = feature_grid(vgg, image, args.layer, top=args.top)
+    save_image(picture, args.output, (args.image,))
+    print(f"wrote {args.output}")
+    return 0

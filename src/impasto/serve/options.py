@@ -1,0 +1,48 @@
+"""The web app's settings, declared once: `impasto serve` builds its flags from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..options import opt
+
+
+@dataclass
+class Limits:
+    """What one upload and one job may ask for."""
+
+    upload_mb: float = opt(
+        20.0, "largest upload, MB", above=0.0, high=16384.0, flag="--max-upload-mb"
+    )
+    pixels: int = opt(
+        40_000_000, "most pixels of an uploaded image", low=4096, high=10**9, flag="--max-pixels"
+    )
+    side: int = opt(1024, "longest side of a result, px", low=64, high=16384, flag="--max-size")
+    iterations: int = opt(
+        300, "most optimization iterations per scale", low=1, high=100_000, flag="--max-iterations"
+    )
+    queue: int = opt(
+        32, "jobs waiting; more are refused (503)", low=1, high=100_000, flag="--max-queue"
+    )
+    job_seconds: float = opt(
+        600.0,
+        "a running job is stopped after this long, seconds",
+        above=0.0,
+        high=7 * 86400,
+        flag="--job-timeout",
+    )
+
+    @property
+    def upload_bytes(self) -> int:
+        return int(self.upload_mb * 2**20)
+
+
+@dataclass
+class Server:
+    """Where the server listens, who may use it, where it keeps its jobs."""
+
+    host: str = opt("127.0.0.1", "address to listen on (0.0.0.0: every interface)")
+    port: int = opt(8000, "port", low=1, high=65535)
+    workers: int = opt(1, "jobs run at once", low=0, high=256)
+    data_dir: str = opt("impasto-data", "job records and results", metavar="DIR")
+    token: str | None = opt(None, "require this bearer token (default: $IMPASTO_TOKEN)")

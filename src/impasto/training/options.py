@@ -1,0 +1,138 @@
+"""The options of the two trainers, declared once (see impasto.options): `impasto train`
+and `impasto train-decoders` build their flags from these classes, `train(...)` and
+`train_decoders(...)` take them. Shared names mean the same in both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import OptionError
+from ..options import DEFAULT_STYLE_LAYERS, PRECISIONS, layers, levels, opt
+
+DECODER_LEVELS = (1, 2, 3, 4, 5)
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name]
+
+
+@dataclass
+class TrainerOptions:
+    """What every training run takes: data, schedule, checkpoints, samples, hardware."""
+
+    data: str = opt(None, "training photos (searched recursively)", metavar="DIR", required=True)
+    output: str = opt(
+        None, "the model file to write", metavar="MODEL.safetensors", aliases=("-o",), required=True
+    )
+    steps: int = opt(2000, "optimizer steps", low=1, high=10**8)
+    batch_size: int = opt(4, "photos per step", low=1, high=4096)
+    image_size: int = opt(256, "side of the square training crops, px", low=32, high=4096)
+    lr: float = opt(
+        1e-3,
+        "Adam's peak learning rate (cosine decay to a tenth, after a short warm-up)",
+        above=0.0,
+        high=1.0,
+    )
+    checkpoint_every: int = opt(100, "write a resumable checkpoint every N steps", low=1)
+    sample_every: int = opt(
+        200, "stylize the --holdout photos every N steps (0: at the end)", low=0, metavar="N"
+    )
+    holdout: str | None = opt(
+        None, "photos for the sample sheets (and held-out scores)", metavar="DIR"
+    )
+    resume: bool = opt(False, "continue from the output's checkpoint")
+    seed: int = opt(0, "seed of the crops and the network's start")
+    device: str = opt("auto", "where to train: auto, cpu, cuda, cuda:N or mps")
+    precision: str = opt(
+        "fp32",
+        "bf16: autocast for the networks (GPUs, CPUs with AVX-512 "
+        "or AMX); auto: bf16 where it is fast",
+        choices=PRECISIONS,
+    )
+    workers: int = opt(2, "data-loading processes", low=0, high=256)
+    weights: str | None = opt(None, "VGG-19 weights", metavar="PATH")
+
+    def check_output(self) -> None:
+        if not str(self.output).endswith(".safetensors"):
+            raise OptionError(f"{self.output}: model files end in .safetensors")
+        if not Path(self.output).resolve().parent.is_dir():
+            raise OptionError(f"{self.output}: folder does not exist")
+
+
+@dataclass
+class TrainOptions(TrainerOptions):
+    """A feed-forward network for one or more styles (Johnson et al.; several styles by
+    conditional instance normalization, Dumoulin et al.)."""
+
+    styles: Sequence[str] = opt(
+        (),
+        "style images; several make a multi-style network",
+        metavar="IMAGE",
+        flag="--style",
+        repeat=True,
+    )
+    style_names: Sequence[str] | None = opt(
+        None, "names of the styles (default: the files' names)", parse=_names, metavar="A,B,..."
+    )
+    style_size: int = opt(
+        512,
+        "longest side of the style images when their statistics are taken, px",
+        low=16,
+        high=8192,
+    )
+    content_weight: float = opt(150.0, "content weight", low=0.0)
+    style_weight: float = opt(30.0, "style weight", low=0.0)
+    tv_weight: float = opt(10.0, "total-variation weight", low=0.0)
+    content_layers: dict[str, float] = opt(
+        {"relu3_1": 1.0}, "content layers and weights", parse=layers, low=0.0, metavar="L[:W],..."
+    )
+    style_layers: dict[str, float] = opt(
+        DEFAULT_STYLE_LAYERS, "style layers and weights", parse=layers, low=0.0, metavar="L[:W],..."
+    )
+    width: int = opt(
+        8,
+        "channels of the network's first layer (16 or 32: more capacity, at 4x or 16x the compute)",
+        low=1,
+        high=256,
+    )
+    blocks: int = opt(5, "residual blocks", low=0, high=64)
+    distill: bool = opt(False, "learn to imitate the optimization method's pictures")
+    distill_images: int = opt(64, "photos the optimization method paints", low=1)
+    distill_size: int = opt(384, "their size, px", low=32, high=4096)
+    distill_iterations: int = opt(100, "its iterations per scale", low=1, high=100_000)
+    pixel_weight: float = opt(1.0, "distillation: pixel loss, in 0-255 units squared", low=0.0)
+
+    @property
+    def names(self) -> list[str]:
+        names = list(self.style_names or [Path(s).stem for s in self.styles])
+        if len(names) != len(self.styles):
+            raise OptionError(f"{len(names)} style names for {len(self.styles)} styles")
+        if len(set(names)) != len(names):
+            raise OptionError(f"style names must differ: {', '.join(names)}")
+        return names
+
+
+@dataclass
+class DecoderOptions(TrainerOptions):
+    """Decoders that invert the encoder at each level, for one-pass arbitrary style."""
+
+    levels: Sequence[int] = opt(
+        list(DECODER_LEVELS), "levels to train a decoder for", parse=levels, metavar="1,2,..."
+    )
+    width: float = opt(0.5, "decoder channel multiplier", above=0.0, high=8.0)
+    unpool: bool = opt(False, "upsample at VGG's pooling switches (PhotoWCT): much sharper")
+    encoder_width: float = opt(
+        1.0,
+        "below 1: also distil a compact encoder of this width "
+        "from VGG-19 (0.5: ~4x less arithmetic)",
+        above=0.0,
+        high=1.0,
+    )
+    embed_weight: float = opt(1.0, "weight of the compact encoder's distillation loss", low=0.0)
+    pixel_weight: float = opt(100.0, "weight of the pixels' mean squared error", low=0.0)
+    feature_weight: float = opt(1.0, "weight of the features' relative squared error", low=0.0)
+
+
+__all__ = ["DecoderOptions", "TrainOptions", "TrainerOptions"]
