@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -243,3 +244,48 @@ def test_help_shows_real_defaults_only():
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc setting")
 def test_the_command_keeps_freed_memory_under_glibc():
     assert retain_freed_memory()  # both mallopt settings accepted
+
+
+# Each painting command with what it needs besides the shared options (tiny and quick).
+COMMANDS = {
+    "stylize": ["--iterations", "3", "--scales", "48"],
+    "fast": ["--style", "udnie"],
+    "arbitrary": [],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_shared_options_mean_the_same_in_every_method(command, content, style, tmp_path, capsys):
+    """One table of shared options, run through every painting command: each is
+    accepted, under the same name, and does the same thing."""
+    photo = np.asarray(Image.open(content).convert("RGB").resize((48, 36)), dtype=float)
+    styled = [] if command == "fast" else ["--style", str(style)]
+
+    def paint(*flags):
+        out = tmp_path / f"{command}_{len(list(tmp_path.iterdir()))}.png"
+        args = [command, content, *styled, *COMMANDS[command], "--size", 48, "-o", out, "--json"]
+        code, stdout, err = run([*args, *flags], capsys)
+        assert code == 0, err
+        line = json.loads(stdout)
+        assert (line["width"], line["height"]) == (48, 36) and line["output"] == str(out)
+        return np.asarray(Image.open(out).convert("RGB"), dtype=float)
+
+    full = paint("--strength", "1", "--precision", "fp32")
+    none = paint("--strength", "0", "--precision", "fp32")
+    # arbitrary's strength moves the features: 0 is the photo as its decoders rebuild it
+    # (at 48 px, through four levels, not close); the others blend the pixels
+    if command == "arbitrary":
+        assert np.abs(none - photo).mean() < 0.7 * np.abs(full - photo).mean()
+    else:  # the photo itself, but for resampling
+        assert np.abs(none - photo).mean() < 2
+    alias = paint("--alpha", "0", "--precision", "fp32")  # another name for --strength
+    assert np.abs(alias - none).mean() < 0.01
+    half = paint("--strength", "0.5", "--precision", "fp32")
+    assert np.abs(none - photo).mean() < np.abs(half - photo).mean() < np.abs(full - photo).mean()
+
+    def chroma(rgb):
+        return rgb - rgb.mean(axis=2, keepdims=True)
+
+    kept = paint("--preserve-color", "--precision", "auto")  # bare: luminance
+    assert np.abs(chroma(kept) - chroma(photo)).mean() < np.abs(chroma(full) - chroma(photo)).mean()
+    paint("--preserve-color", "histogram", "--precision", "bf16")
