@@ -10,8 +10,8 @@ import asyncio
 import hmac
 import io
 import json
-import math
 from contextlib import asynccontextmanager
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -19,16 +19,19 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, create_model
 
 from .._version import __version__
 from ..errors import ImageError, ImageTooLarge, ImpastoError
 from ..io.images import load_image
+from ..options import OptimizeOptions, PaintOptions, default_of, spec_of
 from .jobs import FINISHED, JobQueue, Limits, QueueFull, prepare_folder
 
 STATIC = Path(__file__).parent / "static"
 EVENT_POLL_SECONDS = 0.05  # how often an event stream looks at its job
 RETRY_AFTER_SECONDS = 5
+# The painting options a job takes: those every method shares, and optimize's iterations.
+WEB_OPTIONS = (*(f.name for f in fields(PaintOptions)), "iterations")
 
 
 class Job(BaseModel):
@@ -142,6 +145,8 @@ def create_app(
             raise HTTPException(413 if isinstance(e, ImageTooLarge) else 400, str(e)) from None
         return data
 
+    JobForm = job_form(limits)  # noqa: N806 (a class, made for these limits)
+
     @app.post(
         "/api/jobs",
         status_code=202,
@@ -151,34 +156,25 @@ def create_app(
     )
     def create_job(
         content: Annotated[UploadFile, File(description="the photo")],
-        method: Annotated[Literal["fast", "arbitrary", "optimize"], Form()] = "fast",
-        style: Annotated[str | None, Form(description="a built-in style (fast)")] = None,
+        form: Annotated[JobForm, Form()],
         style_image: Annotated[UploadFile | None, File(description="a painting")] = None,
-        size: Annotated[int, Form(ge=64, le=limits.side)] = min(512, limits.side),
-        strength: Annotated[float, Form(ge=0, le=1)] = 1.0,
-        iterations: Annotated[int, Form(ge=1, le=limits.iterations)] = min(100, limits.iterations),
-        preserve_color: Annotated[bool, Form()] = False,
     ) -> Job:
-        if not math.isfinite(strength):
-            raise HTTPException(400, "strength must be a number between 0 and 1")
+        method = form.method
         if method == "fast":
             names = builtin_styles()
-            if style is None:
+            if form.style is None:
                 raise HTTPException(400, f"fast jobs need a style, one of: {', '.join(names)}")
-            if style not in names:
+            if form.style not in names:
                 known = ", ".join(names)
-                raise HTTPException(400, f"unknown style {style!r}; the built-ins are: {known}")
+                raise HTTPException(
+                    400, f"unknown style {form.style!r}; the built-ins are: {known}"
+                )
         elif style_image is None:
             raise HTTPException(400, f"{method} jobs need a style_image (a painting)")
         photo = read_image(content, "content")
         painting = read_image(style_image, "style_image") if method != "fast" else None
-        options = {
-            "style": style if method == "fast" else None,
-            "size": size,
-            "strength": strength,
-            "iterations": iterations,
-            "preserve_color": preserve_color,
-        }
+        options = form.model_dump(exclude={"method"})
+        options["style"] = form.style if method == "fast" else None
         job_id = jobs().submit(method, options, photo, painting)
         return _job_out(jobs().job(job_id))
 
@@ -290,6 +286,32 @@ def create_app(
 
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
     return app
+
+
+def job_form(limits: Limits) -> type[BaseModel]:
+    """The job form: the method, a built-in style, and the painting options the web app
+    offers, made from their declarations (impasto.options: help, default, bounds,
+    choices), with the server's limits on size and iterations on top."""
+    caps = {"size": limits.side, "iterations": limits.iterations}
+    made: dict = {
+        "method": (Literal["fast", "arbitrary", "optimize"], "fast"),
+        "style": (str | None, Field(None, description="a built-in style (fast)")),
+    }
+    for f in fields(OptimizeOptions):
+        if f.name not in WEB_OPTIONS:
+            continue
+        spec, default = spec_of(f), default_of(f)
+        kind = Literal[spec.choices] if spec.choices else type(default)
+        high = min((h for h in (spec.high, caps.get(f.name)) if h is not None), default=None)
+        if high is not None:
+            default = min(default, high)
+        if default is None:
+            kind = kind | None
+        numbers = {"ge": spec.low, "le": high, "gt": spec.above} if kind in (int, float) else {}
+        if kind is float:
+            numbers["allow_inf_nan"] = False
+        made[f.name] = (kind, Field(default, description=spec.help, **numbers))
+    return create_model("JobForm", **made)
 
 
 @lru_cache(maxsize=1)

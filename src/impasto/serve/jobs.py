@@ -134,11 +134,8 @@ class Runner:
         from ..methods.schedule import scale_ladder
         from ..options import OptimizeOptions
 
-        keywords = {
-            "size": options["size"],
-            "strength": options["strength"],
-            "preserve_color": "luminance" if options["preserve_color"] else None,
-        }
+        shared = ("size", "strength", "preserve_color", "precision")
+        keywords = {name: options[name] for name in shared if name in options}
         if method == "fast":
             style = options["style"]
         if method == "optimize":

@@ -93,7 +93,7 @@ async function submit(event) {
   else return say("Choose a painting for this method.");
   data.append("strength", $("strength").value);
   data.append("size", $("size").value);
-  data.append("preserve_color", $("preserve_color").checked ? "true" : "false");
+  if ($("preserve_color").checked) data.append("preserve_color", "luminance");
   if (method() === "optimize") data.append("iterations", $("iterations").value);
   $("compare").hidden = $("download").hidden = true;
   $("progress").value = 0;
