@@ -22,6 +22,7 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/lint-imports
 
 test: install lint
 	$(PY) -m pytest -q
