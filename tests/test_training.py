@@ -12,7 +12,9 @@ from impasto.errors import ModelError, OptionError
 from impasto.io.modelfile import load_model
 from impasto.methods.feedforward import FastStylizer
 from impasto.training.data import CropDataset, PositionSampler, find_images
-from impasto.training.train import TrainOptions, checkpoint_path, train
+from impasto.training.loop import checkpoint_path
+from impasto.training.options import TrainOptions
+from impasto.training.train import train
 
 
 def options(data, tmp_path, **overrides) -> TrainOptions:
@@ -232,3 +234,9 @@ def test_bf16_training_aims_at_its_own_networks_grams(data, tmp_path, native_bf1
         own = gram_matrix(seen[name].float())
         assert torch.allclose(own, target[0:1])
         assert not torch.allclose(own, fp32[name][0:1])
+
+
+def test_resume_past_the_steps_asked_for_is_refused(data, tmp_path):
+    train(options(data, tmp_path, steps=4), progress=False)
+    with pytest.raises(OptionError, match="at step 4, past steps 2"):
+        train(options(data, tmp_path, steps=2, resume=True), progress=False)

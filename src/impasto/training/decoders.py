@@ -14,40 +14,24 @@ torchrun, atomic checkpoints, samples of held-out photos, a loss plot.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
-from pathlib import Path
+from dataclasses import replace
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from ..devices import autocast, usable_precision
 from ..errors import OptionError
 from ..io.images import save_image, to_image
-from ..io.modelfile import save_model
-from ..io.sheet import contact_sheet, plot_curves
+from ..io.sheet import contact_sheet
 from ..nets.decoders import LEVELS, VGG_CHANNELS, DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import VGG19, prune
 from ..nets.weights import find_weights
 from ..options import check
-from .data import CropDataset, PositionSampler, find_images
+from .data import CropDataset, find_images
+from .loop import SAMPLE_PHOTOS, Trainee, beside, fit, holdout_photos, options_record, start_run
 from .options import DecoderOptions
-from .train import (
-    SAMPLE_PHOTOS,
-    _beside,
-    _holdout_photos,
-    checkpoint_path,
-    load_checkpoint,
-    lr_at,
-    optimizer_step,
-    save_checkpoint,
-    start_run,
-)
 
 
 def validate(opts: DecoderOptions) -> None:
@@ -93,8 +77,9 @@ def train_decoders(
     progress: bool = True,
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict:
+    """Run (or resume) training; returns the decoders' metadata. Ctrl-C checkpoints first."""
     validate(opts)
-    rank, world, device = start_run(opts.device)
+    run = rank, _, device = start_run(opts.device)
     opts = replace(opts, precision=usable_precision(opts.precision, device))
     torch.manual_seed(opts.seed)
     paths, skipped = find_images(opts.data)
@@ -110,112 +95,52 @@ def train_decoders(
     if net.encoder is not None:
         net.encoder = prune(vgg, arch.encoder_width, f"conv{max(arch.levels)}_1")
         net.encoder.requires_grad_(True)
-    trainee = _Trainee(net).to(device)
-    optim = torch.optim.Adam(trainee.parameters(), lr=opts.lr)
-    ckpt = checkpoint_path(opts.output)
-    history: dict[str, list] = {}
-    start, seconds = 0, 0.0
-    if opts.resume and ckpt.exists():
-        info = load_checkpoint(ckpt, trainee, optim, arch.to_dict(), device)
-        start, history, seconds = int(info["step"]), info["history"], float(info["seconds"])
-    layers = [level_layer(lv) for lv in arch.levels]
-    dataset = CropDataset(paths, opts.image_size, 1, opts.seed)
-    loader = DataLoader(
-        dataset,
-        batch_size=opts.batch_size,
-        num_workers=opts.workers,
-        sampler=PositionSampler(opts.batch_size, start, rank, world),
-        persistent_workers=opts.workers > 0,
-    )
-    model = trainee
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(trainee, device_ids=ids)
-    holdout = _holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
-    bar = tqdm(total=opts.steps, initial=start, disable=rank != 0 or not progress, unit="step")
-    batches, step, began = iter(loader), start, time.perf_counter()
+    holdout = holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
 
-    def record(step: int, elapsed: float) -> None:
-        info = {"step": step, "history": history, "seconds": elapsed, "options": _record(opts)}
-        save_checkpoint(ckpt, trainee, optim, arch.to_dict(), info)
+    def losses(model, batch) -> dict[str, torch.Tensor]:
+        photos = batch[0].to(device, non_blocking=True)
+        with autocast(device, opts.precision):
+            return _losses(model, net, vgg, photos, opts)
 
-    try:
-        while step < opts.steps:
-            photos = next(batches)[0].to(device, non_blocking=True)
-            for group in optim.param_groups:
-                group["lr"] = lr_at(step, opts)
-            with autocast(device, opts.precision):
-                with torch.no_grad():  # VGG-19's features: what the decoders aim for
-                    switches = net.switches() if net.encoder is None else None
-                    target = {k: v.float() for k, v in vgg(photos, layers, switches).items()}
-                outs, mapped = model(photos, target, switches)
-                terms = {}
-                for level, layer in zip(arch.levels, layers, strict=True):
-                    out = outs[level].float()
-                    again = vgg(out, [layer])[layer].float()
-                    energy = target[layer].pow(2).mean().clamp_min(1e-8)
-                    terms[f"pixel{level}"] = opts.pixel_weight * F.mse_loss(out, photos)
-                    terms[f"feature{level}"] = opts.feature_weight * (
-                        F.mse_loss(again, target[layer]) / energy
-                    )
-                    if mapped:
-                        terms[f"embed{level}"] = opts.embed_weight * (
-                            F.mse_loss(mapped[layer], target[layer]) / energy
-                        )
-                terms["total"] = sum(terms.values())
-            step += 1
-            losses = optimizer_step(optim, terms, world, step, history)
-            bar.update()
-            bar.set_postfix(total=f"{losses['total']:.3g}", refresh=False)
-            if callback is not None:
-                callback(step, losses)
-            if rank == 0 and step % opts.checkpoint_every == 0 and step < opts.steps:
-                record(step, seconds + time.perf_counter() - began)
-            if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
-                _samples(net, vgg, holdout, opts, step, device)
-    except KeyboardInterrupt:
-        if rank == 0 and step > start:
-            record(step, seconds + time.perf_counter() - began)
-            bar.write(f"impasto: interrupted at step {step}; checkpoint in {ckpt}")
-        raise
-    finally:
-        bar.close()
-    seconds += time.perf_counter() - began
-    psnr = _psnr(net, vgg, holdout, device) if holdout else {}
-    meta = {
-        "architecture": arch.to_dict(),
-        "training": {
-            "options": _record(opts),
-            "steps": step,
+    trainee = Trainee(
+        model=_Trainee(net).to(device),
+        keep=net,
+        architecture=arch.to_dict(),
+        losses=losses,
+        samples=lambda step: _samples(net, vgg, holdout, opts, step, device),
+        record=options_record(opts, levels=list(opts.levels)),
+        summary=lambda: {
             "images": len(paths),
             "skipped_images": skipped,
-            "seconds": round(seconds, 1),
-            "device": f"{world} x {device.type}" if world > 1 else device.type,
-            "final_losses": {k: v[-1][1] for k, v in history.items()},
-            "holdout_psnr": psnr,
+            "holdout_psnr": _psnr(net, vgg, holdout, device) if holdout else {},
         },
-    }
-    if rank == 0:
-        record(step, seconds)
-        meta = save_model(opts.output, net.state_dict(), meta)
-        _samples(net, vgg, holdout, opts, step, device)
-        totals = {"total": history.get("total", [])}
-        save_image(plot_curves(totals, "decoder loss"), _beside(opts.output, "_loss.png"))
-    if world > 1:
-        dist.barrier()
-    return meta
-
-
-def _record(opts: DecoderOptions) -> dict:
-    record = asdict(opts)
-    record.update(
-        data=Path(opts.data).name,
-        output=Path(opts.output).name,
-        holdout=Path(opts.holdout).name if opts.holdout else None,
-        weights=Path(opts.weights).name if opts.weights else None,
-        levels=list(opts.levels),
+        plotted=("total",),
     )
-    return record
+    dataset = CropDataset(paths, opts.image_size, 1, opts.seed)
+    return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
+
+
+def _losses(model, net, vgg, photos, opts) -> dict[str, torch.Tensor]:
+    """Each level's pixel and feature errors (and the compact encoder's distillation
+    error): the decoders aim for the photo and for VGG-19's features of it."""
+    layers = [level_layer(lv) for lv in net.arch.levels]
+    with torch.no_grad():
+        switches = net.switches() if net.encoder is None else None
+        target = {k: v.float() for k, v in vgg(photos, layers, switches).items()}
+    outs, mapped = model(photos, target, switches)
+    terms = {}
+    for level, layer in zip(net.arch.levels, layers, strict=True):
+        out = outs[level].float()
+        again = vgg(out, [layer])[layer].float()
+        energy = target[layer].pow(2).mean().clamp_min(1e-8)
+        terms[f"pixel{level}"] = opts.pixel_weight * F.mse_loss(out, photos)
+        terms[f"feature{level}"] = opts.feature_weight * (F.mse_loss(again, target[layer]) / energy)
+        if mapped:
+            terms[f"embed{level}"] = opts.embed_weight * (
+                F.mse_loss(mapped[layer], target[layer]) / energy
+            )
+    terms["total"] = sum(terms.values())
+    return terms
 
 
 @torch.no_grad()
@@ -250,7 +175,7 @@ def _samples(net, vgg, photos, opts, step, device) -> None:
         [to_image(p)] + [to_image(o) for o in _reconstructions(net, vgg, p, device)]
         for p in photos[:SAMPLE_PHOTOS]
     ]
-    folder = _beside(opts.output, "_samples")
+    folder = beside(opts.output, "_samples")
     folder.mkdir(exist_ok=True)
     labels = ["photo"] + [level_layer(lv) for lv in net.arch.levels]
     save_image(contact_sheet(rows, labels, cell=192), folder / f"step_{step:06d}.png")

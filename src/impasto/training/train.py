@@ -16,33 +16,28 @@ process per GPU, or gloo on CPUs); rank 0 writes every file. Files beside OUTPUT
 from __future__ import annotations
 
 import hashlib
-import math
-import os
-import time
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..devices import autocast, resolve_device, usable_precision
-from ..errors import ModelError, OptionError
+from ..devices import autocast, usable_precision
+from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
-from ..io.modelfile import load_model, save_model
-from ..io.sheet import contact_sheet, plot_curves
+from ..io.sheet import contact_sheet
 from ..losses import content_loss, gram_matrix, tv_loss
 from ..nets.transformer import Architecture, TransformerNet
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from ..options import check
-from .data import CropDataset, PositionSampler, find_images
+from .data import CropDataset, find_images
+from .loop import Trainee, beside, fit, holdout_photos, options_record, start_run
 from .options import TrainOptions
 
-SAMPLE_PHOTOS = 4  # held-out photos in each sample sheet
 SAMPLE_STYLES = 8  # styles shown in it, at most
 
 
@@ -57,38 +52,6 @@ def validate(opts: TrainOptions) -> None:
     opts.check_output()
 
 
-def checkpoint_path(output: str | os.PathLike) -> Path:
-    return Path(output).with_suffix(".ckpt.safetensors")
-
-
-def _beside(output: str | os.PathLike, suffix: str) -> Path:
-    out = Path(output)
-    return out.with_name(out.name.removesuffix(".safetensors") + suffix)
-
-
-def lr_at(step: int, opts: TrainOptions) -> float:
-    warmup = min(100, opts.steps // 10)
-    if step < warmup:
-        return opts.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, opts.steps - warmup)
-    return opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def start_run(device_name: str) -> tuple[int, int, torch.device]:
-    """(rank, world size, device) of this process; under torchrun, starts the process
-    group and gives each rank its own GPU."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
-    rank = dist.get_rank() if world > 1 else 0
-    device = resolve_device(device_name)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    return rank, world, device
-
-
 def train(
     opts: TrainOptions,
     progress: bool = True,
@@ -96,110 +59,43 @@ def train(
 ) -> dict:
     """Run (or resume) training; returns the model's metadata. Ctrl-C checkpoints first."""
     validate(opts)
-    rank, world, device = start_run(opts.device)
+    run = rank, world, device = start_run(opts.device)
     opts = replace(opts, precision=usable_precision(opts.precision, device))
     channels_last = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     torch.manual_seed(opts.seed)
-
     names = opts.names
     styles = [load_image(s) for s in opts.styles]
     paths, skipped = find_images(opts.data)
     arch = Architecture(styles=tuple(names), width=opts.width, blocks=opts.blocks)
     net = TransformerNet(arch).to(device, memory_format=channels_last)
-    optim = torch.optim.Adam(net.parameters(), lr=opts.lr)
-    history: dict[str, list] = {}
-    start, seconds = 0, 0.0
-    ckpt = checkpoint_path(opts.output)
-    if opts.resume and ckpt.exists():
-        info = load_checkpoint(ckpt, net, optim, arch.to_dict(), device)
-        start, history, seconds = int(info["step"]), info["history"], float(info["seconds"])
-    elif opts.resume and rank == 0:
-        print(f"impasto: no checkpoint at {ckpt}; starting from step 0")
-
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device, memory_format=channels_last)
     layers = sorted({*opts.content_layers, *opts.style_layers}, key=LAYERS.index)
     grams = style_grams(vgg, styles, opts, device)
-
     targets = None
     if opts.distill:
         paths = paths[: opts.distill_images]
         targets = render_targets(opts, paths, styles, names, device, rank, world, progress)
     dataset = CropDataset(paths, opts.image_size, len(names), opts.seed, targets=targets)
-    loader = DataLoader(
-        dataset,
-        batch_size=opts.batch_size,
-        sampler=PositionSampler(opts.batch_size, start, rank, world),
-        num_workers=opts.workers,
-        persistent_workers=opts.workers > 0,
-        pin_memory=device.type == "cuda",
-    )
-    model = net
-    if world > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    holdout = _holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
+    holdout = holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
 
-    bar = tqdm(
-        total=opts.steps,
-        initial=start,
-        disable=rank != 0 or not progress,
-        unit="step",
-        dynamic_ncols=True,
-    )
-    batches = iter(loader)
-    step, began = start, time.perf_counter()
-    try:
-        while step < opts.steps:
-            batch = next(batches)
-            photos = batch[0].to(device, memory_format=channels_last, non_blocking=True)
-            which = batch[1].to(device)
-            target = batch[2].to(device, non_blocking=True) if opts.distill else None
-            for group in optim.param_groups:
-                group["lr"] = lr_at(step, opts)
-            with autocast(device, opts.precision):
-                out = model(photos, F.one_hot(which, len(names)).float())
-                terms = _losses(vgg, layers, out, photos, target, which, grams, opts)
-            step += 1
-            losses = optimizer_step(optim, terms, world, step, history)
-            bar.update()
-            bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-            if callback is not None:
-                callback(step, losses)
-            if rank == 0 and step % opts.checkpoint_every == 0 and step < opts.steps:
-                elapsed = seconds + time.perf_counter() - began
-                _checkpoint(ckpt, net, optim, arch, opts, step, history, elapsed)
-            if rank == 0 and opts.sample_every and step % opts.sample_every == 0:
-                _write_samples(net, holdout, names, opts, step, device)
-    except KeyboardInterrupt:
-        if rank == 0 and step > start:
-            elapsed = seconds + time.perf_counter() - began
-            _checkpoint(ckpt, net, optim, arch, opts, step, history, elapsed)
-            bar.write(f"impasto: interrupted at step {step}; checkpoint in {ckpt}")
-        raise
-    finally:
-        bar.close()
+    def losses(model, batch) -> dict[str, torch.Tensor]:
+        photos = batch[0].to(device, memory_format=channels_last, non_blocking=True)
+        which = batch[1].to(device)
+        target = batch[2].to(device, non_blocking=True) if opts.distill else None
+        with autocast(device, opts.precision):
+            out = model(photos, F.one_hot(which, len(names)).float())
+            return _losses(vgg, layers, out, photos, target, which, grams, opts)
 
-    seconds += time.perf_counter() - began
-    meta = {
-        "architecture": arch.to_dict(),
-        "training": {
-            "options": _options_record(opts),
-            "steps": step,
-            "images": len(paths),
-            "skipped_images": skipped,
-            "seconds": round(seconds, 1),
-            "device": f"{world} x {device.type}" if world > 1 else device.type,
-            "final_losses": {k: v[-1][1] for k, v in history.items()},
-        },
-    }
-    if rank == 0:
-        _checkpoint(ckpt, net, optim, arch, opts, step, history, seconds)
-        meta = save_model(opts.output, net.state_dict(), meta)
-        _write_samples(net, holdout, names, opts, step, device)
-        save_image(plot_curves(history, "training loss"), _beside(opts.output, "_loss.png"))
-    if world > 1:
-        dist.barrier()
-    return meta
+    trainee = Trainee(
+        model=net,
+        keep=net,
+        architecture=arch.to_dict(),
+        losses=losses,
+        samples=lambda step: _write_samples(net, holdout, names, opts, step, device),
+        record=options_record(opts, style_names=names),
+        summary=lambda: {"images": len(paths), "skipped_images": skipped},
+    )
+    return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
 
 
 @torch.no_grad()
@@ -243,83 +139,6 @@ def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, t
     return terms
 
 
-def optimizer_step(optim, terms: dict, world: int, step: int, history: dict) -> dict[str, float]:
-    """Backward and Adam step; the losses, averaged over ranks, go into `history`."""
-    optim.zero_grad(set_to_none=True)
-    terms["total"].backward()
-    optim.step()
-    losses = _mean_over_ranks(terms, world)
-    if not math.isfinite(losses["total"]):
-        raise OptionError(
-            f"the loss became non-finite at step {step}: lower the learning rate (lr)"
-        )
-    for key, value in losses.items():
-        history.setdefault(key, []).append([step, value])
-    return losses
-
-
-def _mean_over_ranks(terms: dict[str, torch.Tensor], world: int) -> dict[str, float]:
-    values = torch.stack([t.detach().float() for t in terms.values()])
-    if world > 1:
-        dist.all_reduce(values)
-        values /= world
-    return dict(zip(terms, values.tolist(), strict=True))
-
-
-def _options_record(opts: TrainOptions) -> dict:
-    record = asdict(opts)
-    record["styles"] = [Path(s).name for s in opts.styles]  # no local paths in a shared file
-    record["data"] = Path(opts.data).name
-    record["output"] = Path(opts.output).name
-    record["holdout"] = Path(opts.holdout).name if opts.holdout else None
-    record["weights"] = Path(opts.weights).name if opts.weights else None
-    record["style_names"] = opts.names
-    return record
-
-
-def _checkpoint(path, net, optim, arch, opts, step, history, seconds) -> None:
-    info = {"step": step, "history": history, "seconds": seconds, "options": _options_record(opts)}
-    save_checkpoint(path, net, optim, arch.to_dict(), info)
-
-
-def save_checkpoint(path, net, optim, architecture: dict, info: dict) -> None:
-    """Weights + Adam's moments as tensors, the rest as JSON: no pickle, atomic."""
-    state = dict(net.state_dict())
-    for i, s in optim.state_dict()["state"].items():
-        for key, value in s.items():
-            state[f"optim.{i}.{key}"] = torch.as_tensor(value)
-    save_model(path, state, {"architecture": architecture, "checkpoint": info})
-
-
-def load_checkpoint(path, net, optim, architecture: dict, device) -> dict:
-    """Restore weights and Adam's state in place; returns the checkpoint's info."""
-    state, meta = load_model(path, kind=architecture["kind"])
-    if "checkpoint" not in meta:
-        raise ModelError(f"{path}: not a training checkpoint")
-    if meta["architecture"] != architecture:
-        raise ModelError(
-            f"{path}: checkpoint was trained with other styles or sizes "
-            f"({meta['architecture']}); delete it or drop --resume"
-        )
-    net.load_state_dict({k: v for k, v in state.items() if not k.startswith("optim.")})
-    moments: dict[int, dict] = {}
-    for key, value in state.items():
-        if key.startswith("optim."):
-            _, i, name = key.split(".")
-            moments.setdefault(int(i), {})[name] = value.to(device) if value.dim() else value
-    optim_state = optim.state_dict()
-    optim_state["state"] = moments
-    optim.load_state_dict(optim_state)
-    return meta["checkpoint"]
-
-
-def _holdout_photos(folder: str | None) -> list[torch.Tensor]:
-    if not folder:
-        return []
-    paths, _ = find_images(folder)
-    return [to_tensor(resize_longest(load_image(p), 256)) for p in paths[:SAMPLE_PHOTOS]]
-
-
 @torch.no_grad()
 def _write_samples(net, photos, names, opts, step, device) -> None:
     if not photos:
@@ -334,7 +153,7 @@ def _write_samples(net, photos, names, opts, step, device) -> None:
             row.append(to_image(net(photo.to(device), weights).float()))
         rows.append(row)
     net.train()
-    folder = _beside(opts.output, "_samples")
+    folder = beside(opts.output, "_samples")
     folder.mkdir(exist_ok=True)
     sheet = contact_sheet(rows, ["photo", *shown], cell=192)
     save_image(sheet, folder / f"step_{step:06d}.png")
@@ -346,7 +165,7 @@ def render_targets(opts, paths, styles, names, device, rank, world, progress) ->
     from ..methods.schedule import scale_ladder
     from ..options import OptimizeOptions
 
-    folder = _beside(opts.output, "_targets")
+    folder = beside(opts.output, "_targets")
     # The method's defaults are in the recipe: targets painted by other defaults are stale.
     method = OptimizeOptions()
     recipe = (
