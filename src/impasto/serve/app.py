@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, create_model
@@ -105,9 +105,6 @@ def create_app(
         "style and optimization, as jobs with live progress.",
     )
 
-    def jobs() -> JobQueue:
-        return app.state.jobs
-
     def authorize(request: Request) -> None:
         if token is None:
             return
@@ -116,8 +113,6 @@ def create_app(
         given = given or request.query_params.get("token")  # <img> and EventSource send no headers
         if not given or not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "a valid token is required", {"WWW-Authenticate": "Bearer"})
-
-    api = [Depends(authorize)]
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -134,6 +129,33 @@ def create_app(
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
+    @app.exception_handler(ImpastoError)
+    async def impasto_error(request: Request, exc: ImpastoError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.get("/healthz", tags=["server"])
+    def health(request: Request) -> Health:
+        queued = request.app.state.jobs.waiting()
+        return Health(status="ok", version=__version__, workers=workers, queued=queued)
+
+    for router in (submissions(limits), views, styles):
+        app.include_router(router, dependencies=[Depends(authorize)])
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
+    return app
+
+
+def _queue(request: Request) -> JobQueue:
+    return request.app.state.jobs
+
+
+Queue = Annotated[JobQueue, Depends(_queue)]
+
+
+def submissions(limits: Limits) -> APIRouter:
+    """POST /api/jobs, with a form made for `limits`."""
+    router = APIRouter(tags=["jobs"])
+    JobForm = job_form(limits)  # noqa: N806 (a class, made for these limits)
+
     def read_image(upload: UploadFile, what: str) -> bytes:
         data = upload.file.read(limits.upload_bytes + 1)
         if len(data) > limits.upload_bytes:
@@ -145,16 +167,9 @@ def create_app(
             raise HTTPException(413 if isinstance(e, ImageTooLarge) else 400, str(e)) from None
         return data
 
-    JobForm = job_form(limits)  # noqa: N806 (a class, made for these limits)
-
-    @app.post(
-        "/api/jobs",
-        status_code=202,
-        dependencies=api,
-        tags=["jobs"],
-        responses={400: {}, 401: {}, 413: {}, 503: {}},
-    )
+    @router.post("/api/jobs", status_code=202, responses={400: {}, 401: {}, 413: {}, 503: {}})
     def create_job(
+        jobs: Queue,
         content: Annotated[UploadFile, File(description="the photo")],
         form: Annotated[JobForm, Form()],
         style_image: Annotated[UploadFile | None, File(description="a painting")] = None,
@@ -166,126 +181,105 @@ def create_app(
                 raise HTTPException(400, f"fast jobs need a style, one of: {', '.join(names)}")
             if form.style not in names:
                 known = ", ".join(names)
-                raise HTTPException(
-                    400, f"unknown style {form.style!r}; the built-ins are: {known}"
-                )
+                raise HTTPException(400, f"unknown style {form.style!r}; built-ins: {known}")
         elif style_image is None:
             raise HTTPException(400, f"{method} jobs need a style_image (a painting)")
         photo = read_image(content, "content")
         painting = read_image(style_image, "style_image") if method != "fast" else None
         options = form.model_dump(exclude={"method"})
         options["style"] = form.style if method == "fast" else None
-        job_id = jobs().submit(method, options, photo, painting)
-        return _job_out(jobs().job(job_id))
+        job_id = jobs.submit(method, options, photo, painting)
+        return _job_out(jobs.job(job_id))
 
-    def find(job_id: str) -> dict:
-        job = jobs().job(job_id)
-        if job is None:
-            raise HTTPException(404, "no such job")
-        return job
+    return router
 
-    @app.get("/api/jobs/{job_id}", dependencies=api, tags=["jobs"], responses={404: {}})
-    def get_job(job_id: str) -> Job:
-        return _job_out(find(job_id))
 
-    @app.delete("/api/jobs/{job_id}", dependencies=api, tags=["jobs"], responses={404: {}})
-    def cancel_job(job_id: str) -> Job:
-        find(job_id)
-        return _job_out(jobs().cancel(job_id))
+views = APIRouter(tags=["jobs"])  # a job, as it goes and when done
 
-    @app.get(
-        "/api/jobs/{job_id}/result",
-        dependencies=api,
-        tags=["jobs"],
-        response_class=FileResponse,
-        responses={404: {}, 409: {}},
+
+def _find(jobs: JobQueue, job_id: str) -> dict:
+    job = jobs.job(job_id)
+    if job is None:
+        raise HTTPException(404, "no such job")
+    return job
+
+
+@views.get("/api/jobs/{job_id}", responses={404: {}})
+def get_job(jobs: Queue, job_id: str) -> Job:
+    return _job_out(_find(jobs, job_id))
+
+
+@views.delete("/api/jobs/{job_id}", responses={404: {}})
+def cancel_job(jobs: Queue, job_id: str) -> Job:
+    _find(jobs, job_id)
+    return _job_out(jobs.cancel(job_id))
+
+
+@views.get("/api/jobs/{job_id}/result", response_class=FileResponse, responses={404: {}, 409: {}})
+def get_result(jobs: Queue, job_id: str):
+    job = _find(jobs, job_id)
+    if job["state"] != "done":
+        raise HTTPException(409, f"the job is {job['state']}, no result")
+    return FileResponse(
+        jobs.job_folder(job_id) / "result.png",
+        media_type="image/png",
+        filename=f"impasto-{job_id}.png",
     )
-    def get_result(job_id: str):
-        job = find(job_id)
-        if job["state"] != "done":
-            raise HTTPException(409, f"the job is {job['state']}, no result")
-        return FileResponse(
-            jobs().job_folder(job_id) / "result.png",
-            media_type="image/png",
-            filename=f"impasto-{job_id}.png",
-        )
 
-    @app.get(
-        "/api/jobs/{job_id}/snapshot",
-        dependencies=api,
-        tags=["jobs"],
-        response_class=FileResponse,
-        responses={404: {}},
+
+@views.get("/api/jobs/{job_id}/snapshot", response_class=FileResponse, responses={404: {}})
+def get_snapshot(jobs: Queue, job_id: str):
+    _find(jobs, job_id)
+    path = jobs.job_folder(job_id) / "snapshot.jpg"
+    if not path.exists():
+        raise HTTPException(404, "no snapshot yet")
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@views.get("/api/jobs/{job_id}/events", response_class=StreamingResponse, responses={404: {}})
+async def job_events(jobs: Queue, job_id: str, request: Request):
+    """Server-Sent Events: `progress` as the job runs, `snapshot` (optimize) when a
+    new picture of the forming image is ready, and a last `done`, `failed` or
+    `cancelled` event with the job."""
+    _find(jobs, job_id)
+
+    async def stream():
+        last, shown = None, 0
+        while not await request.is_disconnected():
+            job = jobs.job(job_id)
+            out = _job_out(job).model_dump_json()
+            if job.get("snapshots", 0) > shown:
+                shown = job["snapshots"]
+                url = f"/api/jobs/{job_id}/snapshot?n={shown}"
+                yield f"event: snapshot\ndata: {json.dumps({'url': url})}\n\n"
+            if job["state"] in FINISHED:
+                yield f"event: {job['state']}\ndata: {out}\n\n"
+                return
+            if out != last:
+                yield f"event: progress\ndata: {out}\n\n"
+                last = out
+            await asyncio.sleep(EVENT_POLL_SECONDS)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
     )
-    def get_snapshot(job_id: str):
-        find(job_id)
-        path = jobs().job_folder(job_id) / "snapshot.jpg"
-        if not path.exists():
-            raise HTTPException(404, "no snapshot yet")
-        return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @app.get(
-        "/api/jobs/{job_id}/events",
-        dependencies=api,
-        tags=["jobs"],
-        response_class=StreamingResponse,
-        responses={404: {}},
+
+styles = APIRouter(tags=["styles"])  # the built-in styles, for the page
+
+
+@styles.get("/api/styles")
+def list_styles() -> list[Style]:
+    return [Style(name=n, thumbnail=f"/api/styles/{n}/thumbnail") for n in builtin_styles()]
+
+
+@styles.get("/api/styles/{name}/thumbnail", response_class=Response, responses={404: {}})
+def style_thumbnail(name: str):
+    if name not in builtin_styles():
+        raise HTTPException(404, "no such style")
+    return Response(
+        thumbnail(name), media_type="image/png", headers={"Cache-Control": "max-age=86400"}
     )
-    async def job_events(job_id: str, request: Request):
-        """Server-Sent Events: `progress` as the job runs, `snapshot` (optimize) when a
-        new picture of the forming image is ready, and a last `done`, `failed` or
-        `cancelled` event with the job."""
-        find(job_id)
-
-        async def stream():
-            last, shown = None, 0
-            while not await request.is_disconnected():
-                job = jobs().job(job_id)
-                out = _job_out(job).model_dump_json()
-                if job.get("snapshots", 0) > shown:
-                    shown = job["snapshots"]
-                    url = f"/api/jobs/{job_id}/snapshot?n={shown}"
-                    yield f"event: snapshot\ndata: {json.dumps({'url': url})}\n\n"
-                if job["state"] in FINISHED:
-                    yield f"event: {job['state']}\ndata: {out}\n\n"
-                    return
-                if out != last:
-                    yield f"event: progress\ndata: {out}\n\n"
-                    last = out
-                await asyncio.sleep(EVENT_POLL_SECONDS)
-
-        return StreamingResponse(
-            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-        )
-
-    @app.get("/api/styles", dependencies=api, tags=["styles"])
-    def list_styles() -> list[Style]:
-        return [Style(name=n, thumbnail=f"/api/styles/{n}/thumbnail") for n in builtin_styles()]
-
-    @app.get(
-        "/api/styles/{name}/thumbnail",
-        dependencies=api,
-        tags=["styles"],
-        response_class=Response,
-        responses={404: {}},
-    )
-    def style_thumbnail(name: str):
-        if name not in builtin_styles():
-            raise HTTPException(404, "no such style")
-        return Response(
-            thumbnail(name), media_type="image/png", headers={"Cache-Control": "max-age=86400"}
-        )
-
-    @app.get("/healthz", tags=["server"])
-    def health() -> Health:
-        return Health(status="ok", version=__version__, workers=workers, queued=jobs().waiting())
-
-    @app.exception_handler(ImpastoError)
-    async def impasto_error(request: Request, exc: ImpastoError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
-
-    app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
-    return app
 
 
 def job_form(limits: Limits) -> type[BaseModel]:
