@@ -28,35 +28,13 @@ from typing import Any
 from PIL import Image
 
 from .errors import OptionError
-from .evaluate import Evaluator
 from .io.images import ImageSource
 from .methods.arbitrary import ArbitraryStylizer
-from .methods.base import Progress, Result
+from .methods.base import Result
 from .methods.dream import Dreamer
 from .methods.feedforward import FastStylizer
 from .methods.optimize import Stylizer
 from .options import METHODS, SETUP, Setup, update
-from .training.options import TrainOptions
-from .training.train import train
-
-__all__ = [
-    "ArbitraryStylizer",
-    "Dreamer",
-    "Evaluator",
-    "FastStylizer",
-    "Progress",
-    "Result",
-    "Stylizer",
-    "TrainOptions",
-    "arbitrary",
-    "dream",
-    "fast",
-    "load",
-    "run",
-    "split",
-    "stylize",
-    "train",
-]
 
 Method = Stylizer | FastStylizer | ArbitraryStylizer | Dreamer
 LOADERS = {

@@ -57,6 +57,19 @@ def number(low: int, high: int):
     return read
 
 
+def add_number(
+    parser, flag: str, default: int, low: int, high: int, help: str, metavar: str = "N"
+) -> None:
+    """A whole-number flag in [low, high], its default shown."""
+    parser.add_argument(
+        flag,
+        type=number(low, high),
+        default=default,
+        metavar=metavar,
+        help=f"{help} (default: {default})",
+    )
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, dict):
         return layer_spec(value)

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..options import FastOptions, update
-from .args import add_options, add_setup, given, number, setup
+from .args import add_number, add_options, add_setup, given, setup
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
         )
         p.add_argument("--quiet", action="store_true", help="no progress")
     if command == "webcam":
-        p.add_argument("--camera", type=number(0, 63), default=0, help="camera index (default: 0)")
+        add_number(p, "--camera", 0, 0, 63, "camera index")
     if command in ("video", "webcam"):
         p.add_argument(
             "--style",
@@ -36,7 +36,7 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
     if command == "sheet":
         p.add_argument("photo")
         p.add_argument("-o", "--output", help="default: PHOTO.sheet.png here")
-        p.add_argument("--columns", type=number(1, 64), default=4, help="(default: 4)")
+        add_number(p, "--columns", 4, 1, 64, "pictures per row")
     add_options(p, FastOptions)
     add_setup(p, "fast")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ImageError, OptionError, OutputError
 from ..options import METHODS, PRESETS, update
-from .args import add_options, add_setup, given, number, setup
+from .args import add_number, add_options, add_setup, given, setup
 from .files import add_files, loader, plan, report, save
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -39,13 +39,7 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
             metavar="NAME|INDEX[:W],...",
             help="one of the model's styles, or a blend: udnie:0.7,candy:0.3 (default: its first)",
         )
-        parser.add_argument(
-            "--batch",
-            type=number(1, 256),
-            default=1,
-            metavar="N",
-            help="images per forward pass (default: 1)",
-        )
+        add_number(parser, "--batch", 1, 1, 256, "images per forward pass", "N")
     if command == "stylize":
         parser.add_argument(
             "--preset",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import OptionError
 from ..options import Setup
-from .args import add_options, number
+from .args import add_number, add_options
 
 FORMATS = ("onnx", "torchscript")
 
@@ -26,34 +26,16 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("picture", help="the stylized image")
         p.add_argument("--content", required=True, help="the photo")
         p.add_argument("--style", required=True, help="the painting")
-        p.add_argument(
-            "--size",
-            type=number(16, 4096),
-            default=512,
-            metavar="PX",
-            help="longest side compared at (default: 512)",
-        )
+        add_number(p, "--size", 512, 16, 4096, "longest side compared at", "PX")
         p.add_argument("--json", action="store_true", help="machine-readable output")
         add_options(p, Setup, only=("device", "weights"))
     if command == "features":
         p.add_argument("image")
         p.add_argument("-o", "--output", required=True, metavar="OUT.png")
         p.add_argument("--layer", default="relu3_1", help="(default: relu3_1)")
-        p.add_argument(
-            "--top",
-            type=number(1, 512),
-            default=16,
-            metavar="N",
-            help="how many channels (default: 16)",
-        )
+        add_number(p, "--top", 16, 1, 512, "how many channels", "N")
         p.add_argument("--gram", action="store_true", help="draw the Gram matrix instead")
-        p.add_argument(
-            "--size",
-            type=number(16, 4096),
-            default=512,
-            metavar="PX",
-            help="the image's longest side (default: 512)",
-        )
+        add_number(p, "--size", 512, 16, 4096, "the image's longest side", "PX")
         add_options(p, Setup, only=("device", "weights"))
 
 
