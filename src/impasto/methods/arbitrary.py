@@ -27,6 +27,7 @@ from .. import color
 from ..devices import resolve_device, usable_precision
 from ..errors import OptionError
 from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
+from ..losses import Moments
 from ..models import load_network
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import load_vgg
@@ -39,9 +40,6 @@ from .tiles import FEATURE_CONTEXT, blend_tiles, feature_tiles
 # built-in decoders stop there. With decoders for it, pass levels=[5, 4, 3, 2, 1].
 DEFAULT_LEVELS = (4, 3, 2, 1)
 TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in tiles
-
-
-Moments = tuple[torch.Tensor, torch.Tensor]  # per-channel mean (C, 1), covariance (C, C)
 
 
 class RunningMoments:
@@ -73,11 +71,13 @@ class RunningMoments:
         self.count = total
 
     def result(self) -> Moments:
-        return self.mean, self.scatter / max(self.count - 1, 1)
+        """The statistics a style loss uses too: mean and second moment, float64."""
+        mean = torch.as_tensor(self.mean).flatten()
+        return Moments(mean, self.scatter / max(self.count, 1) + torch.outer(mean, mean))
 
 
 def moments(parts: Iterable[torch.Tensor]) -> Moments:
-    """Mean and covariance of (C, positions) feature parts taken together."""
+    """The statistics of (C, positions) feature parts taken together."""
     running = RunningMoments()
     for part in parts:
         running.add(part)
@@ -88,12 +88,13 @@ def wct_matrix(content: Moments, style: Moments, eps: float = 1e-5) -> torch.Ten
     """Whitening by the content's covariance, then colouring by the style's. Both are
     regularised by eps times their mean eigenvalue plus an absolute floor, so flat
     images (rank-deficient covariance) give no NaN."""
-    return _cov_power(style[1], 0.5, eps) @ _cov_power(content[1], -0.5, eps)
+    return _cov_power(style.covariance(), 0.5, eps) @ _cov_power(content.covariance(), -0.5, eps)
 
 
 def adain_matrix(content: Moments, style: Moments, eps: float = 1e-5) -> torch.Tensor:
     """Adaptive instance normalization: each channel takes the style's spread."""
-    c_std, s_std = content[1].diagonal().sqrt(), style[1].diagonal().sqrt()
+    c_std = content.covariance().diagonal().clamp_min(0).sqrt()
+    s_std = style.covariance().diagonal().clamp_min(0).sqrt()
     return torch.diag(s_std / (c_std + eps))
 
 
@@ -104,7 +105,7 @@ def affine_map(content: Moments, style: Moments, matrix: torch.Tensor, alpha: fl
     """The transform with its alpha mix, alpha·(M(f − μc) + μs) + (1 − alpha)·f, as one
     affine map (A, b), in float64. Maps blend linearly, so several styles make one map."""
     eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
-    return alpha * matrix + (1 - alpha) * eye, alpha * (style[0] - matrix @ content[0])
+    return alpha * matrix + (1 - alpha) * eye, alpha * (style.mean - matrix @ content.mean)
 
 
 def apply_map(features: torch.Tensor, affine: Affine) -> torch.Tensor:
