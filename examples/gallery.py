@@ -1,4 +1,4 @@
-"""Gallery for docs/: impasto's default result for each pair of ../shared/data, one row a pair.
+"""Gallery for docs/: impasto's default result for each pair of ../shared/data, two a row.
 
 Only impasto's own pictures go in the sheet; the inputs are named in docs/gallery.md.
 
@@ -12,10 +12,9 @@ import argparse
 import time
 from pathlib import Path
 
-from PIL import Image
-
 import impasto
 from impasto.io.images import load_image, save_image
+from impasto.io.sheet import justified
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAIRS = [
@@ -24,7 +23,7 @@ PAIRS = [
     ("hoovertowernight", "woman_with_hat_matisse"),
     ("tubingen", "udnie"),
 ]
-ROW_HEIGHT = 256
+SHEET_WIDTH = 1024  # two pictures a row, each row scaled to fill it
 
 
 def main() -> None:
@@ -40,32 +39,16 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    if args.method == "optimize":
-        stylizer = impasto.Stylizer(device=args.device)
-    else:
-        stylizer = impasto.ArbitraryStylizer(device=args.device)
+    stylizer = impasto.load(args.method, device=args.device)
     rows = []
     for photo, painting in PAIRS:
         content = load_image(DATA / "content" / f"{photo}.jpg")
         style = load_image(DATA / "styles" / f"{painting}.jpg")
         start = time.perf_counter()
-        if args.method == "optimize":
-            image = stylizer.run(content, style, size=args.size, progress=False).image
-        else:
-            image = stylizer.run(content, style, size=args.size).image
+        image = stylizer.run(content, style, size=args.size).image
         print(f"{photo} x {painting}: {time.perf_counter() - start:.1f} s")
         rows.append([image])
-    panels = [
-        [im.resize((round(im.width * ROW_HEIGHT / im.height), ROW_HEIGHT)) for im in row]
-        for row in rows
-    ]
-    width = max(sum(p.width for p in row) for row in panels)
-    sheet = Image.new("RGB", (width, ROW_HEIGHT * len(panels)), "white")
-    for y, row in enumerate(panels):
-        x = 0
-        for panel in row:
-            sheet.paste(panel, (x, y * ROW_HEIGHT))
-            x += panel.width
+    sheet = justified([row[0] for row in rows], width=SHEET_WIDTH, columns=2)
     save_image(sheet, args.output)
 
 

@@ -35,7 +35,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
 def bf16_is_fast(device: torch.device) -> bool:
     """Whether bfloat16 convolutions run natively on `device`: on GPUs, and on CPUs whose
     oneDNN has bf16 kernels (AVX-512 or AMX on x86, bf16 on Arm). Elsewhere (an AVX2-only
-    CPU) torch falls back to a reference convolution some 50x slower than fp32."""
+    CPU) torch falls back to a reference convolution far slower than fp32."""
     if device.type != "cpu":
         return True
     try:

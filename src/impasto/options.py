@@ -207,7 +207,7 @@ PRESERVE_COLOR = _shared(
 )
 PRECISION = _shared(
     "auto",
-    "bf16: bfloat16 arithmetic, about 1.5-2x faster on GPUs and "
+    "bf16: bfloat16 arithmetic, faster with the same pictures on GPUs and "
     "CPUs with AVX-512 or AMX; auto: bf16 where it is fast, else fp32",
     choices=PRECISIONS,
 )
@@ -438,7 +438,7 @@ class Setup:
     decoders: str = opt(
         "compact",
         "built-in (compact: their own narrow encoder distilled "
-        "from VGG-19; decoders: VGG-19's, ~3x slower) or a decoders file",
+        "from VGG-19; decoders: VGG-19's, slower) or a decoders file",
     )
     backend: str = opt("torch", "onnx: onnxruntime on the CPU", choices=BACKENDS)
 

@@ -61,6 +61,32 @@ def labelled_grid(
     return out
 
 
+def justified(pictures: Sequence[Image.Image], width: int, columns: int = 2) -> Image.Image:
+    """Pictures in rows of `columns`, each row scaled to fill `width` exactly at one
+    height (pictures of any shape, no blank margins), the rows stacked."""
+    rows = []
+    for i in range(0, len(pictures), columns):
+        row = pictures[i : i + columns]
+        height = round(width / sum(p.width / p.height for p in row))
+        widths = [round(p.width * height / p.height) for p in row]
+        widths[-1] = width - sum(widths[:-1])  # rounding: the last absorbs the remainder
+        rows.append(
+            [
+                p.resize((w, height), Image.Resampling.LANCZOS)
+                for p, w in zip(row, widths, strict=True)
+            ]
+        )
+    sheet = Image.new("RGB", (width, sum(r[0].height for r in rows)), "white")
+    y = 0
+    for row in rows:
+        x = 0
+        for picture in row:
+            sheet.paste(picture, (x, y))
+            x += picture.width
+        y += row[0].height
+    return sheet
+
+
 def _shorten(text: str, font: ImageFont.ImageFont, width: int) -> str:
     while len(text) > 3 and font.getlength(text) > width:
         text = text[:-4] + "…"

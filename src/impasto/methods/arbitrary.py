@@ -304,7 +304,7 @@ class ArbitraryStylizer:
     def _networks(self, bf16: bool) -> tuple[nn.Module, Decoders, Callable]:
         """The encoder and decoders as a run uses them, with the function that readies a
         tensor for them: laid out channels-last (oneDNN runs thin layers several times
-        faster so on CPUs: a 32-channel conv 6x in fp32) and, for bf16, in bfloat16
+        faster so on CPUs) and, for bf16, in bfloat16
         (autocast would cast activations anew at each layer); copies, made once, of the
         networks not already so (the originals may be shared)."""
         key = (bf16, self.encoder, self.decoders)

@@ -24,8 +24,7 @@ class LBFGS:
         self.first_step = first_step
         # Curvature pairs live in slots that are allocated once and then reused: a new
         # pair's 2 image-sized buffers each iteration, freed `history` iterations later,
-        # fragmented the heap (a 512-px run with 100 pairs grew from 1.34 to 1.60 GB
-        # between iterations 225 and 350 with the pairs' count unchanged).
+        # fragmented the heap (resident memory kept growing with the pairs' count fixed).
         self.s: list[torch.Tensor] = []  # the steps taken
         self.y: list[torch.Tensor] = []  # the gradient's change over each
         self.rho: list[torch.Tensor] = []  # 1 / (y·s)
@@ -73,8 +72,8 @@ class LBFGS:
         return len(self.s) - 1
 
     def _two_loop(self, q: torch.Tensor) -> torch.Tensor:
-        # In-place multiply-adds: with 100 pairs of 512-px images these loops read ~1 GB
-        # an iteration, and temporaries for alpha·y would add as much again.
+        # In-place multiply-adds: these loops read every pair each iteration, and
+        # temporaries for alpha·y would double that traffic.
         alphas = []
         for i in reversed(self.pairs):
             alpha = self.rho[i] * self.s[i].dot(q)

@@ -8,7 +8,7 @@ reconstruction only, so no style is baked in. `width` scales every decoder chann
 (0.5: a quarter of the weights, for small model files). With `unpool`, each upsampling
 puts values back where the encoder's max pooling found its maxima (the photo's switches,
 as in PhotoWCT, Li et al. 2018) instead of copying them over the 2×2 block: edges come
-back where the photo had them, so the pictures are far sharper (relu3_1: ~26 vs ~19 dB).
+back where the photo had them, so the pictures are far sharper (docs/models.md).
 With `encoder_width` < 1 the decoders come with their own compact encoder, a narrow VGG
 distilled from VGG-19 (as in Wang et al. 2020, "Collaborative distillation"), kept in the
 same file: a one-pass style then needs ~1/4 of the arithmetic (width 0.5).

@@ -178,9 +178,8 @@ class SplitInputConv(torch.autograd.Function):
     (the value rounded, then what rounding lost) in one convolution of twice the channels,
     summed in float32. bf16 alone keeps 8 significant bits of the input, steps of 0.25–1
     of the 255 levels in the Caffe convention: an optimization's last steps, smaller than
-    that, went unseen, and its gradient near the end was 3x further from float32's (16%
-    of it against 6%). The two parts keep 16 bits, for ~0.5% more time an iteration; the
-    backward pass needs no more than bf16."""
+    that, go unseen and its gradient strays from float32's (docs/benchmarks.md). The two
+    parts keep 16 bits for little more time; the backward pass needs no more than bf16."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, padding: int):
@@ -237,8 +236,8 @@ def check_loss_layers(kind: str, layers: Mapping[str, float]) -> None:
 
 def max_pool(x: torch.Tensor) -> torch.Tensor:
     """2×2 max pooling, the same values as F.max_pool2d(x, 2). On the CPU the maximum of
-    the four strided quarters is 4–6x faster than that kernel (which also computes
-    indices): ~3% of an optimization iteration, ~6% of a one-pass style run."""
+    the four strided quarters is several times faster than that kernel (which also
+    computes indices)."""
     if x.device.type != "cpu":
         return F.max_pool2d(x, 2)
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2  # an odd last row or column is dropped
@@ -248,10 +247,9 @@ def max_pool(x: torch.Tensor) -> torch.Tensor:
 
 class MaxPool(torch.autograd.Function):
     """2×2 max pooling that keeps no int64 indices for the backward pass: its input, a
-    ReLU output the graph holds anyway, says where each maximum was.
-    At 512 px that is ~50 MB less for the optimization to hold, for a little more
-    arithmetic in the backward pass. Ties go to the first in row-major order, as
-    F.max_pool2d's indices do."""
+    ReLU output the graph holds anyway, says where each maximum was: less memory for an
+    optimization to hold, for a little more arithmetic in the backward pass. Ties go to
+    the first in row-major order, as F.max_pool2d's indices do."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
