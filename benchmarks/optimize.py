@@ -238,7 +238,7 @@ def main() -> None:
     p.add_argument("--size", type=int)
     p.add_argument("--target", type=float)
     p.add_argument("--cap", type=int)
-    p.add_argument("--precision", default="fp32")
+    p.add_argument("--precision", default="fp32", help="worker: impasto's precision")
     p.add_argument("--preset", default="classic")
     p.add_argument("--one-scale", action="store_true")
     p.add_argument("--history", type=int, default=100)
@@ -305,7 +305,9 @@ def main() -> None:
             one_scale=True,
             history=100,
         )
-        defaults = spawn("impasto", size=size, device=args.device, preset="balanced")
+        defaults = spawn(
+            "impasto", size=size, device=args.device, preset="balanced", precision="auto"
+        )
 
         has_pastiche = Path(sys.executable).with_name("pastiche").exists()
         past = None
