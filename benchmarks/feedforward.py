@@ -108,6 +108,7 @@ def video(net, model: str | None, frames: int) -> dict:
     from impasto.io.modelfile import save_model
     from impasto.io.video import stylize_video
     from impasto.methods.feedforward import FastStylizer, parse_style
+    from impasto.methods.onnxrt import OnnxStylizer
 
     rng = np.random.default_rng(0)
     shots = [rng.integers(0, 256, (480, 854, 3), dtype=np.uint8) for _ in range(4)]
@@ -119,11 +120,14 @@ def video(net, model: str | None, frames: int) -> dict:
             save_model(path, net.state_dict(), {"architecture": net.arch.to_dict()})
         result = {}
         for backend in ("torch", "onnx"):
-            fast = FastStylizer(path, "cpu", backend=backend)
+            fast = FastStylizer(path, "cpu") if backend == "torch" else OnnxStylizer(path)
             weights = parse_style(None, fast.styles)
 
             def ours(frame, fast=fast, weights=weights):
                 content = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+                if isinstance(fast, OnnxStylizer):
+                    out = fast.run_batch(content.numpy(), weights.numpy())[0]
+                    return out.transpose(1, 2, 0) * 255
                 return fast.run_batch(content, weights)[0].permute(1, 2, 0).mul(255).numpy()
 
             ms = median_ms(lambda ours=ours: [ours(s) for s in shots], 3) / len(shots)
@@ -144,12 +148,12 @@ def video(net, model: str | None, frames: int) -> dict:
                 frame = np.ascontiguousarray(base[30 : 30 + 480, 2 * i : 2 * i + 854])
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             out.mux(stream.encode())
-        fast = FastStylizer(path, "cpu", backend="onnx")
-        weights = parse_style(None, fast.styles)
+        fast = OnnxStylizer(path)
+        weights = parse_style(None, fast.styles).numpy()
 
         def transform(frame):
-            content = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
-            return fast.run_batch(content, weights)[0].permute(1, 2, 0).mul(255).numpy()
+            content = (frame.transpose(2, 0, 1)[None] / 255).astype(np.float32)
+            return fast.run_batch(content, weights)[0].transpose(1, 2, 0) * 255
 
         start = time.perf_counter()
         n = stylize_video(clip, Path(tmp) / "out.mp4", transform, progress=False)

@@ -1,3 +1,5 @@
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -5,6 +7,8 @@ import pytest
 from impasto.methods.optimize import Stylizer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# Built graphs go to a cache of the test run's own, not the user's.
+os.environ["IMPASTO_CACHE"] = tempfile.mkdtemp(prefix="impasto-test-cache-")
 
 
 @pytest.fixture(scope="session")

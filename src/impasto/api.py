@@ -23,25 +23,59 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
+from importlib import import_module
 from typing import Any
 
 from PIL import Image
 
+from . import runtime
 from .errors import OptionError
 from .io.images import ImageSource
-from .methods.arbitrary import ArbitraryStylizer
-from .methods.base import Result
-from .methods.dream import Dreamer
-from .methods.feedforward import FastStylizer
-from .methods.optimize import Stylizer
+from .methods.result import Progress, Result  # noqa: F401 (impasto.Progress)
 from .options import METHODS, SETUP, Setup, update
 
-Method = Stylizer | FastStylizer | ArbitraryStylizer | Dreamer
+# The methods' classes load on first use: torch is imported only by a method that needs
+# it, so a command on the onnxruntime backend starts without it.
+CLASSES = {
+    "Stylizer": "methods.optimize",
+    "FastStylizer": "methods.feedforward",
+    "OnnxStylizer": "methods.onnxrt",
+    "ArbitraryStylizer": "methods.arbitrary",
+    "Dreamer": "methods.dream",
+    "Evaluator": "evaluate",
+    "TrainOptions": "training.options",
+    "train": "training.train",
+}
+Method = Any  # one of the classes above: each has run(content, style, options) -> Result
+
+
+def __getattr__(name: str):
+    if name in CLASSES:
+        return getattr(import_module(f".{CLASSES[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _fast(s: Setup) -> Method:
+    """The fast method's backend: `auto` is onnxruntime (no torch to import) where it is
+    installed and no CUDA GPU is there to use, else torch."""
+    backend = s.backend
+    if backend == "auto":
+        cpu = s.device == "cpu" or (s.device == "auto" and not runtime.cuda_device_present())
+        backend = (
+            "onnx" if cpu and import_module(".methods.onnxrt", __package__).available() else "torch"
+        )
+    if backend == "onnx":
+        if s.device not in ("auto", "cpu"):
+            raise OptionError(f"backend onnx runs on the CPU, not on device {s.device}")
+        return __getattr__("OnnxStylizer")(s.model)
+    return __getattr__("FastStylizer")(s.model, s.device)
+
+
 LOADERS = {
-    "optimize": lambda s: Stylizer(s.weights, s.device),
-    "fast": lambda s: FastStylizer(s.model, s.device, s.backend),
-    "arbitrary": lambda s: ArbitraryStylizer(s.decoders, s.weights, s.device),
-    "dream": lambda s: Dreamer(s.weights, s.device),
+    "optimize": lambda s: __getattr__("Stylizer")(s.weights, s.device),
+    "fast": _fast,
+    "arbitrary": lambda s: __getattr__("ArbitraryStylizer")(s.decoders, s.weights, s.device),
+    "dream": lambda s: __getattr__("Dreamer")(s.weights, s.device),
 }
 
 

@@ -26,7 +26,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("max", "avg")
 PADDINGS = ("zeros", "replicate")  # of VGG's first convolution; the rest pad with zeros
 ONE_PASS_METHODS = ("wct", "adain")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx")
 # Caffe's VGG applies ReLU in place, so the "conv1_1" blob of Gatys et al. is the
 # rectified one: these are the paper's layers under their unambiguous names.
 DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}
@@ -440,7 +440,13 @@ class Setup:
         "built-in (compact: their own narrow encoder distilled "
         "from VGG-19; decoders: VGG-19's, slower) or a decoders file",
     )
-    backend: str = opt("torch", "onnx: onnxruntime on the CPU", choices=BACKENDS)
+    backend: str = opt(
+        "auto",
+        "the fast method's engine: torch (CPU or GPU, bf16, big pictures in tiles) or onnx "
+        "(onnxruntime on the CPU, no torch to load: quick to start); auto: onnx on a "
+        "machine without a CUDA GPU, where onnxruntime is installed",
+        choices=BACKENDS,
+    )
 
 
 # The Setup fields each method loads with.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
@@ -38,6 +39,21 @@ def world() -> int:
 def shard(items: Sequence) -> list:
     """This process's share of `items` under torchrun: every world()-th from rank()."""
     return list(items)[rank() :: world()]
+
+
+def cache_dir() -> Path:
+    """Where impasto keeps what it can build again (compiled graphs): $IMPASTO_CACHE, or
+    impasto/ under $XDG_CACHE_HOME or ~/.cache."""
+    if os.environ.get("IMPASTO_CACHE"):
+        return Path(os.environ["IMPASTO_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "impasto"
+
+
+def cuda_device_present() -> bool:
+    """Whether an NVIDIA GPU is there, told without importing torch (its driver's
+    device nodes)."""
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/dev/dxg"))
 
 
 def local_device(device: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import OptionError
 from ..options import FastOptions, update
 from .args import add_number, add_options, add_setup, given, setup
 
@@ -54,26 +55,23 @@ def _fast(args: argparse.Namespace):
 
 
 def video(args: argparse.Namespace) -> int:
-    from ..io.images import to_tensor
+    from PIL import Image
+
+    from ..io.images import pixels_array, resize_longest
     from ..io.video import stylize_video
-    from ..methods.feedforward import parse_style
+    from ..methods.blend import style_mix
 
     if not 0 <= args.smooth < 1:
-        from ..errors import OptionError
-
         raise OptionError(f"--smooth must be at least 0 and below 1, not {args.smooth}")
     fast, options = _fast(args)
-    weights = parse_style(args.style, fast.styles)
+    weights = style_mix(args.style, fast.styles)
     label = (args.style or fast.styles[0]).replace(",", "+").replace(":", "")
     output = args.output or f"{Path(args.input).stem}.{label}.mp4"
 
     def transform(frame):
-        from PIL import Image
-
-        from ..io.images import resize_longest
-
-        content = to_tensor(resize_longest(Image.fromarray(frame), options.size))
-        return fast.paint(content, weights, options)[0].permute(1, 2, 0).mul(255).numpy()
+        picture = resize_longest(Image.fromarray(frame), options.size)
+        pixels = fast.paint_pictures([picture], weights, options)[0]
+        return pixels_array(pixels)[0].transpose(1, 2, 0) * 255
 
     frames = stylize_video(
         args.input, output, transform, smooth=args.smooth, progress=not args.quiet
@@ -83,19 +81,21 @@ def video(args: argparse.Namespace) -> int:
 
 
 def webcam(args: argparse.Namespace) -> int:
-    import torch
+    import numpy as np
 
-    from ..io.images import to_image, to_tensor
+    from ..io.images import to_image
     from ..io.webcam import run_webcam
-    from ..methods.feedforward import parse_style
+    from ..methods.blend import style_mix
 
     fast, options = _fast(args)
     n = len(fast.styles)
-    start = int(parse_style(args.style, fast.styles).argmax())
+    start = int(style_mix(args.style, fast.styles).argmax())
 
     def paint(picture, style):
-        weights = torch.full((n,), 1.0 / n) if style is None else parse_style(style, fast.styles)
-        return to_image(fast.paint(to_tensor(picture), weights, options))
+        weights = (
+            np.full(n, 1.0 / n, np.float32) if style is None else style_mix(style, fast.styles)
+        )
+        return to_image(fast.paint_pictures([picture], weights, options)[0])
 
     run_webcam(paint, fast.styles, camera=args.camera, size=options.size, first=start)
     return 0

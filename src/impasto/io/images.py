@@ -16,14 +16,16 @@ import struct
 import warnings
 import zlib
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError, ImageTooLarge, OutputError
 from .atomic import atomic_write
+
+if TYPE_CHECKING:
+    import torch
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]  # noqa: UP007 (runtime alias)
 
@@ -219,16 +221,30 @@ def resize_longest(image: Image.Image, size: int) -> Image.Image:
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image -> float32 tensor of shape (1, 3, H, W) in [0, 1]."""
+    import torch  # here, so that reading and writing pictures needs no torch
+
+    return torch.from_numpy(to_array(image))
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    """RGB PIL image -> float32 array of shape (1, 3, H, W) in [0, 1]."""
     array = np.asarray(to_rgb(image), dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    return np.ascontiguousarray(array.transpose(2, 0, 1)[None])
 
 
-def to_image(tensor: torch.Tensor) -> Image.Image:
-    """Tensor of shape (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB PIL image (clipped)."""
-    if tensor.dim() == 4:
-        tensor = tensor[0]
-    array = tensor.detach().float().clamp(0, 1).mul(255).add(0.5).byte()
-    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
+def to_image(tensor: torch.Tensor | np.ndarray) -> Image.Image:
+    """Tensor or array of shape (1, 3, H, W) or (3, H, W) in [0, 1] -> RGB PIL image
+    (clipped)."""
+    array = pixels_array(tensor)
+    array = array[0] if array.ndim == 4 else array
+    return Image.fromarray((array.clip(0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+
+
+def pixels_array(picture: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A picture's pixels as a float32 numpy array, from a tensor (on any device) or not."""
+    if isinstance(picture, np.ndarray):
+        return picture.astype(np.float32, copy=False)
+    return picture.detach().float().cpu().numpy()
 
 
 def check_output_path(path: str | os.PathLike, inputs: tuple = ()) -> Path:
@@ -272,7 +288,7 @@ DEEP_FORMATS = (".png", ".tif", ".tiff")
 
 
 def save_image16(
-    picture: torch.Tensor,
+    picture: torch.Tensor | np.ndarray,
     path: str | os.PathLike,
     like: Image.Image | None = None,
     inputs: tuple = (),
@@ -284,8 +300,8 @@ def save_image16(
     suffix = out.suffix.lower()
     if suffix not in DEEP_FORMATS:
         raise OutputError(f"{out}: 16-bit pictures are written as PNG or TIFF, not {suffix}")
-    rgb = picture.detach().float().reshape(-1, *picture.shape[-2:])[:3].clamp(0, 1)
-    pixels = (rgb.permute(1, 2, 0).cpu().numpy() * 65535 + 0.5).astype(np.uint16)
+    rgb = pixels_array(picture).reshape(-1, *picture.shape[-2:])[:3].clip(0, 1)
+    pixels = (rgb.transpose(1, 2, 0) * 65535 + 0.5).astype(np.uint16)
     info = like.info if like is not None else {}
     if suffix == ".png":
         data = png16(pixels, info.get("icc_profile"), info.get("exif"))

@@ -17,30 +17,40 @@ import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load, save
 
 from .._version import __version__
 from ..errors import ModelError
 from .atomic import atomic_write
 
+if TYPE_CHECKING:
+    import torch
+
 METADATA_KEY = "impasto"
 
 
-def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:
-    """A digest of names, dtypes, shapes and bytes, independent of file layout."""
+def weights_sha256(state: Mapping[str, torch.Tensor | np.ndarray]) -> str:
+    """A digest of names, dtypes, shapes and bytes, independent of file layout (and of
+    whether the weights are torch tensors or numpy arrays: dtypes are named as torch's)."""
     digest = hashlib.sha256()
     for name in sorted(state):
-        tensor = state[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        value = state[name]
+        if isinstance(value, np.ndarray):
+            array, dtype = np.ascontiguousarray(value), f"torch.{value.dtype}"
+        else:
+            array, dtype = value.detach().cpu().contiguous().numpy(), str(value.dtype)
+        digest.update(f"{name}|{dtype}|{tuple(array.shape)}|".encode())
+        digest.update(array.reshape(-1).view(np.uint8).tobytes())
     return digest.hexdigest()
 
 
 def save_model(path: str | os.PathLike, state: Mapping[str, torch.Tensor], metadata: dict) -> dict:
     """Write weights and metadata atomically; returns the metadata as written."""
+    from safetensors.torch import save
+
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     meta = {
         **metadata,
@@ -55,9 +65,14 @@ def save_model(path: str | os.PathLike, state: Mapping[str, torch.Tensor], metad
 
 
 def load_model(
-    source: str | os.PathLike | bytes, kind: str | None = None
+    source: str | os.PathLike | bytes, kind: str | None = None, arrays: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a model file -> (state dict, metadata), checking format, kind and hash."""
+    """Read a model file -> (state dict, metadata), checking format, kind and hash; the
+    weights as torch tensors, or with `arrays` as numpy arrays (no torch needed)."""
+    if arrays:
+        from safetensors.numpy import load
+    else:
+        from safetensors.torch import load
     label = "model" if isinstance(source, bytes) else str(source)
     if isinstance(source, bytes):
         data = source

@@ -35,7 +35,7 @@ from ..io.images import (
 from ..nets.vgg import LAYERS, load_vgg
 from ..nets.weights import VGGWeights
 from ..options import DreamOptions, update
-from .base import Progress, Result
+from .result import Progress, Result
 
 
 class Dreamer:

@@ -42,8 +42,10 @@ from ..losses import STYLE_LOSSES, Moments, content_loss, style_target, tv_loss
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights, find_weights
 from ..options import DEFAULT_STYLE_WEIGHTS, OptimizeOptions
-from .base import Progress, Result, as_list, blend_weights, finish
+from .base import finish
+from .blend import blend_weights
 from .presets import resolve
+from .result import Progress, Result, as_list
 from .schedule import Average, Optimizer, iterations_per_scale, scale_ladder
 from .tiled import tile_grid, tiled_moments, tiled_scale
 from .tiles import available_memory, optimization_tile

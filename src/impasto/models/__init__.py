@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ..errors import ModelError
 from ..io.modelfile import fit_weights, load_model
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FOLDER = Path(__file__).parent
 

@@ -13,10 +13,11 @@ from typing import BinaryIO
 
 import torch
 
+from ..io.atomic import atomic_write
+from .graph import transformer_graph
 from .transformer import TransformerNet
 
 FORMATS = ("onnx", "torchscript")
-ONNX_OPSET = 17
 
 
 def _example(net: TransformerNet) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,22 +26,9 @@ def _example(net: TransformerNet) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def export_onnx(net: TransformerNet, target: str | os.PathLike | BinaryIO) -> None:
-    net = net.cpu().eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's notes on tracing are not for users
-        torch.onnx.export(
-            net,
-            _example(net),
-            target,
-            input_names=["image", "style_weights"],
-            output_names=["stylized"],
-            dynamic_axes={
-                "image": {0: "batch", 2: "height", 3: "width"},
-                "stylized": {0: "batch", 2: "height", 3: "width"},
-            },
-            opset_version=ONNX_OPSET,
-            dynamo=False,
-        )
+    """The graph the onnxruntime backend runs (nets/graph.py), with `net`'s weights."""
+    state = {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items()}
+    _write(transformer_graph(net.arch, state), target)
 
 
 def export_torchscript(net: TransformerNet, target: str | os.PathLike | BinaryIO) -> None:
@@ -50,10 +38,12 @@ def export_torchscript(net: TransformerNet, target: str | os.PathLike | BinaryIO
         traced = torch.jit.trace(net, _example(net), check_trace=False)
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer)
-    if hasattr(target, "write"):
-        target.write(buffer.getvalue())
-    else:
-        from ..io.atomic import atomic_write
+    _write(buffer.getvalue(), target)
 
+
+def _write(data: bytes, target: str | os.PathLike | BinaryIO) -> None:
+    if hasattr(target, "write"):
+        target.write(data)
+    else:
         with atomic_write(target) as f:
-            f.write(buffer.getvalue())
+            f.write(data)

@@ -13,35 +13,11 @@ styles. A single-style network is the same thing with one style.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ModelError
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What a model file must record to rebuild its network."""
-
-    styles: tuple[str, ...] = ("style",)
-    width: int = 8  # channels of the first layer; doubled by each of the 2 downsamplings
-    blocks: int = 5  # residual blocks at 1/4 resolution
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "styles": list(self.styles), "kind": "transformer"}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Architecture:
-        try:
-            arch = cls(styles=tuple(d["styles"]), width=int(d["width"]), blocks=int(d["blocks"]))
-        except (KeyError, TypeError, ValueError) as e:
-            raise ModelError(f"model metadata does not describe a transformer network ({e})") from e
-        if not arch.styles or arch.width < 1 or arch.blocks < 0:
-            raise ModelError("model metadata has an impossible architecture")
-        return arch
+from .architecture import Architecture
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -100,9 +76,9 @@ class Residual(nn.Module):
 
 
 class TransformerNet(nn.Module):
-    def __init__(self, arch: Architecture = Architecture()):
+    def __init__(self, arch: Architecture | None = None):
         super().__init__()
-        self.arch = arch
+        self.arch = arch = arch or Architecture()
         s, w = len(arch.styles), arch.width
         self.down = nn.ModuleList(
             [Conv(3, w, 9, s), Conv(w, 2 * w, 3, s, stride=2), Conv(2 * w, 4 * w, 3, s, stride=2)]

@@ -1,0 +1,131 @@
+"""The fast method on onnxruntime, without torch: the trained network as an ONNX graph
+built from its weights (nets/graph.py), on the CPU. A command that runs it starts in a
+fraction of the time torch takes to import; pictures go through whole, in fp32 (bigger
+ones than the tile, or bf16, go to the torch backend).
+
+    fast = OnnxStylizer("styles")
+    fast.run("photo.jpg", "udnie:0.7,candy:0.3").image.save("out.png")
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+
+from ..errors import ImpastoError, OptionError
+from ..io.atomic import atomic_write
+from ..io.images import to_array
+from ..io.modelfile import load_model
+from ..models import resolve_model
+from ..nets.architecture import Architecture
+from ..nets.graph import OPSET, transformer_graph
+from ..options import FastOptions
+from ..runtime import cache_dir
+from .network import Network
+
+# RGB -> YIQ, as color.py has it: the photo's chroma under the picture's brightness.
+_RGB_TO_YIQ = np.array(
+    [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]], np.float64
+)
+
+
+GRAPH_VERSION = 1  # of nets/graph.py's graph: part of the cached graphs' names
+
+
+def available() -> bool:
+    """Whether onnxruntime and onnx are installed (the `onnx` extra), told without
+    importing them."""
+    return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+
+
+def cached_graph(arch: Architecture, state: dict, sha256: str) -> bytes:
+    """The network's ONNX graph, from the cache (runtime.cache_dir) if it was built
+    before: building needs the onnx package, whose import alone takes longer than a
+    picture. Named by the weights' checked SHA-256, so a graph serves only its weights."""
+    path = cache_dir() / f"transformer-{sha256[:32]}-g{GRAPH_VERSION}-o{OPSET}.onnx"
+    if path.is_file():
+        return path.read_bytes()
+    graph = transformer_graph(arch, state)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as f:
+            f.write(graph)
+    except (OSError, ImpastoError):  # no cache to write: the next run builds it again
+        pass
+    return graph
+
+
+class OnnxStylizer(Network):
+    """A loaded transformation network on onnxruntime's CPU provider."""
+
+    device = "cpu"
+
+    def __init__(self, model: str | os.PathLike = "styles"):
+        if not available():
+            raise OptionError("backend onnx needs onnxruntime: pip install 'impasto[onnx]'")
+        import onnxruntime
+
+        self.path = path = resolve_model(model)
+        self._torch = None
+        state, self.metadata = load_model(path, kind="transformer", arrays=True)
+        arch = Architecture.from_dict(self.metadata["architecture"])
+        self.styles = tuple(arch.styles)
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        # Idle threads that spin steal the cores from decoding, encoding and the rest.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        graph = cached_graph(arch, state, self.metadata["sha256"])
+        self.session = onnxruntime.InferenceSession(
+            graph, options, providers=["CPUExecutionProvider"]
+        )
+
+    def run_batch(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """(N, 3, H, W) RGB in [0, 1] -> stylized, same shape, float32."""
+        feed = {"image": images.astype(np.float32), "style_weights": weights.astype(np.float32)}
+        return self.session.run(None, feed)[0]
+
+    def paint_pictures(self, pictures, weights, opts: FastOptions) -> list:
+        """On onnxruntime; pictures over `opts.tile` px, or asked for in bf16, go to the
+        torch backend, which paints big pictures in tiles."""
+        if opts.precision == "bf16" or max(pictures[0].size) > opts.tile:
+            if self._torch is None:
+                from .feedforward import FastStylizer
+
+                self._torch = FastStylizer(self.path, "cpu")
+            return self._torch.paint_pictures(pictures, weights, opts)
+        content = np.concatenate([to_array(p) for p in pictures])
+        out = _finish(self.run_batch(content, weights), content, opts)
+        return [out[j : j + 1] for j in range(len(pictures))]
+
+
+def _finish(out: np.ndarray, photo: np.ndarray, opts: FastOptions) -> np.ndarray:
+    """The photo's colours kept as `opts` say, then the blend with the photo by strength:
+    what methods.base.finish does in torch."""
+    if opts.preserve_color == "luminance":
+        yiq = np.einsum("ij,njhw->nihw", _RGB_TO_YIQ, out)
+        yiq[:, 1:] = np.einsum("ij,njhw->nihw", _RGB_TO_YIQ[1:], photo)
+        out = np.einsum("ij,njhw->nihw", np.linalg.inv(_RGB_TO_YIQ), yiq).clip(0, 1)
+    elif opts.preserve_color == "histogram":
+        out = np.stack([_match_color(o, p) for o, p in zip(out, photo, strict=True)])
+    mixed = opts.strength * out + (1 - opts.strength) * photo
+    return mixed.clip(0, 1).astype(np.float32)
+
+
+def _match_color(source: np.ndarray, target: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """(3, H, W) `source` with its colours' mean and covariance moved to `target`'s."""
+
+    def stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pixels = image.reshape(3, -1).astype(np.float64)
+        mean = pixels.mean(1, keepdims=True)
+        centred = pixels - mean
+        return mean, centred @ centred.T / pixels.shape[1] + eps * np.eye(3)
+
+    def power(cov: np.ndarray, p: float) -> np.ndarray:
+        values, vectors = np.linalg.eigh(cov)
+        return vectors @ np.diag(np.maximum(values, eps) ** p) @ vectors.T
+
+    (mean_s, cov_s), (mean_t, cov_t) = stats(source), stats(target)
+    mapped = power(cov_t, 0.5) @ power(cov_s, -0.5) @ (source.reshape(3, -1) - mean_s) + mean_t
+    return mapped.reshape(source.shape).clip(0, 1)

@@ -1,0 +1,130 @@
+"""The transformation network as an ONNX graph, built from its weights without torch.
+
+The graph does what `TransformerNet.forward` does, layer for layer: reflection padding,
+convolution, conditional instance norm (instance norm, then the style mix's scale and
+shift), nearest upsampling back to each downsampling's input size, a sigmoid at the end.
+It takes `image` (N, 3, H, W), RGB in [0, 1], any height and width, and `style_weights`
+(n_styles,), and gives `stylized`. `impasto export --format onnx` writes it, and the
+onnxruntime backend runs it, so neither needs torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .architecture import Architecture
+
+OPSET = 17
+
+
+class _Graph:
+    """Nodes and weights as they are added; names are made unique by counting."""
+
+    def __init__(self, state: Mapping[str, np.ndarray]):
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.state, self.nodes, self.initializers, self.count = state, [], [], 0
+
+    def op(self, kind: str, *inputs: str, **attributes) -> str:
+        self.count += 1
+        out = f"{kind.lower()}{self.count}"
+        self.nodes.append(self.helper.make_node(kind, list(inputs), [out], **attributes))
+        return out
+
+    def constant(self, name: str, value: np.ndarray) -> str:
+        self.initializers.append(self.numpy_helper.from_array(value, name))
+        return name
+
+    def weight(self, name: str) -> str:
+        return self.constant(name, np.asarray(self.state[name], dtype=np.float32))
+
+    def conv(
+        self,
+        x: str,
+        prefix: str,
+        mix: str,
+        stride: int = 1,
+        size: str | None = None,
+        norm: bool = True,
+    ) -> str:
+        """[nearest upsample to `size`] -> reflection pad -> conv -> [conditional norm]."""
+        if size is not None:
+            target = self.op(
+                "Concat", self.op("Slice", self.op("Shape", x), "zero", "two"), size, axis=0
+            )
+            x = self.op(
+                "Resize",
+                x,
+                "",
+                "",
+                target,
+                mode="nearest",
+                coordinate_transformation_mode="asymmetric",
+                nearest_mode="floor",
+            )
+        kernel = self.state[f"{prefix}.conv.weight"].shape[-1]
+        pad = self.constant(f"{prefix}.pad", np.array([0, 0, kernel // 2, kernel // 2] * 2))
+        x = self.op("Pad", x, pad, mode="reflect")
+        x = self.op(
+            "Conv",
+            x,
+            self.weight(f"{prefix}.conv.weight"),
+            self.weight(f"{prefix}.conv.bias"),
+            strides=[stride, stride],
+        )
+        if not norm:
+            return x
+        channels = self.state[f"{prefix}.norm.scale"].shape[1]
+        ones = self.constant(f"{prefix}.ones", np.ones(channels, np.float32))
+        zeros = self.constant(f"{prefix}.zeros", np.zeros(channels, np.float32))
+        x = self.op("InstanceNormalization", x, ones, zeros, epsilon=1e-5)
+        scale = self.op("MatMul", mix, self.weight(f"{prefix}.norm.scale"))
+        shift = self.op("MatMul", mix, self.weight(f"{prefix}.norm.shift"))
+        x = self.op("Mul", x, self.op("Reshape", scale, "column"))
+        return self.op("Add", x, self.op("Reshape", shift, "column"))
+
+
+def transformer_graph(arch: Architecture, state: Mapping[str, np.ndarray]) -> bytes:
+    """The serialized ONNX model of the network `arch` with weights `state`."""
+    from onnx import TensorProto, helper
+
+    g = _Graph(state)
+    g.constant("zero", np.array([0]))
+    g.constant("two", np.array([2]))
+    g.constant("four", np.array([4]))
+    g.constant("column", np.array([1, -1, 1, 1]))
+    mix = g.op("Reshape", "style_weights", g.constant("row", np.array([1, -1])))
+    x, sizes = "image", []
+    for i, stride in enumerate((1, 2, 2)):
+        sizes.append(g.op("Slice", g.op("Shape", x), "two", "four"))
+        x = g.op("Relu", g.conv(x, f"down.{i}", mix, stride))
+    for i in range(arch.blocks):
+        inner = g.op("Relu", g.conv(x, f"res.{i}.a", mix))
+        x = g.op("Add", x, g.conv(inner, f"res.{i}.b", mix))
+    for i, size in enumerate(sizes[:0:-1]):
+        x = g.op("Relu", g.conv(x, f"up.{i}", mix, size=size))
+    out = g.op("Sigmoid", g.conv(x, "out", mix, norm=False))
+    g.nodes.append(helper.make_node("Identity", [out], ["stylized"]))
+    n = len(arch.styles)
+    graph = helper.make_graph(
+        g.nodes,
+        "impasto_transformer",
+        [
+            helper.make_tensor_value_info(
+                "image", TensorProto.FLOAT, ["batch", 3, "height", "width"]
+            ),
+            helper.make_tensor_value_info("style_weights", TensorProto.FLOAT, [n]),
+        ],
+        [
+            helper.make_tensor_value_info(
+                "stylized", TensorProto.FLOAT, ["batch", 3, "height", "width"]
+            )
+        ],
+        g.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8  # what onnxruntime releases of the last years all read
+    return model.SerializeToString()
