@@ -27,6 +27,9 @@ POOLINGS = ("max", "avg")
 PADDINGS = ("zeros", "replicate")  # of VGG's first convolution; the rest pad with zeros
 ONE_PASS_METHODS = ("wct", "adain")
 BACKENDS = ("auto", "torch", "onnx")
+EXPORT_FORMATS = ("onnx", "torchscript")
+BIT_DEPTHS = (8, 16)
+MAX_PIXELS = 100_000_000  # an input image's; more is refused unless the limit is raised
 # Caffe's VGG applies ReLU in place, so the "conv1_1" blob of Gatys et al. is the
 # rectified one: these are the paper's layers under their unambiguous names.
 DEFAULT_CONTENT_LAYERS = {"relu4_2": 1.0}
@@ -375,6 +378,7 @@ class FastOptions(PaintOptions):
         high=65536,
         metavar="PX",
     )
+    batch: int = opt(1, "images per forward pass (images of one size go together)", low=1, high=256)
 
 
 @dataclass
@@ -456,6 +460,37 @@ SETUP: dict[str, tuple[str, ...]] = {
     "arbitrary": ("device", "decoders", "weights"),
     "dream": ("device", "weights"),
 }
+
+
+@dataclass
+class Output:
+    """How a command reads its inputs and writes and reports its pictures."""
+
+    bit_depth: int = opt(8, "16: 16 bits per channel, for print (PNG or TIFF)", choices=BIT_DEPTHS)
+    max_pixels: int = opt(MAX_PIXELS, "refuse larger input images", low=1, metavar="N")
+    json: bool = opt(False, "machine-readable output: a JSON line for each result")
+    quiet: bool = opt(False, "no progress and no report")
+
+
+@dataclass
+class Media:
+    """Moving pictures and sheets from a trained network."""
+
+    smooth: float = opt(0.0, "damp flicker where the picture is still (0: off)", low=0.0, high=0.99)
+    camera: int = opt(0, "camera index", low=0, high=63)
+    columns: int = opt(4, "pictures per row", low=1, high=64)
+
+
+@dataclass
+class Inspect:
+    """Looking at networks and pictures: evaluate, features, export."""
+
+    size: int = SIZE()
+    layer: str = opt("relu3_1", "the layer whose feature maps are drawn")
+    top: int = opt(16, "how many channels", low=1, high=512)
+    gram: bool = opt(False, "draw the Gram matrix instead")
+    format: str = opt("onnx", "what to export to", choices=EXPORT_FORMATS)
+
 
 METHODS: dict[str, type] = {
     "optimize": OptimizeOptions,

@@ -41,35 +41,6 @@ class Help(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32, width=100)
 
 
-def number(low: int, high: int):
-    """argparse's `type` for a whole number in [low, high]."""
-
-    def read(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must lie between {low} and {high}, not {value}")
-        return value
-
-    read.__name__ = "number"
-    return read
-
-
-def add_number(
-    parser, flag: str, default: int, low: int, high: int, help: str, metavar: str = "N"
-) -> None:
-    """A whole-number flag in [low, high], its default shown."""
-    parser.add_argument(
-        flag,
-        type=number(low, high),
-        default=default,
-        metavar=metavar,
-        help=f"{help} (default: {default})",
-    )
-
-
 def _shown(value: Any) -> str:
     if isinstance(value, dict):
         return layer_spec(value)
@@ -122,7 +93,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, only: tuple = ()) ->
         metavar = spec.metavar or {int: "N", float: "X"}.get(parse, "VALUE")
         kind = {"type": _reader(f.name, spec, parse), "metavar": metavar}
         if spec.choices:
-            kind = {"choices": spec.choices, "metavar": "{" + "|".join(spec.choices) + "}"}
+            names = "|".join(map(str, spec.choices))
+            kind = {"type": parse, "choices": spec.choices, "metavar": "{" + names + "}"}
         if spec.const is not None:
             kind["nargs"], kind["const"] = "?", spec.const
         if spec.repeat:
@@ -139,6 +111,11 @@ def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
     """The fields of `cls` set on the command line."""
     names = {f.name for f in fields(cls)}
     return {k: v for k, v in vars(args).items() if k in names}
+
+
+def chosen(args: argparse.Namespace, cls: type) -> Any:
+    """An instance of options dataclass `cls`: the fields given, the rest its defaults."""
+    return cls(**given(args, cls))
 
 
 def setup(args: argparse.Namespace, method: str) -> dict[str, Any]:

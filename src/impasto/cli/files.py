@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OptionError, OutputError
+from ..options import Output
+from .args import add_options, chosen
 
 STDIO = "-"
-BIT_DEPTHS = (8, 16)
-MAX_PIXELS = 100_000_000  # as io.images' default
 
 
 def add_files(parser: argparse.ArgumentParser, what: str = "photos") -> None:
-    """The inputs, -o, --bit-depth, --json and --quiet."""
+    """The inputs, -o, and how pictures are read, written and reported (Output)."""
     parser.add_argument(
         "inputs",
         nargs="+",
@@ -37,21 +37,7 @@ def add_files(parser: argparse.ArgumentParser, what: str = "photos") -> None:
         help="an image file, a folder (out/) or - for standard output "
         "(default: PHOTO.STYLE.png here)",
     )
-    add_report(parser)
-    parser.add_argument(
-        "--bit-depth",
-        type=int,
-        choices=BIT_DEPTHS,
-        default=8,
-        help="16: 16 bits per channel, for print (PNG or TIFF)",
-    )
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        default=MAX_PIXELS,
-        metavar="N",
-        help=f"refuse larger input images (default: {MAX_PIXELS})",
-    )
+    add_options(parser, Output)
 
 
 def loader(args: argparse.Namespace):
@@ -60,12 +46,7 @@ def loader(args: argparse.Namespace):
 
     from ..io.images import load_image
 
-    return partial(load_image, max_pixels=max(1, args.max_pixels))
-
-
-def add_report(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="a JSON line for each output")
-    parser.add_argument("--quiet", action="store_true", help="no progress and no report")
+    return partial(load_image, max_pixels=chosen(args, Output).max_pixels)
 
 
 @dataclass
@@ -88,6 +69,7 @@ def plan(args: argparse.Namespace, label: str) -> list[Job]:
     sources = [(sys.stdin.buffer.read(), Path("stdin.png"))] if stdin else []
     sources += expand_inputs(named) if named else []
     out, jobs = args.output, []
+    bit_depth = chosen(args, Output).bit_depth
     folder = out is not None and out != STDIO and _is_folder(out)
     if out is not None and not folder and len(sources) > 1:
         raise OptionError(f"{len(sources)} inputs: give an output folder, -o {out}/")
@@ -95,7 +77,7 @@ def plan(args: argparse.Namespace, label: str) -> list[Job]:
         if out == STDIO:
             target = None
         elif folder:
-            kept = (".png", ".tif", ".tiff") if args.bit_depth == 16 else tuple(SAVE_FORMATS)
+            kept = (".png", ".tif", ".tiff") if bit_depth == 16 else tuple(SAVE_FORMATS)
             suffix = name.suffix.lower() if name.suffix.lower() in kept else ".png"
             target = Path(out) / name.with_suffix(suffix)
         else:
@@ -107,7 +89,7 @@ def plan(args: argparse.Namespace, label: str) -> list[Job]:
         raise OptionError("two inputs would write the same output: give -o FOLDER/")
     inputs = tuple(s for s, _ in sources if not isinstance(s, bytes))
     for target in targets:
-        _check(target, args.bit_depth, inputs, make_folder=folder)
+        _check(target, bit_depth, inputs, make_folder=folder)
     return jobs
 
 
@@ -133,22 +115,23 @@ def save(args: argparse.Namespace, job: Job, result, like) -> None:
     its float pixels."""
     from ..io.images import save_image, save_image16
 
+    deep = chosen(args, Output).bit_depth == 16
     if job.target is None:
-        _to_stdout(args, result, like)
-    elif args.bit_depth == 16:
+        _to_stdout(deep, result)
+    elif deep:
         save_image16(result.pixels, job.target, like, (job.source,))
     else:
         save_image(result.image, job.target, (job.source,))
 
 
-def _to_stdout(args, result, like) -> None:
+def _to_stdout(deep: bool, result) -> None:
     import io
 
-    from ..io.images import png16
+    from ..io.images import pixels_array, png16
 
     buffer = io.BytesIO()
-    if args.bit_depth == 16:
-        pixels = result.pixels[0].permute(1, 2, 0).numpy()
+    if deep:
+        pixels = pixels_array(result.pixels)[0].transpose(1, 2, 0)
         buffer.write(png16((pixels * 65535 + 0.5).astype("uint16"), None, None))
     else:
         result.image.save(buffer, format="PNG")
@@ -159,12 +142,13 @@ def _to_stdout(args, result, like) -> None:
 def report(args: argparse.Namespace, job: Job, result) -> None:
     """One line for an output written: `wrote X (W×H, N s, device)`, or a JSON line. On
     standard error when the picture itself went to standard output."""
-    if args.quiet and not args.json:
+    out = chosen(args, Output)
+    if out.quiet and not out.json:
         return
     where = "standard output" if job.target is None else str(job.target)
     width, height = result.image.size
     stream = sys.stderr if job.target is None else sys.stdout
-    if args.json:
+    if out.json:
         line = {
             "output": where,
             "input": job.name,

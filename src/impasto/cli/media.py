@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import OptionError
-from ..options import FastOptions, update
-from .args import add_number, add_options, add_setup, given, setup
+from ..options import FastOptions, Media, Output, update
+from .args import add_options, add_setup, chosen, given, setup
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
@@ -19,15 +18,10 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
             "--output",
             help="the stylized video, .mp4 .mkv .mov or .webm (default: VIDEO.STYLE.mp4 here)",
         )
-        p.add_argument(
-            "--smooth",
-            type=float,
-            default=0.0,
-            help="0..1: damp flicker where the picture is still (default: 0)",
-        )
-        p.add_argument("--quiet", action="store_true", help="no progress")
+        add_options(p, Media, only=("smooth",))
+        add_options(p, Output, only=("quiet",))
     if command == "webcam":
-        add_number(p, "--camera", 0, 0, 63, "camera index")
+        add_options(p, Media, only=("camera",))
     if command in ("video", "webcam"):
         p.add_argument(
             "--style",
@@ -37,7 +31,7 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
     if command == "sheet":
         p.add_argument("photo")
         p.add_argument("-o", "--output", help="default: PHOTO.sheet.png here")
-        add_number(p, "--columns", 4, 1, 64, "pictures per row")
+        add_options(p, Media, only=("columns",))
     add_options(p, FastOptions)
     add_setup(p, "fast")
 
@@ -61,8 +55,6 @@ def video(args: argparse.Namespace) -> int:
     from ..io.video import stylize_video
     from ..methods.blend import style_mix
 
-    if not 0 <= args.smooth < 1:
-        raise OptionError(f"--smooth must be at least 0 and below 1, not {args.smooth}")
     fast, options = _fast(args)
     weights = style_mix(args.style, fast.styles)
     label = (args.style or fast.styles[0]).replace(",", "+").replace(":", "")
@@ -74,7 +66,11 @@ def video(args: argparse.Namespace) -> int:
         return pixels_array(pixels)[0].transpose(1, 2, 0) * 255
 
     frames = stylize_video(
-        args.input, output, transform, smooth=args.smooth, progress=not args.quiet
+        args.input,
+        output,
+        transform,
+        smooth=chosen(args, Media).smooth,
+        progress=not chosen(args, Output).quiet,
     )
     print(f"wrote {output}: {frames} frames")
     return 0
@@ -97,7 +93,8 @@ def webcam(args: argparse.Namespace) -> int:
         )
         return to_image(fast.paint_pictures([picture], weights, options)[0])
 
-    run_webcam(paint, fast.styles, camera=args.camera, size=options.size, first=start)
+    camera = chosen(args, Media).camera
+    run_webcam(paint, fast.styles, camera=camera, size=options.size, first=start)
     return 0
 
 
@@ -110,7 +107,8 @@ def sheet(args: argparse.Namespace) -> int:
     fast, options = _fast(args)
     photo = resize_longest(load_image(args.photo), options.size)
     tiles = [photo] + [fast.run(photo, i, options).image for i in range(len(fast.styles))]
-    out = labelled_grid(tiles, ["photo", *fast.styles], args.columns, cell=options.size)
+    columns = chosen(args, Media).columns
+    out = labelled_grid(tiles, ["photo", *fast.styles], columns, cell=options.size)
     save_image(out, output, (args.photo,))
     print(f"wrote {output}: {len(fast.styles)} styles")
     return 0

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from ..errors import ImageError, OptionError, OutputError
-from ..options import METHODS, PRESETS, update
-from .args import add_number, add_options, add_setup, given, setup
+from ..options import METHODS, PRESETS, Output, update
+from .args import add_options, add_setup, chosen, given, setup
 from .files import add_files, loader, plan, report, save
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -39,12 +39,11 @@ def configure(command: str, parser: argparse.ArgumentParser) -> None:
             metavar="NAME|INDEX[:W],...",
             help="one of the model's styles, or a blend: udnie:0.7,candy:0.3 (default: its first)",
         )
-        add_number(parser, "--batch", 1, 1, 256, "images per forward pass", "N")
     if command == "stylize":
         parser.add_argument(
             "--preset",
             choices=PRESETS,
-            default="balanced",
+            default=argparse.SUPPRESS,
             help="more-style / more-photo move along the content-style "
             "trade-off; classic is Gatys et al. (Gram loss, L-BFGS); options "
             "given override it (default: balanced)",
@@ -65,12 +64,11 @@ def run(args: argparse.Namespace) -> int:
     label = _label(args, loaded)
     jobs = runtime.shard(plan(args, label))
     if method == "fast":
-        results = loaded.run_many(
-            [j.source for j in jobs], styles, options, batch=args.batch, load=loader(args)
-        )
+        results = loaded.run_many([j.source for j in jobs], styles, options, load=loader(args))
     else:
         read = loader(args)
-        results = (_run(loaded, job, styles, options, not args.quiet, read) for job in jobs)
+        quiet = chosen(args, Output).quiet
+        results = (_run(loaded, job, styles, options, not quiet, read) for job in jobs)
     failed = 0
     for job, result in zip(jobs, results, strict=True):
         if isinstance(result, ImageError):
@@ -96,15 +94,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace, method: str):
     """The method's options from the flags given, all checked before anything loads."""
-    chosen = given(args, METHODS[method])
+    flags = given(args, METHODS[method])
     if method == "optimize":
         from ..methods.presets import resolve
 
-        options = resolve(None, args.preset, chosen)
+        options = resolve(None, getattr(args, "preset", None), flags)
         if options.init not in ("content", "noise") and not Path(options.init).is_file():
             raise OptionError(f"--init {options.init}: no such file (or content, noise)")
     else:
-        options = update(METHODS[method](), chosen, method)
+        options = update(METHODS[method](), flags, method)
     folder = getattr(options, "snapshots", None)
     if getattr(options, "save_every", 0) and folder is None:
         raise OptionError("--save-every needs --snapshots DIR")

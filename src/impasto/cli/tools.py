@@ -7,36 +7,28 @@ import json
 from pathlib import Path
 
 from ..errors import OptionError
-from ..options import Setup
-from .args import add_number, add_options
-
-FORMATS = ("onnx", "torchscript")
+from ..options import Inspect, Output, Setup
+from .args import add_options, chosen
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
-    if command in ("info", "models"):
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-    if command == "info":
+    if command in ("info", "models", "evaluate"):
+        add_options(p, Output, only=("json",))
+    if command in ("info", "evaluate", "features"):
         add_options(p, Setup, only=("device", "weights"))
     if command == "export":
         p.add_argument("model", help="a built-in model's name or a model file")
-        p.add_argument("--format", choices=FORMATS, default="onnx", help="(default: onnx)")
         p.add_argument("-o", "--output", help="default: MODEL.onnx / MODEL.pt here")
+        add_options(p, Inspect, only=("format",))
     if command == "evaluate":
         p.add_argument("picture", help="the stylized image")
         p.add_argument("--content", required=True, help="the photo")
         p.add_argument("--style", required=True, help="the painting")
-        add_number(p, "--size", 512, 16, 4096, "longest side compared at", "PX")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
-        add_options(p, Setup, only=("device", "weights"))
+        add_options(p, Inspect, only=("size",))
     if command == "features":
         p.add_argument("image")
         p.add_argument("-o", "--output", required=True, metavar="OUT.png")
-        p.add_argument("--layer", default="relu3_1", help="(default: relu3_1)")
-        add_number(p, "--top", 16, 1, 512, "how many channels", "N")
-        p.add_argument("--gram", action="store_true", help="draw the Gram matrix instead")
-        add_number(p, "--size", 512, 16, 4096, "the image's longest side", "PX")
-        add_options(p, Setup, only=("device", "weights"))
+        add_options(p, Inspect, only=("size", "layer", "top", "gram"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def info(args: argparse.Namespace) -> int:
+    as_json = chosen(args, Output).json
     import platform
 
     import numpy
@@ -83,7 +76,7 @@ def info(args: argparse.Namespace) -> int:
             for label, path in candidates()
         ],
     }
-    if args.json:
+    if as_json:
         print(json.dumps(report, indent=2))
         return 0
     for key in ("impasto", "python", "torch", "numpy", "pillow", "device", "cuda", "cpu"):
@@ -107,7 +100,7 @@ def models(args: argparse.Namespace) -> int:
     from ..io.modelfile import load_model
     from ..models import builtin_models
 
-    rows = []
+    as_json, rows = chosen(args, Output).json, []
     for name, path in builtin_models().items():
         _, meta = load_model(path)
         arch = meta["architecture"]
@@ -123,7 +116,7 @@ def models(args: argparse.Namespace) -> int:
                 "path": str(path),
             }
         )
-    if args.json:
+    if as_json:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
@@ -141,15 +134,16 @@ def export(args: argparse.Namespace) -> int:
     from ..methods.feedforward import load_transformer
     from ..nets.export import export_onnx, export_torchscript
 
-    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[args.format]
+    form = chosen(args, Inspect).format
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[form]
     output = Path(args.output or Path(args.model).name.removesuffix(".safetensors") + suffix)
     if output.exists() and output.resolve() == Path(args.model).resolve():
         raise OptionError(f"{output}: is the input; impasto never overwrites its inputs")
     net, _ = load_transformer(args.model)
     with atomic_write(output) as f:
-        (export_onnx if args.format == "onnx" else export_torchscript)(net, f)
+        (export_onnx if form == "onnx" else export_torchscript)(net, f)
     print(
-        f"wrote {output} ({args.format}: inputs image (N,3,H,W) in [0,1] and "
+        f"wrote {output} ({form}: inputs image (N,3,H,W) in [0,1] and "
         f"style_weights ({len(net.arch.styles)},): {', '.join(net.arch.styles)})"
     )
     return 0
@@ -159,9 +153,9 @@ def evaluate(args: argparse.Namespace) -> int:
     from ..evaluate import Evaluator
 
     scores = Evaluator(getattr(args, "weights", None), getattr(args, "device", "auto")).score(
-        args.picture, args.content, args.style, size=args.size
+        args.picture, args.content, args.style, size=chosen(args, Inspect).size
     )
-    if args.json:
+    if chosen(args, Output).json:
         print(json.dumps(scores))
     else:
         for name, value in scores.items():
@@ -178,11 +172,12 @@ def features(args: argparse.Namespace) -> int:
     check_output_path(args.output, (args.image,))
     device = resolve_device(getattr(args, "device", "auto"))
     vgg = load_vgg(getattr(args, "weights", None), device)
-    image = to_tensor(resize_longest(load_image(args.image), args.size)).to(device)
-    if args.gram:
-        picture = gram_heatmap(vgg, image, args.layer)
+    look = chosen(args, Inspect)
+    image = to_tensor(resize_longest(load_image(args.image), look.size)).to(device)
+    if look.gram:
+        picture = gram_heatmap(vgg, image, look.layer)
     else:
-        picture = feature_grid(vgg, image, args.layer, top=args.top)
+        picture = feature_grid(vgg, image, look.layer, top=look.top)
     save_image(picture, args.output, (args.image,))
     print(f"wrote {args.output}")
     return 0

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import argparse
 
+from ..options import Output
 from ..training.options import DecoderOptions, TrainOptions
-from .args import add_options, given
+from .args import add_options, chosen, given
 
 OPTIONS = {"train": TrainOptions, "train-decoders": DecoderOptions}
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
     add_options(p, OPTIONS[command])
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_options(p, Output, only=("quiet",))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,11 +24,11 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from ..training.train import train
 
-        meta = train(options, progress=not args.quiet)
+        meta = train(options, progress=not chosen(args, Output).quiet)
     else:
         from ..training.decoders import train_decoders
 
-        meta = train_decoders(options, progress=not args.quiet)
+        meta = train_decoders(options, progress=not chosen(args, Output).quiet)
     if runtime.rank() == 0:
         done = meta["training"]
         line = f"wrote {args.output}: {done['steps']} steps in {done['seconds']:.0f} s"

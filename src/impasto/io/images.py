@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageError, ImageTooLarge, OutputError
+from ..options import BIT_DEPTHS, MAX_PIXELS  # noqa: F401 (also io.images')
 from .atomic import atomic_write
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]  # noqa: UP007 (runtime alias)
 
-MAX_PIXELS = 100_000_000  # refuse larger images unless the caller raises the limit
 MIN_SIDE = 16  # VGG-19 pools five times; below this conv5 has nothing to see
 
 # Extension -> (PIL format, save options).
@@ -283,7 +283,6 @@ def save_image(image: Image.Image, path: str | os.PathLike, inputs: tuple = ()) 
     return out
 
 
-BIT_DEPTHS = (8, 16)
 DEEP_FORMATS = (".png", ".tif", ".tiff")
 
 

@@ -59,18 +59,17 @@ class Network:
         style: StyleSpec = None,
         options: FastOptions | None = None,
         *,
-        batch: int = 1,
         load: Callable[[ImageSource], Image.Image] = load_image,
         **changes,
     ) -> Iterator[Result | ImpastoError]:
-        """Stylize many images, `batch` at a time (images of one size share a forward
-        pass); yields, in the order given, each one's Result, or the ImpastoError that
+        """Stylize many images, `options.batch` at a time (images of one size share a
+        forward pass); yields, in the order given, each one's Result, or the ImpastoError that
         kept it from being read (by `load`)."""
         opts = update(replace(options) if options else FastOptions(), changes, "fast")
         weights = style_mix(style, self.styles)
-        for first in range(0, len(contents), batch):
+        for first in range(0, len(contents), opts.batch):
             chunk: list[Result | ImpastoError | Image.Image] = []
-            for content in contents[first : first + batch]:
+            for content in contents[first : first + opts.batch]:
                 try:
                     chunk.append(resize_longest(load(content), opts.size))
                 except ImpastoError as e:

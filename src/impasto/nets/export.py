@@ -17,8 +17,6 @@ from ..io.atomic import atomic_write
 from .graph import transformer_graph
 from .transformer import TransformerNet
 
-FORMATS = ("onnx", "torchscript")
-
 
 def _example(net: TransformerNet) -> tuple[torch.Tensor, torch.Tensor]:
     n = len(net.arch.styles)
