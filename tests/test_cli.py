@@ -289,3 +289,24 @@ def test_shared_options_mean_the_same_in_every_method(command, content, style, t
     kept = paint("--preserve-color", "--precision", "auto")  # bare: luminance
     assert np.abs(chroma(kept) - chroma(photo)).mean() < np.abs(chroma(full) - chroma(photo)).mean()
     paint("--preserve-color", "histogram", "--precision", "bf16")
+
+
+def test_every_command_reports_a_line_or_json_or_nothing(
+    content, model_file, tmp_path, capsys, monkeypatch
+):
+    """--json gives a JSON line, --quiet nothing; features and sheet name their own
+    outputs beside the rest."""
+    monkeypatch.chdir(tmp_path)
+    commands = [
+        ["features", content, "--layer", "relu1_1", "--top", "2", "--size", "32"],
+        ["sheet", content, "--model", model_file, "--size", "32"],
+        ["export", model_file, "-o", tmp_path / "m.onnx"],
+    ]
+    for command in commands:
+        code, out, _ = run([*command, "--json"], capsys)
+        assert code == 0 and json.loads(out)["output"]
+        code, out, _ = run([*command, "--quiet"], capsys)
+        assert code == 0 and out == ""
+    assert (tmp_path / "tubingen.relu1_1.png").exists() and (
+        tmp_path / "tubingen.sheet.png"
+    ).exists()

@@ -197,7 +197,7 @@ def test_torchrun_two_cpu_processes(data, tmp_path):
         "0",
         "--device",
         "cpu",
-        "--quiet",
+        "--json",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
@@ -211,7 +211,7 @@ def test_torchrun_two_cpu_processes(data, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     _, meta = load_model(out)
     assert meta["training"]["device"] == "2 x cpu" and meta["training"]["steps"] == 2
-    assert done.stdout.count("wrote") == 1  # rank 0 alone reports and writes
+    assert done.stdout.count('"output"') == 1  # rank 0 alone reports and writes
 
 
 def test_bf16_training_aims_at_its_own_networks_grams(data, tmp_path, native_bf16):

@@ -139,6 +139,16 @@ def _to_stdout(deep: bool, result) -> None:
     sys.stdout.flush()
 
 
+def announce(args: argparse.Namespace, line: str, **facts) -> None:
+    """A command's report: `line`, or with --json the facts as a JSON line; nothing with
+    --quiet."""
+    out = chosen(args, Output)
+    if out.json:
+        print(json.dumps(facts))
+    elif not out.quiet:
+        print(line)
+
+
 def report(args: argparse.Namespace, job: Job, result) -> None:
     """One line for an output written: `wrote X (W×H, N s, device)`, or a JSON line. On
     standard error when the picture itself went to standard output."""

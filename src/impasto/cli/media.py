@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..options import FastOptions, Media, Output, update
 from .args import add_options, add_setup, chosen, given, setup
+from .files import announce
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
@@ -19,7 +20,7 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
             help="the stylized video, .mp4 .mkv .mov or .webm (default: VIDEO.STYLE.mp4 here)",
         )
         add_options(p, Media, only=("smooth",))
-        add_options(p, Output, only=("quiet",))
+        add_options(p, Output, only=("json", "quiet"))
     if command == "webcam":
         add_options(p, Media, only=("camera",))
     if command in ("video", "webcam"):
@@ -32,6 +33,7 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("photo")
         p.add_argument("-o", "--output", help="default: PHOTO.sheet.png here")
         add_options(p, Media, only=("columns",))
+        add_options(p, Output, only=("json", "quiet"))
     add_options(p, FastOptions)
     add_setup(p, "fast")
 
@@ -72,7 +74,7 @@ def video(args: argparse.Namespace) -> int:
         smooth=chosen(args, Media).smooth,
         progress=not chosen(args, Output).quiet,
     )
-    print(f"wrote {output}: {frames} frames")
+    announce(args, f"wrote {output}: {frames} frames", output=str(output), frames=frames)
     return 0
 
 
@@ -110,5 +112,8 @@ def sheet(args: argparse.Namespace) -> int:
     columns = chosen(args, Media).columns
     out = labelled_grid(tiles, ["photo", *fast.styles], columns, cell=options.size)
     save_image(out, output, (args.photo,))
-    print(f"wrote {output}: {len(fast.styles)} styles")
+    line = f"wrote {output} ({out.width}×{out.height}, {len(fast.styles)} styles)"
+    announce(
+        args, line, output=str(output), width=out.width, height=out.height, styles=list(fast.styles)
+    )
     return 0

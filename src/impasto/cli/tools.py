@@ -9,11 +9,14 @@ from pathlib import Path
 from ..errors import OptionError
 from ..options import Inspect, Output, Setup
 from .args import add_options, chosen
+from .files import announce
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
     if command in ("info", "models", "evaluate"):
         add_options(p, Output, only=("json",))
+    if command in ("export", "features"):
+        add_options(p, Output, only=("json", "quiet"))
     if command in ("info", "evaluate", "features"):
         add_options(p, Setup, only=("device", "weights"))
     if command == "export":
@@ -27,7 +30,12 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
         add_options(p, Inspect, only=("size",))
     if command == "features":
         p.add_argument("image")
-        p.add_argument("-o", "--output", required=True, metavar="OUT.png")
+        p.add_argument(
+            "-o",
+            "--output",
+            metavar="OUT",
+            help="default: IMAGE.LAYER.png (IMAGE.LAYER-gram.png) here",
+        )
         add_options(p, Inspect, only=("size", "layer", "top", "gram"))
 
 
@@ -142,10 +150,11 @@ def export(args: argparse.Namespace) -> int:
     net, _ = load_transformer(args.model)
     with atomic_write(output) as f:
         (export_onnx if form == "onnx" else export_torchscript)(net, f)
-    print(
+    line = (
         f"wrote {output} ({form}: inputs image (N,3,H,W) in [0,1] and "
         f"style_weights ({len(net.arch.styles)},): {', '.join(net.arch.styles)})"
     )
+    announce(args, line, output=str(output), format=form, styles=list(net.arch.styles))
     return 0
 
 
@@ -169,15 +178,23 @@ def features(args: argparse.Namespace) -> int:
     from ..methods.features import feature_grid, gram_heatmap
     from ..nets.vgg import load_vgg
 
-    check_output_path(args.output, (args.image,))
+    look = chosen(args, Inspect)
+    name = f"{look.layer}-gram" if look.gram else look.layer
+    output = args.output or f"{Path(args.image).stem}.{name}.png"
+    check_output_path(output, (args.image,))
     device = resolve_device(getattr(args, "device", "auto"))
     vgg = load_vgg(getattr(args, "weights", None), device)
-    look = chosen(args, Inspect)
     image = to_tensor(resize_longest(load_image(args.image), look.size)).to(device)
     if look.gram:
         picture = gram_heatmap(vgg, image, look.layer)
     else:
         picture = feature_grid(vgg, image, look.layer, top=look.top)
-    save_image(picture, args.output, (args.image,))
-    print(f"wrote {args.output}")
+    save_image(picture, output, (args.image,))
+    announce(
+        args,
+        f"wrote {output} ({picture.width}×{picture.height})",
+        output=str(output),
+        width=picture.width,
+        height=picture.height,
+    )
     return 0

@@ -8,13 +8,14 @@ import argparse
 from ..options import Output
 from ..training.options import DecoderOptions, TrainOptions
 from .args import add_options, chosen, given
+from .files import announce
 
 OPTIONS = {"train": TrainOptions, "train-decoders": DecoderOptions}
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
     add_options(p, OPTIONS[command])
-    add_options(p, Output, only=("quiet",))
+    add_options(p, Output, only=("json", "quiet"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,5 +36,10 @@ def run(args: argparse.Namespace) -> int:
         if "images" in done:
             line += f", {done['images']} images, {done['skipped_images']} unreadable skipped"
         psnr = ", ".join(f"{k} {v} dB" for k, v in done.get("holdout_psnr", {}).items())
-        print(line + (f"; held-out PSNR {psnr}" if psnr else ""))
+        announce(
+            args,
+            line + (f"; held-out PSNR {psnr}" if psnr else ""),
+            output=args.output,
+            **{k: v for k, v in done.items() if k != "options"},
+        )
     return 0
