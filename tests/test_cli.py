@@ -310,3 +310,30 @@ def test_every_command_reports_a_line_or_json_or_nothing(
     assert (tmp_path / "tubingen.relu1_1.png").exists() and (
         tmp_path / "tubingen.sheet.png"
     ).exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["fast", "--size", "100000"],
+        ["arbitrary", "--style", "STYLE", "--size", "100000"],
+        ["stylize", "--style", "STYLE", "--scales", "100000"],
+        ["dream", "--size", "100000"],
+    ],
+)
+def test_a_picture_that_cannot_fit_is_refused_at_once(command, content, style, tmp_path, capsys):
+    args = [str(style) if a == "STYLE" else a for a in command]
+    code, _, err = run([args[0], content, *args[1:], "-o", tmp_path / "o.png"], capsys)
+    assert code == 2 and "100000x75000 picture needs about" in err and "GB free" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(content, tmp_path, capsys):
+    (tmp_path / "plain").write_text("a file")
+    for output, message in [
+        ("/proc/x.png", "is not writable"),
+        (tmp_path / "plain", "unknown image extension"),
+        (tmp_path / "plain/x.png", "does not exist"),
+    ]:
+        code, _, err = run(["fast", content, "-o", output], capsys)
+        assert code == 2 and message in err, (output, err)

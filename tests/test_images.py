@@ -146,7 +146,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="cannot write \\(disk full\\)"):  # one line, no traceback
         save_image(Image.new("RGB", (20, 20)), out)
     assert out.read_bytes() == b"previous good result"
     assert os.listdir(tmp_path) == ["out.png"]

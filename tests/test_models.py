@@ -59,3 +59,39 @@ def test_cli_models_and_sheet(content, tmp_path, capsys):
     out = tmp_path / "sheet.png"
     assert main(["sheet", str(content), "-o", str(out), "--size", "64"]) == 0
     assert out.exists()
+
+
+def test_model_files_with_impossible_metadata_or_weights_are_refused(model_file, tmp_path):
+    """Metadata that is not an object, an architecture that is not one or that asks for
+    a huge network, weights that are not finite: a ModelError, before anything is built."""
+    import json
+
+    import torch
+    from safetensors.torch import save
+
+    from impasto.errors import ModelError
+    from impasto.io.modelfile import METADATA_KEY, save_model
+    from impasto.methods.feedforward import load_transformer
+
+    state, meta = load_model(model_file)
+
+    def write(name, metadata, tensors=state):
+        path = tmp_path / name
+        path.write_bytes(save(tensors, metadata={METADATA_KEY: json.dumps(metadata)}))
+        return path
+
+    with pytest.raises(ModelError, match="not a JSON object"):
+        load_model(write("list.safetensors", [1, 2]))
+    with pytest.raises(ModelError, match="not a JSON object"):
+        load_model(write("string.safetensors", {**meta, "architecture": "transformer"}))
+    huge = {**meta["architecture"], "width": 10**7, "blocks": 10**7}
+    path = tmp_path / "huge.safetensors"
+    save_model(path, state, {"architecture": huge})
+    with pytest.raises(ModelError, match="impossible architecture"):
+        load_transformer(path)
+    broken = {k: v.clone() for k, v in state.items()}
+    next(iter(broken.values())).fill_(float("nan"))
+    save_model(tmp_path / "nan.safetensors", broken, {"architecture": meta["architecture"]})
+    with pytest.raises(ModelError, match="not finite"):
+        load_model(tmp_path / "nan.safetensors")
+    assert torch.isfinite(next(iter(state.values()))).all()

@@ -126,3 +126,24 @@ def test_wrong_architecture(default, tmp_path):
     torch.save(state, tmp_path / "w.pth")
     with pytest.raises(WeightsError, match="features.34.bias missing"):
         load_weights(tmp_path / "w.pth")
+
+
+def test_files_that_are_not_weights_get_a_clear_error(default, content, tmp_path):
+    """A picture named as weights, a file of ints, codes outside their table, NaN weights:
+    each a WeightsError, never another exception."""
+    with pytest.raises(WeightsError, match="not a readable weights file"):
+        load_weights(content)  # a JPEG
+    state = torchvision_state(default)
+    torch.save({**state, "features.0.weight": 3}, tmp_path / "ints.pth")
+    with pytest.raises(WeightsError, match="expected a tensor of numbers, found int"):
+        load_weights(tmp_path / "ints.pth")
+    raw = torch.load(default.path, weights_only=True)
+    raw["block1_conv1_W_q"] = raw["block1_conv1_W_q"].long() + 300
+    torch.save(raw, tmp_path / "vgg19_weights_q.bin")
+    with pytest.raises(WeightsError, match="codes outside their table"):
+        load_weights(tmp_path / "vgg19_weights_q.bin")
+    state["features.2.weight"] = state["features.2.weight"].clone()
+    state["features.2.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(WeightsError, match="conv1_2 holds numbers that are not finite"):
+        load_weights(tmp_path / "nan.pth")

@@ -15,7 +15,8 @@ import os
 
 import torch
 
-from .io.images import ImageSource, load_image, resize_longest, to_tensor
+from .budget import BYTES_PER_VGG_PIXEL, check_fits
+from .io.images import ImageSource, load_image, resize_longest, scaled_size, to_tensor
 from .losses import content_distance, style_distances
 from .nets.vgg import load_vgg
 from .nets.weights import VGGWeights
@@ -35,7 +36,9 @@ class Evaluator:
         style: ImageSource,
         size: int = EVAL_SIZE,
     ) -> dict[str, float]:
-        out = to_tensor(resize_longest(load_image(output), size)).to(self.device)
+        picture = load_image(output)
+        check_fits(scaled_size(picture.size, size), 3 * BYTES_PER_VGG_PIXEL, "scoring")
+        out = to_tensor(resize_longest(picture, size)).to(self.device)
         photo = to_tensor(resize_longest(load_image(content), size)).to(self.device)
         painting = to_tensor(resize_longest(load_image(style), size)).to(self.device)
         with torch.no_grad():

@@ -94,7 +94,9 @@ def plan(args: argparse.Namespace, label: str) -> list[Job]:
 
 
 def _is_folder(out: str) -> bool:
-    return out.endswith(("/", "\\")) or Path(out).is_dir() or not Path(out).suffix
+    """`out/`, an existing folder, or a new name without an extension."""
+    path = Path(out)
+    return out.endswith(("/", "\\")) or path.is_dir() or not (path.suffix or path.exists())
 
 
 def _check(target: Path, bit_depth: int, inputs: tuple, make_folder: bool) -> None:

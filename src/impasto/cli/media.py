@@ -101,13 +101,16 @@ def webcam(args: argparse.Namespace) -> int:
 
 
 def sheet(args: argparse.Namespace) -> int:
-    from ..io.images import check_output_path, load_image, resize_longest, save_image
+    from ..budget import BYTES_PER_ONE_PASS_PIXEL, check_fits
+    from ..io.images import check_output_path, load_image, resize_longest, save_image, scaled_size
     from ..io.sheet import labelled_grid
 
     output = args.output or f"{Path(args.photo).stem}.sheet.png"
     check_output_path(output, (args.photo,))
     fast, options = _fast(args)
-    photo = resize_longest(load_image(args.photo), options.size)
+    photo = load_image(args.photo)
+    check_fits(scaled_size(photo.size, options.size), BYTES_PER_ONE_PASS_PIXEL * 2, "the sheet")
+    photo = resize_longest(photo, options.size)
     tiles = [photo] + [fast.run(photo, i, options).image for i in range(len(fast.styles))]
     columns = chosen(args, Media).columns
     out = labelled_grid(tiles, ["photo", *fast.styles], columns, cell=options.size)

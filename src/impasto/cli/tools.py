@@ -173,8 +173,16 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def features(args: argparse.Namespace) -> int:
+    from ..budget import BYTES_PER_VGG_PIXEL, check_fits
     from ..devices import resolve_device
-    from ..io.images import check_output_path, load_image, resize_longest, save_image, to_tensor
+    from ..io.images import (
+        check_output_path,
+        load_image,
+        resize_longest,
+        save_image,
+        scaled_size,
+        to_tensor,
+    )
     from ..methods.features import feature_grid, gram_heatmap
     from ..nets.vgg import load_vgg
 
@@ -184,7 +192,9 @@ def features(args: argparse.Namespace) -> int:
     check_output_path(output, (args.image,))
     device = resolve_device(getattr(args, "device", "auto"))
     vgg = load_vgg(getattr(args, "weights", None), device)
-    image = to_tensor(resize_longest(load_image(args.image), look.size)).to(device)
+    picture = load_image(args.image)
+    check_fits(scaled_size(picture.size, look.size), BYTES_PER_VGG_PIXEL, "feature maps")
+    image = to_tensor(resize_longest(picture, look.size)).to(device)
     if look.gram:
         picture = gram_heatmap(vgg, image, look.layer)
     else:

@@ -18,7 +18,12 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     out = Path(path)
     if not out.parent.is_dir():
         raise OutputError(f"{out}: folder {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as e:
+        raise OutputError(f"{out}: cannot write in {out.parent} ({e.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -26,6 +31,9 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
+    except OSError as e:  # a full disk, a folder that went away: the user's to fix
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{out}: cannot write ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

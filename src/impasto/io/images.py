@@ -13,6 +13,7 @@ import glob
 import io
 import os
 import struct
+import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageError, ImageTooLarge, OutputError
+from ..errors import DivergedError, ImageError, ImageTooLarge, OutputError
 from ..options import BIT_DEPTHS, MAX_PIXELS  # noqa: F401 (also io.images')
 from .atomic import atomic_write
 
@@ -237,6 +238,8 @@ def to_image(tensor: torch.Tensor | np.ndarray) -> Image.Image:
     (clipped)."""
     array = pixels_array(tensor)
     array = array[0] if array.ndim == 4 else array
+    if not np.isfinite(array).all():  # would be black: a broken run, never a picture
+        raise DivergedError("the picture holds numbers that are not finite; nothing written")
     return Image.fromarray((array.clip(0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0))
 
 
@@ -262,7 +265,7 @@ def check_output_path(path: str | os.PathLike, inputs: tuple = ()) -> Path:
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"{out}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
+    if not os.access(folder, os.W_OK) or not writable(folder):
         raise OutputError(f"{out}: folder {folder} is not writable")
     if out.exists() and not os.access(out, os.W_OK):
         raise OutputError(f"{out}: file is not writable")
@@ -271,6 +274,16 @@ def check_output_path(path: str | os.PathLike, inputs: tuple = ()) -> Path:
             if out.resolve() == Path(source).resolve():
                 raise OutputError(f"{out}: is an input file; impasto never overwrites its inputs")
     return out
+
+
+def writable(folder: Path) -> bool:
+    """Whether a file can be made in `folder`, tried for real: os.access passes where
+    writing fails (/proc, /sys, read-only mounts, as root)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def save_image(image: Image.Image, path: str | os.PathLike, inputs: tuple = ()) -> Path:

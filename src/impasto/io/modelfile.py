@@ -88,11 +88,17 @@ def load_model(
         meta = json.loads(header.get("__metadata__", {})[METADATA_KEY])
     except (SafetensorError, ValueError, KeyError, TypeError) as e:
         raise ModelError(f"{label}: not an impasto model file (safetensors with metadata)") from e
+    if not isinstance(meta, dict) or not isinstance(meta.get("architecture", {}), dict):
+        raise ModelError(f"{label}: its metadata is not an impasto model's (not a JSON object)")
     if kind is not None and meta.get("architecture", {}).get("kind") != kind:
         found = meta.get("architecture", {}).get("kind", "unknown")
         raise ModelError(f"{label}: is a {found} model, not a {kind} model")
     if meta.get("sha256") != weights_sha256(state):
         raise ModelError(f"{label}: weights do not match their recorded SHA-256 (corrupt file?)")
+    for name, value in state.items():
+        values = value if isinstance(value, np.ndarray) else value.detach().float().cpu().numpy()
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise ModelError(f"{label}: {name} holds numbers that are not finite")
     return state, meta
 
 

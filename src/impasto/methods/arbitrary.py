@@ -24,9 +24,18 @@ from PIL import Image
 from torch import nn
 
 from .. import color
+from ..budget import BYTES_PER_ONE_PASS_PIXEL, check_fits
 from ..devices import resolve_device, usable_precision
 from ..errors import OptionError
-from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image, to_tensor
+from ..io.images import (
+    ImageSource,
+    carry_metadata,
+    load_image,
+    resize_longest,
+    scaled_size,
+    to_image,
+    to_tensor,
+)
 from ..losses import Moments
 from ..models import load_network
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
@@ -209,7 +218,11 @@ class ArbitraryStylizer:
         common method contract; one pass shows none."""
         opts = update(replace(options) if options else ArbitraryOptions(), changes, "arbitrary")
         start = time.perf_counter()
-        picture = resize_longest(load_image(content), opts.size)
+        picture = load_image(content)
+        size = scaled_size(picture.size, opts.size)
+        style_px = int(size[0] * size[1] * opts.style_scale**2)
+        check_fits(size, BYTES_PER_ONE_PASS_PIXEL, "one-pass style", 24 * style_px)
+        picture = resize_longest(picture, opts.size)
         photo = to_tensor(picture).to(self.device)
         side = max(16, round(opts.style_scale * max(photo.shape[-2:])))
         paintings = [

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..budget import BYTES_PER_TILE_PIXEL, check_fits
 from ..errors import OptionError
 from ..io.images import (
     ImageSource,
@@ -29,6 +30,7 @@ from ..io.images import (
     load_image,
     resize_longest,
     save_image,
+    scaled_size,
     to_image,
     to_tensor,
 )
@@ -85,7 +87,9 @@ class Dreamer:
                 if unknown
                 else "give at least one layer"
             )
-        picture = resize_longest(load_image(image), opts.size)
+        picture = load_image(image)
+        check_fits(scaled_size(picture.size, opts.size), BYTES_PER_TILE_PIXEL, "DeepDream")
+        picture = resize_longest(picture, opts.size)
         base = to_tensor(picture).to(self.device)
         guides = self._guides(opts)
         if opts.snapshots:

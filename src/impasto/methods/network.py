@@ -12,8 +12,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ImpastoError
-from ..io.images import ImageSource, carry_metadata, load_image, resize_longest, to_image
+from ..budget import BYTES_PER_ONE_PASS_PIXEL, check_fits
+from ..errors import ImageError, ImpastoError
+from ..io.images import (
+    ImageSource,
+    carry_metadata,
+    load_image,
+    resize_longest,
+    scaled_size,
+    to_image,
+)
 from ..options import FastOptions, update
 from .blend import StyleSpec, style_mix
 from .result import Progress, Result
@@ -71,8 +79,14 @@ class Network:
             chunk: list[Result | ImpastoError | Image.Image] = []
             for content in contents[first : first + opts.batch]:
                 try:
-                    chunk.append(resize_longest(load(content), opts.size))
-                except ImpastoError as e:
+                    picture = load(content)
+                    check_fits(
+                        scaled_size(picture.size, opts.size),
+                        BYTES_PER_ONE_PASS_PIXEL,
+                        "the fast network",
+                    )
+                    chunk.append(resize_longest(picture, opts.size))
+                except ImageError as e:
                     chunk.append(e)
             by_size: dict[tuple, list[int]] = {}
             for i, picture in enumerate(chunk):

@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .. import color
+from ..budget import BYTES_PER_IMAGE_PIXEL, available_memory, check_fits
 from ..devices import autocast, usable_precision
 from ..errors import DivergedError
 from ..io.images import (
@@ -48,7 +49,7 @@ from .presets import resolve
 from .result import Progress, Result, as_list
 from .schedule import Average, Optimizer, iterations_per_scale, scale_ladder
 from .tiled import tile_grid, tiled_moments, tiled_scale
-from .tiles import available_memory, optimization_tile
+from .tiles import optimization_tile
 
 
 class Stylizer:
@@ -89,6 +90,9 @@ class Stylizer:
         styles = as_list(style)
         blend = blend_weights(opts.style_weights, len(styles))
         photo = load_image(content)
+        w, h = scaled_size(photo.size, scale_ladder(opts)[-1])
+        painting_px = int(w * h * opts.style_scale**2)  # a painting's, at most, as floats
+        check_fits((w, h), BYTES_PER_IMAGE_PIXEL, "optimization in tiles", 12 * painting_px)
         paintings = [load_image(s) for s in styles]
         init = None if _is_named_init(opts.init) else load_image(opts.init)
         if opts.snapshots is not None:
@@ -294,8 +298,6 @@ class _Painting:
         opts = self.opts
         picture = self.average.value() if self.average else self.x
         output = _finish(picture.detach(), self.content_t, opts)
-        if not torch.isfinite(output).all():
-            raise DivergedError("the picture became non-finite: lower the learning rate")
         return Result(
             image=carry_metadata(to_image(output), self.photo),
             pixels=output.float().cpu(),

@@ -4,22 +4,15 @@ how big they may be for a memory budget. Used by the fast networks and by optimi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import torch
 
+from ..budget import BASE_BYTES, BYTES_PER_IMAGE_PIXEL, BYTES_PER_TILE_PIXEL, MIN_TILE
 from ..errors import OptionError
 
 OVERLAP = 128  # px shared by neighbouring tiles
 FEATURE_CONTEXT = 64  # px seen around a tile when a picture's feature statistics are summed
-# Optimization's memory per pixel of a tile: VGG-19 to relu5_1 forward and backward plus
-# L-BFGS's history, measured as peak RSS growth (2.2-2.5 KB at 256-768 px, fp32), rounded up.
-BYTES_PER_TILE_PIXEL = 2800
-# Per pixel of the whole picture: the image, the photo, their float copies and blending.
-BYTES_PER_IMAGE_PIXEL = 72
-BASE_BYTES = 600 * 2**20  # the process with torch and VGG-19 loaded
-MIN_TILE = 256
 
 
 def tile_starts(length: int, tile: int, step: int) -> list[int]:
@@ -97,14 +90,6 @@ def feature_tiles(
             yield own
 
 
-def available_memory() -> int | None:
-    """Bytes of memory free for this process now (Linux and macOS), or None."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def optimization_tile(height: int, width: int, budget: int | None) -> int | None:
     """The side of the square tiles an optimization scale of height x width px should use
     to stay within `budget` bytes (None: no limit), or None if it fits whole."""
@@ -120,7 +105,6 @@ def optimization_tile(height: int, width: int, budget: int | None) -> int | None
 __all__ = [
     "FEATURE_CONTEXT",
     "OVERLAP",
-    "available_memory",
     "blend_ramp",
     "blend_tiles",
     "feature_tiles",

@@ -21,6 +21,7 @@ same file: a one-pass style then needs ~1/4 of the arithmetic (width 0.5).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -34,6 +35,7 @@ from .weights import CONVENTIONS
 VGG_CHANNELS = (64, 128, 256, 512, 512)  # per block
 VGG_CONVS = (2, 2, 4, 4, 4)  # convs per block
 LEVELS = (1, 2, 3, 4, 5)
+MAX_WIDTH = 8.0  # channel multiplier a model file may ask for: far past any trained one
 # Root-mean-square of relu{L}_1 for natural photos with the Caffe VGG-19 (measured on
 # ../shared/data/train at 256 px); torchvision's weights give about 1/57 of these.
 FEATURE_RMS = {1: 46.0, 2: 218.0, 3: 268.0, 4: 890.0, 5: 124.0}
@@ -70,10 +72,13 @@ class DecoderArchitecture:
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"model metadata does not describe decoders ({e})") from e
+        numbers = (arch.width, arch.input_scale, arch.encoder_width)
         if (
             not arch.levels
             or not set(arch.levels) <= set(LEVELS)
-            or arch.width <= 0
+            or not all(math.isfinite(x) for x in numbers)
+            or not 0 < arch.width <= MAX_WIDTH
+            or not arch.input_scale > 0
             or not 0 < arch.encoder_width <= 1
             or arch.encoder_convention not in CONVENTIONS
         ):

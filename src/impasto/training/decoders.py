@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..budget import BYTES_PER_TILE_PIXEL
 from ..devices import autocast, usable_precision
 from ..errors import OptionError
 from ..io.images import save_image, to_image
@@ -30,7 +31,16 @@ from ..nets.vgg import VGG19, prune
 from ..nets.weights import find_weights
 from ..options import check
 from .data import CropDataset, find_images
-from .loop import SAMPLE_PHOTOS, Trainee, beside, fit, holdout_photos, options_record, start_run
+from .loop import (
+    SAMPLE_PHOTOS,
+    Trainee,
+    beside,
+    check_fits_in_memory,
+    fit,
+    holdout_photos,
+    options_record,
+    start_run,
+)
 from .options import DecoderOptions
 
 
@@ -81,6 +91,8 @@ def train_decoders(
     validate(opts)
     run = rank, _, device = start_run(opts.device)
     opts = replace(opts, precision=usable_precision(opts.precision, device))
+    # VGG-19 and a decoder for each level, forward and backward, for every crop
+    check_fits_in_memory(opts, device, (1 + len(opts.levels)) * BYTES_PER_TILE_PIXEL)
     torch.manual_seed(opts.seed)
     paths, skipped = find_images(opts.data)
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)

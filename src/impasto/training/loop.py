@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from ..budget import BYTES_PER_VGG_PIXEL, check_fits
 from ..devices import resolve_device
 from ..errors import ModelError, OptionError
 from ..io.images import load_image, resize_longest, save_image, to_tensor
@@ -81,6 +82,19 @@ def start_run(device_name: str) -> tuple[int, int, torch.device]:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     return rank, world, device
+
+
+def check_fits_in_memory(opts: TrainerOptions, device, per_pixel: int, style_side: int = 0):
+    """On a CPU, refuse a batch (and style image) whose networks cannot fit in the memory
+    that is free, before anything trains."""
+    if device.type == "cpu":
+        side = opts.image_size
+        check_fits(
+            (side, side * opts.batch_size),
+            per_pixel,
+            "a training batch",
+            BYTES_PER_VGG_PIXEL * style_side**2,
+        )
 
 
 def options_record(opts: TrainerOptions, **more) -> dict:

@@ -25,6 +25,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..budget import BYTES_PER_TILE_PIXEL
 from ..devices import autocast, usable_precision
 from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
@@ -35,7 +36,15 @@ from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from ..options import check
 from .data import CropDataset, find_images
-from .loop import Trainee, beside, fit, holdout_photos, options_record, start_run
+from .loop import (
+    Trainee,
+    beside,
+    check_fits_in_memory,
+    fit,
+    holdout_photos,
+    options_record,
+    start_run,
+)
 from .options import TrainOptions
 
 SAMPLE_STYLES = 8  # styles shown in it, at most
@@ -61,6 +70,8 @@ def train(
     validate(opts)
     run = rank, world, device = start_run(opts.device)
     opts = replace(opts, precision=usable_precision(opts.precision, device))
+    # the network's activations and VGG-19's, forward and backward, for every crop
+    check_fits_in_memory(opts, device, 2 * BYTES_PER_TILE_PIXEL, opts.style_size)
     channels_last = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     torch.manual_seed(opts.seed)
     names = opts.names
