@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from ..errors import OptionError
 from ..options import Setup
@@ -15,6 +16,23 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
     add_options(p, Server)
     add_options(p, Limits)
     add_options(p, Setup, only=("device", "weights"))
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def names(host: str, port: int) -> list[str] | None:
+    """The Host headers a server without a token answers to: the address it binds to (and
+    localhost's other names, on loopback). None, on every interface, checks none."""
+    if host in ("0.0.0.0", "::", ""):
+        print(
+            "impasto: warning: on every interface without --token, any site's page may "
+            "send jobs to this server",
+            file=sys.stderr,
+        )
+        return None
+    hosts = LOOPBACK if host in LOOPBACK else (host,)
+    return [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in hosts]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(**given(args, Limits))
     app = create_app(
         server.data_dir,
+        fresh=server.fresh,
+        hosts=None if token else names(server.host, server.port),
         workers=server.workers,
         token=token,
         limits=limits,

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import io
 import json
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from functools import lru_cache
@@ -25,7 +26,8 @@ from .._version import __version__
 from ..errors import ImageError, ImageTooLarge, ImpastoError
 from ..io.images import load_image
 from ..options import OptimizeOptions, PaintOptions, default_of, spec_of
-from .jobs import FINISHED, JobQueue, Limits, QueueFull, prepare_folder
+from .guards import BodyLimit, PixelBudget, SameSite
+from .jobs import FINISHED, JobQueue, JobStore, Limits, QueueFull, StoreBusy, prepare_folder
 
 STATIC = Path(__file__).parent / "static"
 EVENT_POLL_SECONDS = 0.05  # how often an event stream looks at its job
@@ -56,7 +58,7 @@ class Style(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "unhealthy"]
     version: str
     workers: int
     queued: int
@@ -80,15 +82,22 @@ def create_app(
     limits: Limits | None = None,
     device: str = "auto",
     weights: str | None = None,
+    fresh: bool = False,
+    hosts: Sequence[str] | None = None,
 ) -> FastAPI:
-    """The web app; its job records and results live under `data_dir`."""
+    """The web app; its job records and results live under `data_dir`. `fresh` keeps an
+    unreadable job store aside and starts a new one. `hosts` (host:port names the server
+    answers to) guards a server without a token against other sites' pages: a request
+    for another Host (DNS rebinding) or a POST or DELETE from another Origin is refused."""
     limits = limits or Limits()
     prepare_folder(data_dir)  # a bad folder is an error now, not at the first request
+    budget = PixelBudget(limits.pixels)  # pixels decoded at once: uploads and workers
+    JobStore(Path(data_dir) / "jobs.sqlite3", fresh=fresh).close()  # and a bad store
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Each run of the server opens the store and starts the workers afresh.
-        app.state.jobs = JobQueue(data_dir, workers, limits, device, weights)
+        app.state.jobs = JobQueue(data_dir, workers, limits, device, weights, decoding=budget)
         app.state.jobs.start()
         yield
         await asyncio.to_thread(app.state.jobs.stop)
@@ -114,12 +123,17 @@ def create_app(
         if not given or not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "a valid token is required", {"WWW-Authenticate": "Bearer"})
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > 2 * limits.upload_bytes + 2**16:
-            return JSONResponse({"detail": "request too large"}, status_code=413)
-        return await call_next(request)
+    if token is None and hosts:
+        app.add_middleware(SameSite, hosts=tuple(hosts))
+    app.add_middleware(BodyLimit, limit=2 * limits.upload_bytes + 2**16)
+
+    @app.exception_handler(StoreBusy)
+    async def store_busy(request: Request, exc: StoreBusy):
+        return JSONResponse(
+            {"detail": f"{exc}; retry later"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(QueueFull)
     async def queue_full(request: Request, exc: QueueFull):
@@ -133,12 +147,20 @@ def create_app(
     async def impasto_error(request: Request, exc: ImpastoError):
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    @app.get("/healthz", tags=["server"])
-    def health(request: Request) -> Health:
-        queued = request.app.state.jobs.waiting()
-        return Health(status="ok", version=__version__, workers=workers, queued=queued)
+    @app.get("/healthz", tags=["server"], responses={503: {"model": Health}})
+    def health(request: Request):
+        jobs = request.app.state.jobs
+        alive = jobs.alive()  # starts again any worker that died
+        ok = alive > 0 or workers == 0
+        report = Health(
+            status="ok" if ok else "unhealthy",
+            version=__version__,
+            workers=alive,
+            queued=jobs.waiting(),
+        )
+        return JSONResponse(report.model_dump(), status_code=200 if ok else 503)
 
-    for router in (submissions(limits), views, styles):
+    for router in (submissions(limits, budget), views, styles):
         app.include_router(router, dependencies=[Depends(authorize)])
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="page")
     return app
@@ -151,8 +173,9 @@ def _queue(request: Request) -> JobQueue:
 Queue = Annotated[JobQueue, Depends(_queue)]
 
 
-def submissions(limits: Limits) -> APIRouter:
-    """POST /api/jobs, with a form made for `limits`."""
+def submissions(limits: Limits, decoding: PixelBudget) -> APIRouter:
+    """POST /api/jobs, with a form made for `limits`; uploads are decoded within the
+    pixel budget all requests share."""
     router = APIRouter(tags=["jobs"])
     JobForm = job_form(limits)  # noqa: N806 (a class, made for these limits)
 
@@ -162,7 +185,8 @@ def submissions(limits: Limits) -> APIRouter:
             limit = limits.upload_bytes / 2**20
             raise HTTPException(413, f"{what}: over the {limit:g} MB upload limit")
         try:
-            load_image(data, max_pixels=limits.pixels, name=what)  # decodes: the type is what it is
+            with decoding.hold(data, what):  # decodes: the type is what it is
+                load_image(data, max_pixels=limits.pixels, name=what)
         except ImageError as e:
             raise HTTPException(413 if isinstance(e, ImageTooLarge) else 400, str(e)) from None
         return data
@@ -215,11 +239,15 @@ def cancel_job(jobs: Queue, job_id: str) -> Job:
     return _job_out(jobs.cancel(job_id))
 
 
-@views.get("/api/jobs/{job_id}/result", response_class=FileResponse, responses={404: {}, 409: {}})
+@views.get(
+    "/api/jobs/{job_id}/result", response_class=FileResponse, responses={404: {}, 409: {}, 410: {}}
+)
 def get_result(jobs: Queue, job_id: str):
     job = _find(jobs, job_id)
     if job["state"] != "done":
         raise HTTPException(409, f"the job is {job['state']}, no result")
+    if not (jobs.job_folder(job_id) / "result.png").is_file():
+        raise HTTPException(410, "the result's file is gone from the server's data folder")
     return FileResponse(
         jobs.job_folder(job_id) / "result.png",
         media_type="image/png",

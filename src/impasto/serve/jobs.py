@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import queue
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -30,8 +31,16 @@ SHUTDOWN = "the server shut down while the job ran"
 SNAPSHOT_SECONDS = 1.0  # optimize: at most one snapshot image a second
 
 
+STORE_PATIENCE = 300.0  # s a store call keeps retrying a locked database before it gives up
+WORKER_PAUSE = 1.0  # s a worker waits after an error outside any job before going on
+
+
 class QueueFull(Exception):
     """No room in the queue: the client should retry later."""
+
+
+class StoreBusy(Exception):
+    """The job store stayed locked past its patience: the client should retry later."""
 
 
 class JobStopped(Exception):
@@ -55,34 +64,67 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 
 class JobStore:
-    """Job records in one SQLite file; safe to call from any thread."""
+    """Job records in one SQLite file; safe to call from any thread. A database another
+    process holds locked delays a call (retried with backoff for up to `patience` s)
+    rather than failing it."""
 
-    def __init__(self, path: Path):
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    def __init__(self, path: Path, patience: float = STORE_PATIENCE, fresh: bool = False):
+        self.patience = patience
+        try:
+            self._open(path)
+        except sqlite3.DatabaseError as e:
+            if not fresh:
+                raise OutputError(
+                    f"{path}: not a readable job store ({e}); move it aside, or "
+                    "start with --fresh to keep it aside and begin anew"
+                ) from None
+            aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            path.rename(aside)
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=1.0)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(SCHEMA)
+        self._call(lambda db: (db.execute("PRAGMA journal_mode=WAL"), db.execute(SCHEMA)))
+
+    def _call(self, work: Callable[[sqlite3.Connection], object]):
+        """Run `work` on the connection, retrying while the database is locked or busy."""
+        give_up, wait = time.monotonic() + self.patience, 0.05
+        while True:
+            try:
+                with self._lock:
+                    return work(self._db)
+            except sqlite3.OperationalError as e:
+                transient = "locked" in str(e) or "busy" in str(e)
+                if not transient or time.monotonic() > give_up:
+                    raise StoreBusy(f"the job store is unavailable ({e})") from e
+                time.sleep(wait)
+                wait = min(2 * wait, 2.0)
 
     def add(self, job_id: str, method: str, options: dict) -> None:
-        with self._lock:
-            self._db.execute(
+        self._call(
+            lambda db: db.execute(
                 "INSERT INTO jobs (id, state, method, options, created) "
                 "VALUES (?, 'queued', ?, ?, ?)",
                 (job_id, method, json.dumps(options), time.time()),
             )
+        )
 
     def update(self, job_id: str, **fields) -> None:
         if "losses" in fields:
             fields["losses"] = json.dumps(fields["losses"])
         columns = ", ".join(f"{name} = ?" for name in fields)
-        with self._lock:
-            self._db.execute(f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id))
+        self._call(
+            lambda db: db.execute(
+                f"UPDATE jobs SET {columns} WHERE id = ?", (*fields.values(), job_id)
+            )
+        )
 
     def get(self, job_id: str) -> dict | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self._call(
+            lambda db: db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        )
         if row is None:
             return None
         job = dict(row)
@@ -91,10 +133,11 @@ class JobStore:
         return job
 
     def unfinished(self) -> list[str]:
-        with self._lock:
-            rows = self._db.execute(
+        rows = self._call(
+            lambda db: db.execute(
                 "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
             ).fetchall()
+        )
         return [row["id"] for row in rows]
 
     def close(self) -> None:
@@ -175,10 +218,14 @@ class JobQueue:
         limits: Limits | None = None,
         device: str = "auto",
         weights: str | None = None,
+        fresh: bool = False,
+        decoding=None,
     ):
         self.folder = prepare_folder(folder)
         self.limits = limits or Limits()
-        self.store = JobStore(self.folder / "jobs.sqlite3")
+        self.store = JobStore(self.folder / "jobs.sqlite3", fresh=fresh)
+        self._admit = threading.Lock()  # the queue's room is checked and taken in one step
+        self.decoding = decoding  # a guards.PixelBudget the uploads share, or None
         self.workers, self.device, self.weights = workers, device, weights
         self._pending: queue.Queue[str | None] = queue.Queue()
         self._live: dict[str, dict] = {}  # running jobs: progress, snapshot count, stop flag
@@ -190,10 +237,20 @@ class JobQueue:
         for job_id in self.store.unfinished():  # left behind by a process that stopped
             self.store.update(job_id, state="queued", progress=0.0, started=None)
             self._pending.put(job_id)
-        for n in range(self.workers):
-            thread = threading.Thread(target=self._work, name=f"impasto-worker-{n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads = [self._spawn(n) for n in range(self.workers)]
+
+    def _spawn(self, n: int) -> threading.Thread:
+        thread = threading.Thread(target=self._work, name=f"impasto-worker-{n}", daemon=True)
+        thread.start()
+        return thread
+
+    def alive(self) -> int:
+        """How many workers are running; any that died are started again first."""
+        if not self._stopping.is_set():
+            self._threads = [
+                t if t.is_alive() else self._spawn(n) for n, t in enumerate(self._threads)
+            ]
+        return sum(t.is_alive() for t in self._threads)
 
     def stop(self) -> None:
         """Stop the running jobs at their next step (they go back to the queue) and take no
@@ -210,8 +267,6 @@ class JobQueue:
 
     # -- requests
     def submit(self, method: str, options: dict, content: bytes, style: bytes | None) -> str:
-        if self._pending.qsize() >= self.limits.queue:
-            raise QueueFull(f"{self._pending.qsize()} jobs are waiting")
         job_id = secrets.token_urlsafe(12)
         folder = self.job_folder(job_id)
         folder.mkdir()
@@ -219,8 +274,12 @@ class JobQueue:
             if data is not None:
                 with atomic_write(folder / name) as f:
                     f.write(data)
-        self.store.add(job_id, method, options)
-        self._pending.put(job_id)
+        with self._admit:
+            if self._pending.qsize() >= self.limits.queue:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise QueueFull(f"{self._pending.qsize()} jobs are waiting")
+            self.store.add(job_id, method, options)
+            self._pending.put(job_id)
         return job_id
 
     def cancel(self, job_id: str) -> dict | None:
@@ -248,12 +307,28 @@ class JobQueue:
 
     # -- workers
     def _work(self) -> None:
+        """Take jobs until the queue stops. A fault outside any job (the store unavailable
+        past its patience) puts the job back and pauses; it never ends the worker."""
         runner = Runner(self.device, self.weights)
         while (job_id := self._pending.get()) is not None and not self._stopping.is_set():
-            job = self.store.get(job_id)
-            if job is None or job["state"] != "queued":
-                continue  # cancelled while it waited
-            self._run(runner, job)
+            try:
+                job = self.store.get(job_id)
+                if job is None or job["state"] != "queued":
+                    continue  # cancelled while it waited
+                self._run(runner, job)
+            except Exception:  # noqa: BLE001 (the store, not the job: try it again later)
+                self._live.pop(job_id, None)
+                self._pending.put(job_id)
+                self._stopping.wait(WORKER_PAUSE)
+
+    def _decode(self, path: Path) -> Image.Image | None:
+        """A job's input, decoded within the pixel budget; None if it has none."""
+        if not path.exists():
+            return None
+        if self.decoding is None:
+            return load_image(path, max_pixels=self.limits.pixels)
+        with self.decoding.hold(str(path), path.name):
+            return load_image(path, max_pixels=self.limits.pixels)
 
     def _run(self, runner: Runner, job: dict) -> None:
         job_id, folder = job["id"], self.job_folder(job["id"])
@@ -275,9 +350,7 @@ class JobQueue:
                 live["snapshots"] += 1
 
         try:
-            content = load_image(folder / "content", max_pixels=self.limits.pixels)
-            style = folder / "style"
-            style = load_image(style, max_pixels=self.limits.pixels) if style.exists() else None
+            content, style = (self._decode(folder / name) for name in ("content", "style"))
             image = runner.run(job["method"], job["options"], content, style, report)
             if time.monotonic() > deadline:
                 raise JobStopped(f"stopped after the {self.limits.job_seconds:g} s time limit")
@@ -310,6 +383,7 @@ __all__ = [
     "JobStore",
     "Limits",
     "QueueFull",
+    "StoreBusy",
     "Runner",
     "prepare_folder",
 ]

@@ -46,3 +46,4 @@ class Server:
     workers: int = opt(1, "jobs run at once", low=0, high=256)
     data_dir: str = opt("impasto-data", "job records and results", metavar="DIR")
     token: str | None = opt(None, "require this bearer token (default: $IMPASTO_TOKEN)")
+    fresh: bool = opt(False, "if the job store cannot be read, keep it aside and start anew")
