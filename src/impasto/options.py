@@ -476,7 +476,21 @@ class Output:
 class Media:
     """Moving pictures and sheets from a trained network."""
 
-    smooth: float = opt(0.0, "damp flicker where the picture is still (0: off)", low=0.0, high=0.99)
+    consistency: str = opt(
+        "flow",
+        "keep strokes steady between frames: flow carries the last frame along the motion; "
+        "off paints each frame alone",
+        choices=("off", "flow"),
+    )
+    consistency_strength: float = opt(
+        0.6,
+        "how much of the last frame, carried along the motion, a new frame keeps",
+        low=0.0,
+        high=0.99,
+    )
+    smooth: float = opt(
+        0.0, "also damp flicker where the picture is still (0: off)", low=0.0, high=0.99
+    )
     camera: int = opt(0, "camera index", low=0, high=63)
     columns: int = opt(4, "pictures per row", low=1, high=64)
 

