@@ -127,21 +127,17 @@ def create_app(
         app.add_middleware(SameSite, hosts=tuple(hosts))
     app.add_middleware(BodyLimit, limit=2 * limits.upload_bytes + 2**16)
 
-    @app.exception_handler(StoreBusy)
-    async def store_busy(request: Request, exc: StoreBusy):
+    async def retry_later(request: Request, exc: Exception):
+        """A full queue, or a job store locked past its patience: 503, come back later."""
+        detail = f"the queue is full ({exc})" if isinstance(exc, QueueFull) else str(exc)
         return JSONResponse(
-            {"detail": f"{exc}; retry later"},
+            {"detail": f"{detail}; retry later"},
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
-    @app.exception_handler(QueueFull)
-    async def queue_full(request: Request, exc: QueueFull):
-        return JSONResponse(
-            {"detail": f"the queue is full ({exc}); retry later"},
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+    app.add_exception_handler(QueueFull, retry_later)
+    app.add_exception_handler(StoreBusy, retry_later)
 
     @app.exception_handler(ImpastoError)
     async def impasto_error(request: Request, exc: ImpastoError):

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..budget import BYTES_PER_TILE_PIXEL
-from ..devices import autocast, usable_precision
+from ..devices import autocast
 from ..errors import OptionError
 from ..io.images import save_image, to_image
 from ..io.sheet import contact_sheet
@@ -34,12 +33,11 @@ from .data import CropDataset, find_images
 from .loop import (
     SAMPLE_PHOTOS,
     Trainee,
+    begin,
     beside,
-    check_fits_in_memory,
     fit,
     holdout_photos,
     options_record,
-    start_run,
 )
 from .options import DecoderOptions
 
@@ -89,11 +87,9 @@ def train_decoders(
 ) -> dict:
     """Run (or resume) training; returns the decoders' metadata. Ctrl-C checkpoints first."""
     validate(opts)
-    run = rank, _, device = start_run(opts.device)
-    opts = replace(opts, precision=usable_precision(opts.precision, device))
     # VGG-19 and a decoder for each level, forward and backward, for every crop
-    check_fits_in_memory(opts, device, (1 + len(opts.levels)) * BYTES_PER_TILE_PIXEL)
-    torch.manual_seed(opts.seed)
+    opts, run = begin(opts, (1 + len(opts.levels)) * BYTES_PER_TILE_PIXEL)
+    rank, _, device = run
     paths, skipped = find_images(opts.data)
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
     arch = DecoderArchitecture(

@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..budget import BYTES_PER_VGG_PIXEL, check_fits
-from ..devices import resolve_device
+from ..devices import resolve_device, usable_precision
 from ..errors import ModelError, OptionError
 from ..io.images import load_image, resize_longest, save_image, to_tensor
 from ..io.modelfile import load_model, save_model
@@ -82,6 +82,17 @@ def start_run(device_name: str) -> tuple[int, int, torch.device]:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     return rank, world, device
+
+
+def begin(opts: TrainerOptions, per_pixel: int, style_side: int = 0):
+    """A run's start: (options with the precision this device runs, (rank, world,
+    device)); refused now if a batch cannot fit in memory; the seed set."""
+    run = start_run(opts.device)
+    device = run[2]
+    opts = replace(opts, precision=usable_precision(opts.precision, device))
+    check_fits_in_memory(opts, device, per_pixel, style_side)
+    torch.manual_seed(opts.seed)
+    return opts, run
 
 
 def check_fits_in_memory(opts: TrainerOptions, device, per_pixel: int, style_side: int = 0):

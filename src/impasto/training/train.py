@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..budget import BYTES_PER_TILE_PIXEL
-from ..devices import autocast, usable_precision
+from ..devices import autocast
 from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.sheet import contact_sheet
@@ -38,12 +37,11 @@ from ..options import check
 from .data import CropDataset, find_images
 from .loop import (
     Trainee,
+    begin,
     beside,
-    check_fits_in_memory,
     fit,
     holdout_photos,
     options_record,
-    start_run,
 )
 from .options import TrainOptions
 
@@ -68,12 +66,10 @@ def train(
 ) -> dict:
     """Run (or resume) training; returns the model's metadata. Ctrl-C checkpoints first."""
     validate(opts)
-    run = rank, world, device = start_run(opts.device)
-    opts = replace(opts, precision=usable_precision(opts.precision, device))
     # the network's activations and VGG-19's, forward and backward, for every crop
-    check_fits_in_memory(opts, device, 2 * BYTES_PER_TILE_PIXEL, opts.style_size)
+    opts, run = begin(opts, 2 * BYTES_PER_TILE_PIXEL, opts.style_size)
+    rank, world, device = run
     channels_last = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    torch.manual_seed(opts.seed)
     names = opts.names
     styles = [load_image(s) for s in opts.styles]
     paths, skipped = find_images(opts.data)
