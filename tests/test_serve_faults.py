@@ -147,11 +147,11 @@ def test_pages_of_other_sites_are_refused_without_a_token(tmp_path):
 
 
 def test_big_pictures_are_decoded_a_few_at_a_time():
-    """The budget weighs an upload by its header (16-bit grey: 2 bytes a pixel, and 3 for
-    its RGB copy) and makes the next wait until there is room."""
+    """The budget weighs an upload by its header (16-bit grey: 2 bytes a pixel, twice, and
+    the 8-bit and RGB copies) and makes the next wait until there is room."""
     grey16 = io.BytesIO()
     Image.fromarray(np.zeros((100, 200), np.uint16)).save(grey16, format="PNG")
-    assert _decoded_bytes(grey16.getvalue()) == 200 * 100 * 5
+    assert _decoded_bytes(grey16.getvalue()) == 200 * 100 * (2 * 2 + 6)
     budget = PixelBudget(pixels=1000)  # room for a 1000-pixel picture in 32-bit: 15 KB
     big = jpeg((50, 40))  # 2000 pixels of RGB and its copy: 12 KB, so one at a time
     order = []

@@ -189,20 +189,20 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: keep the full range instead of clipping at 255.
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
-        return _grey_float_to_rgb(values / top)
+        # 16-bit greyscale: keep the full range instead of clipping at 255, in integers (a
+        # big scan in float64 took four 8-byte copies of every pixel at once).
+        values = np.asarray(image)
+        if mode.startswith("I;16") or values.max() > 255:
+            values = np.clip(values, 0, 65535).astype(np.uint16) >> 8
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
     if mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        top = 1.0 if np.nanmax(values) <= 1.0 else 255.0  # float images come as 0–1 or 0–255
-        return _grey_float_to_rgb(values / top)
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32))
+        top = 1.0 if values.max(initial=0) <= 1.0 else 255.0  # come as 0–1 or 0–255
+        values *= 255 / top
+        np.clip(values, 0, 255, out=values)
+        values += 0.5
+        return Image.fromarray(values.astype(np.uint8), "L").convert("RGB")
     return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
-
-
-def _grey_float_to_rgb(values: np.ndarray) -> Image.Image:
-    grey = (np.nan_to_num(values).clip(0, 1) * 255 + 0.5).astype(np.uint8)
-    return Image.fromarray(np.stack([grey] * 3, axis=-1))
 
 
 def scaled_size(size: tuple[int, int], longest: int) -> tuple[int, int]:

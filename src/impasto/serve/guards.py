@@ -18,7 +18,7 @@ from PIL import Image
 from ..errors import ImageTooLarge
 
 DECODE_WAIT_SECONDS = 60.0  # an upload waits this long for room to decode, then is refused
-# Bytes a pixel takes when decoded, by PIL mode, before its RGB copy (3 more).
+# Bytes a pixel takes when decoded, by PIL mode.
 MODE_BYTES = {
     "1": 1,
     "L": 1,
@@ -72,7 +72,8 @@ def _decoded_bytes(data: bytes | str) -> int:
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
             width, height = image.size
-            per_pixel = MODE_BYTES.get(image.mode, 4) + 3
+            # the decoded pixels, a copy on the way to 8 bits, and the RGB picture
+            per_pixel = 2 * MODE_BYTES.get(image.mode, 4) + 6
     except Exception:  # noqa: BLE001 (not an image: nothing to decode, load_image says why)
         return 0
     return width * height * per_pixel
