@@ -397,3 +397,14 @@ def test_lbfgs_reuses_its_pair_buffers_and_converges():
     optimum = torch.linalg.solve(a, b)
     assert torch.allclose(x.detach(), optimum, atol=1e-3)
     assert len(opt.pairs) == 5 and len(opt.s) <= 6  # slots reused, not one per iteration
+
+
+def test_options_of_the_wrong_type_name_the_keyword(stylizer, content, style):
+    """A library caller's string where a number goes is an OptionError naming it."""
+    for options, message in [
+        ({"size": "512"}, "size must be a number"),
+        ({"lr": "fast"}, "lr must be a number"),
+        ({"strength": True}, "strength must be a number"),
+    ]:
+        with pytest.raises(OptionError, match=message):
+            stylizer.run(content, style, **{**FAST, **options})

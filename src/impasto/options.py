@@ -160,10 +160,19 @@ def default_of(f: Any) -> Any:
 
 
 def check(options: Any) -> None:
-    """Check every field of an options dataclass against its declaration."""
+    """Check every field of an options dataclass against its declaration: a number where
+    the default is one, in its bounds, among its choices."""
     for f in fields(options):
-        if (spec := spec_of(f)) is not None:
-            spec.check(f.name, getattr(options, f.name))
+        if (spec := spec_of(f)) is None:
+            continue
+        value, default = getattr(options, f.name), default_of(f)
+        numeric = (isinstance(default, (int, float)) and not isinstance(default, bool)) or (
+            default is None and spec.parse in (int, float)
+        )
+        wrong = isinstance(value, bool) or not isinstance(value, (int, float, list, tuple))
+        if numeric and value is not None and wrong:
+            raise OptionError(f"{f.name} must be a number, not {value!r}")
+        spec.check(f.name, value)
 
 
 def update(options: Any, changes: dict[str, Any], method: str) -> Any:
