@@ -53,32 +53,40 @@ def one_job(client: httpx.Client, photo: bytes) -> float:
     return time.perf_counter() - start
 
 
-def serve(workers: int, jobs: int, clients: int, photos: list[bytes]) -> dict:
+def start_server(data: str, workers: int) -> tuple[subprocess.Popen, str]:
+    """`impasto serve` in its own process on a free loopback port, once it answers
+    /healthz: (the process, its base URL)."""
     port = free_port()
-    with tempfile.TemporaryDirectory() as data:
-        cmd = [
-            sys.executable,
-            "-m",
-            "impasto.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--data-dir",
-            data,
-            "--device",
-            "cpu",
-        ]
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "impasto.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--data-dir",
+        data,
+        "--device",
+        "cpu",
+    ]
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
         try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    httpx.get(f"{base}/healthz").raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            httpx.get(f"{base}/healthz").raise_for_status()
+            return server, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("the server did not start")
+
+
+def serve(workers: int, jobs: int, clients: int, photos: list[bytes]) -> dict:
+    with tempfile.TemporaryDirectory() as data:
+        server, base = start_server(data, workers)
+        try:
             with httpx.Client(base_url=base, timeout=120) as warm:
                 one_job(warm, photos[0])  # loads the model in a worker
 

@@ -13,10 +13,8 @@ another process holds locked.
 
 import argparse
 import io
-import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,12 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 from PIL import Image
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serve import start_server  # benchmarks/serve.py
 
 
 def status(pid: int, key: str) -> int:
@@ -43,28 +36,8 @@ def status(pid: int, key: str) -> int:
 
 
 def start(folder: str) -> tuple[subprocess.Popen, httpx.Client]:
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "impasto.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        folder,
-        "--workers",
-        "1",
-    ]
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600)
-    for _ in range(600):
-        try:
-            client.get("/healthz")
-            return server, client
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the server did not start")
+    server, base = start_server(folder, workers=1)
+    return server, httpx.Client(base_url=base, timeout=600)
 
 
 def big_png() -> bytes:

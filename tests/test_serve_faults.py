@@ -14,6 +14,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
+from test_serve import wait as finished  # noqa: E402 (the same helper)
 
 from impasto.errors import OutputError  # noqa: E402
 from impasto.serve.app import create_app  # noqa: E402
@@ -33,16 +34,6 @@ def submit(client, **fields):
         files={"content": ("p.jpg", jpeg())},
         data={"style": "udnie", "size": "64", **fields},
     )
-
-
-def finished(client, job_id, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["state"] in ("done", "failed", "cancelled"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def test_a_locked_database_delays_jobs_and_loses_none(tmp_path):

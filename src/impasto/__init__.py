@@ -12,6 +12,8 @@ _API = (
     "Dreamer",
     "Evaluator",
     "FastStylizer",
+    "Loader",
+    "OnnxStylizer",
     "Progress",
     "Result",
     "Stylizer",

@@ -22,7 +22,6 @@ Training: `impasto.train(impasto.TrainOptions(styles=[...], data="photos/", outp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from importlib import import_module
 from typing import Any
 
@@ -32,7 +31,7 @@ from . import runtime
 from .errors import OptionError
 from .io.images import ImageSource
 from .methods.result import Progress, Result  # noqa: F401 (impasto.Progress)
-from .options import METHODS, SETUP, Setup, update
+from .options import SETUP, Setup, update
 
 # The methods' classes load on first use: torch is imported only by a method that needs
 # it, so a command on the onnxruntime backend starts without it.
@@ -160,8 +159,3 @@ def dream(image: ImageSource, **keywords: Any) -> Image.Image:
     """DeepDream: amplify what the chosen layers see in `image`; keywords: DreamOptions'
     and Setup's (device, weights)."""
     return run("dream", image, **keywords).image
-
-
-def option_names(method: str) -> list[str]:
-    """Every keyword `run(method, ...)` takes, setup first."""
-    return [*SETUP[method], *(f.name for f in fields(METHODS[method]))]

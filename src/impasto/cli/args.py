@@ -116,8 +116,3 @@ def given(args: argparse.Namespace, cls: type) -> dict[str, Any]:
 def chosen(args: argparse.Namespace, cls: type) -> Any:
     """An instance of options dataclass `cls`: the fields given, the rest its defaults."""
     return cls(**given(args, cls))
-
-
-def setup(args: argparse.Namespace, method: str) -> dict[str, Any]:
-    """The Setup fields `method` loads with, as given."""
-    return {k: v for k, v in vars(args).items() if k in SETUP[method]}

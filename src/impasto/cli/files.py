@@ -60,7 +60,7 @@ class Job:
 
 def plan(args: argparse.Namespace, label: str) -> list[Job]:
     """Each input with its output, all checked now; `label` names the style."""
-    from ..io.images import SAVE_FORMATS, expand_inputs
+    from ..io.images import DEEP_FORMATS, SAVE_FORMATS, expand_inputs
 
     stdin = [spec for spec in args.inputs if spec == STDIO]
     if len(stdin) > 1:
@@ -77,7 +77,7 @@ def plan(args: argparse.Namespace, label: str) -> list[Job]:
         if out == STDIO:
             target = None
         elif folder:
-            kept = (".png", ".tif", ".tiff") if bit_depth == 16 else tuple(SAVE_FORMATS)
+            kept = DEEP_FORMATS if bit_depth == 16 else tuple(SAVE_FORMATS)
             suffix = name.suffix.lower() if name.suffix.lower() in kept else ".png"
             target = Path(out) / name.with_suffix(suffix)
         else:
@@ -112,70 +112,56 @@ def _check(target: Path, bit_depth: int, inputs: tuple, make_folder: bool) -> No
     check_output_path(target, inputs)
 
 
-def save(args: argparse.Namespace, job: Job, result, like) -> None:
+def save(args: argparse.Namespace, job: Job, result) -> None:
     """Write a result where its job says: 8-bit `result.image`, or with --bit-depth 16
-    its float pixels."""
-    from ..io.images import save_image, save_image16
-
-    deep = chosen(args, Output).bit_depth == 16
-    if job.target is None:
-        _to_stdout(deep, result)
-    elif deep:
-        save_image16(result.pixels, job.target, like, (job.source,))
-    else:
-        save_image(result.image, job.target, (job.source,))
-
-
-def _to_stdout(deep: bool, result) -> None:
+    its float pixels (the image lends them its EXIF and colour profile)."""
     import io
 
-    from ..io.images import pixels_array, png16
+    from ..io.images import encode16, save_image, save_image16
 
-    buffer = io.BytesIO()
-    if deep:
-        pixels = pixels_array(result.pixels)[0].transpose(1, 2, 0)
-        buffer.write(png16((pixels * 65535 + 0.5).astype("uint16"), None, None))
-    else:
-        result.image.save(buffer, format="PNG")
-    sys.stdout.buffer.write(buffer.getvalue())
-    sys.stdout.flush()
+    deep = chosen(args, Output).bit_depth == 16
+    if job.target is not None and deep:
+        save_image16(result.pixels, job.target, result.image, (job.source,))
+    elif job.target is not None:
+        save_image(result.image, job.target, (job.source,))
+    else:  # standard output: a PNG
+        buffer = io.BytesIO()
+        if deep:
+            buffer.write(encode16(result.pixels, ".png", result.image))
+        else:
+            result.image.save(buffer, format="PNG")
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.flush()
 
 
-def announce(args: argparse.Namespace, line: str, **facts) -> None:
+def announce(args: argparse.Namespace, line: str, stream=None, **facts) -> None:
     """A command's report: `line`, or with --json the facts as a JSON line; nothing with
-    --quiet."""
+    --quiet. On `stream` (default: standard output)."""
     out = chosen(args, Output)
     if out.json:
-        print(json.dumps(facts))
+        print(json.dumps(facts), file=stream or sys.stdout)
     elif not out.quiet:
-        print(line)
+        print(line, file=stream or sys.stdout)
 
 
 def report(args: argparse.Namespace, job: Job, result) -> None:
     """One line for an output written: `wrote X (W×H, N s, device)`, or a JSON line. On
     standard error when the picture itself went to standard output."""
-    out = chosen(args, Output)
-    if out.quiet and not out.json:
-        return
     where = "standard output" if job.target is None else str(job.target)
     width, height = result.image.size
-    stream = sys.stderr if job.target is None else sys.stdout
-    if out.json:
-        line = {
-            "output": where,
-            "input": job.name,
-            "width": width,
-            "height": height,
-            "seconds": round(result.seconds, 3),
-            "device": result.device,
-            "losses": result.losses,
-            "iterations": result.iterations,
-            "sizes": result.sizes,
-            "interrupted": result.interrupted,
-        }
-        print(json.dumps(line), file=stream)
-    else:
-        print(
-            f"wrote {where} ({width}×{height}, {result.seconds:.1f} s, {result.device})",
-            file=stream,
-        )
+    line = f"wrote {where} ({width}×{height}, {result.seconds:.1f} s, {result.device})"
+    announce(
+        args,
+        line,
+        sys.stderr if job.target is None else None,
+        output=where,
+        input=job.name,
+        width=width,
+        height=height,
+        seconds=round(result.seconds, 3),
+        device=result.device,
+        losses=result.losses,
+        iterations=result.iterations,
+        sizes=result.sizes,
+        interrupted=result.interrupted,
+    )

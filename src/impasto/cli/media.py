@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..options import FastOptions, Media, Output, update
-from .args import add_options, add_setup, chosen, given, setup
+from ..options import FastOptions, Media, Output, Setup, update
+from .args import add_options, add_setup, chosen, given
 from .files import announce
 
 
@@ -47,7 +47,7 @@ def _fast(args: argparse.Namespace):
     from .. import api
 
     options = update(FastOptions(), given(args, FastOptions), "fast")
-    return api.load("fast", **setup(args, "fast")), options
+    return api.load("fast", **given(args, Setup)), options
 
 
 def video(args: argparse.Namespace) -> int:

@@ -8,18 +8,12 @@ import sys
 from pathlib import Path
 
 from ..errors import ImageError, OptionError, OutputError
-from ..options import METHODS, PRESETS, Output, update
-from .args import add_options, add_setup, chosen, given, setup
+from ..options import METHODS, PRESETS, Output, Setup, update
+from .args import add_options, add_setup, chosen, given
 from .files import add_files, loader, plan, report, save
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 METHOD = {"stylize": "optimize", "fast": "fast", "arbitrary": "arbitrary", "dream": "dream"}
-HELP = {
-    "stylize": "stylize by optimization (Gatys et al.): slow, any style, best quality",
-    "fast": "stylize with a trained network (default: the built-in styles), in one pass",
-    "arbitrary": "any painting in one pass (universal style transfer, AdaIN)",
-    "dream": "DeepDream: amplify what VGG-19's layers see",
-}
 
 
 def configure(command: str, parser: argparse.ArgumentParser) -> None:
@@ -58,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     styles = _styles(args)
     from .. import api, runtime
 
-    where = setup(args, method)
+    where = given(args, Setup)
     where["device"] = runtime.local_device(where.get("device", "auto"))
     loaded = api.load(method, **where)
     label = _label(args, loaded)
@@ -77,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"impasto: skipped: {result}", file=sys.stderr)
             failed += 1
             continue
-        save(args, job, result, result.image)
+        save(args, job, result)
         report(args, job, result)
         if result.interrupted:
             print(

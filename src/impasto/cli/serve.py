@@ -9,7 +9,7 @@ import sys
 from ..errors import OptionError
 from ..options import Setup
 from ..serve.options import Limits, Server
-from .args import add_options, given
+from .args import add_options, chosen, given
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from ..devices import resolve_device
     from ..nets.weights import find_weights
 
-    device = getattr(args, "device", "auto")
-    weights = getattr(args, "weights", None)
+    where = chosen(args, Setup)
+    device, weights = where.device, where.weights
     resolve_device(device)  # a bad device is a usage error now, not a failed job later
     if weights is not None:
         find_weights(weights)

@@ -61,8 +61,8 @@ def info(args: argparse.Namespace) -> int:
     from ..devices import bf16_is_fast, resolve_device
     from ..nets.weights import candidates, find_weights
 
-    weights = find_weights(getattr(args, "weights", None))
-    device = resolve_device(getattr(args, "device", "auto"))
+    where = chosen(args, Setup)
+    weights, device = find_weights(where.weights), resolve_device(where.device)
     report = {
         "impasto": __version__,
         "python": platform.python_version(),
@@ -161,7 +161,8 @@ def export(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from ..evaluate import Evaluator
 
-    scores = Evaluator(getattr(args, "weights", None), getattr(args, "device", "auto")).score(
+    where = chosen(args, Setup)
+    scores = Evaluator(where.weights, where.device).score(
         args.picture, args.content, args.style, size=chosen(args, Inspect).size
     )
     if chosen(args, Output).json:
@@ -190,8 +191,9 @@ def features(args: argparse.Namespace) -> int:
     name = f"{look.layer}-gram" if look.gram else look.layer
     output = args.output or f"{Path(args.image).stem}.{name}.png"
     check_output_path(output, (args.image,))
-    device = resolve_device(getattr(args, "device", "auto"))
-    vgg = load_vgg(getattr(args, "weights", None), device)
+    where = chosen(args, Setup)
+    device = resolve_device(where.device)
+    vgg = load_vgg(where.weights, device)
     picture = load_image(args.image)
     check_fits(scaled_size(picture.size, look.size), BYTES_PER_VGG_PIXEL, "feature maps")
     image = to_tensor(resize_longest(picture, look.size)).to(device)

@@ -309,33 +309,37 @@ def save_image16(
     channel (for print: no banding in smooth skies), atomically; PNG or TIFF. `like`
     gives the EXIF and ICC profile to carry (see carry_metadata)."""
     out = check_output_path(path, inputs)
-    suffix = out.suffix.lower()
-    if suffix not in DEEP_FORMATS:
-        raise OutputError(f"{out}: 16-bit pictures are written as PNG or TIFF, not {suffix}")
+    if out.suffix.lower() not in DEEP_FORMATS:
+        raise OutputError(
+            f"{out}: 16-bit pictures are written as PNG or TIFF, not {out.suffix.lower()}"
+        )
+    data = encode16(picture, out.suffix.lower(), like)
+    with atomic_write(out) as f:
+        f.write(data)
+    return out
+
+
+def encode16(
+    picture: torch.Tensor | np.ndarray, suffix: str = ".png", like: Image.Image | None = None
+) -> bytes:
+    """A float RGB picture in [0, 1] as a 16-bit PNG or TIFF file's bytes, with `like`'s
+    EXIF and ICC profile."""
     rgb = pixels_array(picture).reshape(-1, *picture.shape[-2:])[:3].clip(0, 1)
     pixels = (rgb.transpose(1, 2, 0) * 65535 + 0.5).astype(np.uint16)
     info = like.info if like is not None else {}
     if suffix == ".png":
-        data = png16(pixels, info.get("icc_profile"), info.get("exif"))
-    else:
-        try:
-            import tifffile
-        except ImportError:
-            raise OutputError(
-                "16-bit TIFF needs tifffile: pip install 'impasto[print]', or write a .png"
-            ) from None
-        buffer = io.BytesIO()
-        tifffile.imwrite(
-            buffer,
-            pixels,
-            photometric="rgb",
-            compression="zlib",
-            iccprofile=info.get("icc_profile"),
-        )
-        data = buffer.getvalue()
-    with atomic_write(out) as f:
-        f.write(data)
-    return out
+        return png16(pixels, info.get("icc_profile"), info.get("exif"))
+    try:
+        import tifffile
+    except ImportError:
+        raise OutputError(
+            "16-bit TIFF needs tifffile: pip install 'impasto[print]', or write a .png"
+        ) from None
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer, pixels, photometric="rgb", compression="zlib", iccprofile=info.get("icc_profile")
+    )
+    return buffer.getvalue()
 
 
 def png16(pixels: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:

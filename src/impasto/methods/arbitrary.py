@@ -42,9 +42,8 @@ from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights
 from ..options import ArbitraryOptions, update
-from .base import one_pass_progress
 from .blend import blend_weights
-from .result import Progress, Result, as_list
+from .result import Progress, Result, as_list, one_pass_progress
 from .tiles import FEATURE_CONTEXT, blend_tiles, feature_tiles
 
 # The paper starts at relu5_1; from relu4_1 the photo's layout stays readable, and the

@@ -6,7 +6,6 @@ from __future__ import annotations
 import torch
 
 from .. import color
-from .result import Progress
 
 
 def finish(
@@ -22,8 +21,3 @@ def finish(
             [color.match_color(o[None], p[None]) for o, p in zip(out, photo, strict=True)]
         )
     return (strength * out + (1 - strength) * photo).clamp(0, 1)
-
-
-def one_pass_progress(out: torch.Tensor) -> Progress:
-    """The one report a one-pass method makes: its finished picture."""
-    return Progress(0, max(out.shape[-2:]), 1, 1, {}, out, out)

@@ -24,7 +24,7 @@ from ..io.images import (
 )
 from ..options import FastOptions, update
 from .blend import StyleSpec, style_mix
-from .result import Progress, Result
+from .result import Progress, Result, one_pass_progress
 
 
 class Network:
@@ -58,7 +58,7 @@ class Network:
         if isinstance(result, Exception):
             raise result
         if callback is not None:
-            callback(Progress(0, max(result.image.size), 1, 1, {}, result.pixels, result.pixels))
+            callback(one_pass_progress(result.pixels))
         return result
 
     def run_many(

@@ -45,6 +45,11 @@ class Result:
     options: dict = field(default_factory=dict)
 
 
+def one_pass_progress(out: Any) -> Progress:
+    """The one report a one-pass method makes: its finished picture, (1, 3, H, W)."""
+    return Progress(0, max(out.shape[-2:]), 1, 1, {}, out, out)
+
+
 def as_list(style: object) -> list:
     """One style image, or several, as a list."""
     return list(style) if isinstance(style, (list, tuple)) else [style]
