@@ -34,6 +34,7 @@ COMMANDS = {
     "models": ("tools", "list the built-in models"),
     "info": ("tools", "versions, device, bf16 and the VGG-19 weights found"),
     "serve": ("serve", "the web app and HTTP API"),
+    "worker": ("serve", "run the jobs of a shared job store (impasto serve --store)"),
 }
 
 

@@ -84,20 +84,33 @@ def create_app(
     weights: str | None = None,
     fresh: bool = False,
     hosts: Sequence[str] | None = None,
+    store: str | None = None,
 ) -> FastAPI:
-    """The web app; its job records and results live under `data_dir`. `fresh` keeps an
-    unreadable job store aside and starts a new one. `hosts` (host:port names the server
-    answers to) guards a server without a token against other sites' pages: a request
-    for another Host (DNS rebinding) or a POST or DELETE from another Origin is refused."""
+    """The web app; its job records and results live under `data_dir`, run by `workers`
+    threads, or with `store` (postgresql://…) in a database that API servers and
+    `impasto worker`s on many machines share. `fresh` keeps an unreadable job store aside
+    and starts a new one. `hosts` (host:port names the server answers to) guards a server
+    without a token against other sites' pages: a request for another Host (DNS
+    rebinding) or a POST or DELETE from another Origin is refused."""
     limits = limits or Limits()
-    prepare_folder(data_dir)  # a bad folder is an error now, not at the first request
     budget = PixelBudget(limits.pixels)  # pixels decoded at once: uploads and workers
-    JobStore(Path(data_dir) / "jobs.sqlite3", fresh=fresh).close()  # and a bad store
+    if store is None:  # a bad folder or job store is an error now, not at the first request
+        prepare_folder(data_dir)
+        JobStore(Path(data_dir) / "jobs.sqlite3", fresh=fresh).close()
+    else:
+        from .shared import SharedStore
+
+        SharedStore(store).close()  # reachable, its tables made
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # Each run of the server opens the store and starts the workers afresh.
-        app.state.jobs = JobQueue(data_dir, workers, limits, device, weights, decoding=budget)
+        if store is None:
+            app.state.jobs = JobQueue(data_dir, workers, limits, device, weights, decoding=budget)
+        else:
+            from .shared import SharedQueue
+
+            app.state.jobs = SharedQueue(store, limits)
         app.state.jobs.start()
         yield
         await asyncio.to_thread(app.state.jobs.stop)
@@ -146,8 +159,10 @@ def create_app(
     @app.get("/healthz", tags=["server"], responses={503: {"model": Health}})
     def health(request: Request):
         jobs = request.app.state.jobs
-        alive = jobs.alive()  # starts again any worker that died
-        ok = alive > 0 or workers == 0
+        alive = jobs.alive()  # starts again any worker that died; shared: on any machine
+        # A server of the shared store is healthy while it reaches the database: workers
+        # elsewhere come and go, and the jobs wait for them.
+        ok = alive > 0 or workers == 0 or store is not None
         report = Health(
             status="ok" if ok else "unhealthy",
             version=__version__,
@@ -235,6 +250,13 @@ def cancel_job(jobs: Queue, job_id: str) -> Job:
     return _job_out(jobs.cancel(job_id))
 
 
+def _picture(found: Path | bytes, media_type: str, **headers: str) -> Response:
+    """A picture from the embedded store's folder (a file) or the shared store (bytes)."""
+    if isinstance(found, Path):
+        return FileResponse(found, media_type=media_type, headers=headers)
+    return Response(found, media_type=media_type, headers=headers)
+
+
 @views.get(
     "/api/jobs/{job_id}/result", response_class=FileResponse, responses={404: {}, 409: {}, 410: {}}
 )
@@ -242,22 +264,20 @@ def get_result(jobs: Queue, job_id: str):
     job = _find(jobs, job_id)
     if job["state"] != "done":
         raise HTTPException(409, f"the job is {job['state']}, no result")
-    if not (jobs.job_folder(job_id) / "result.png").is_file():
-        raise HTTPException(410, "the result's file is gone from the server's data folder")
-    return FileResponse(
-        jobs.job_folder(job_id) / "result.png",
-        media_type="image/png",
-        filename=f"impasto-{job_id}.png",
-    )
+    found = jobs.result(job_id)
+    if found is None:
+        raise HTTPException(410, "the result is gone from the server's job store")
+    disposition = f'attachment; filename="impasto-{job_id}.png"'
+    return _picture(found, "image/png", **{"Content-Disposition": disposition})
 
 
 @views.get("/api/jobs/{job_id}/snapshot", response_class=FileResponse, responses={404: {}})
 def get_snapshot(jobs: Queue, job_id: str):
     _find(jobs, job_id)
-    path = jobs.job_folder(job_id) / "snapshot.jpg"
-    if not path.exists():
+    found = jobs.snapshot(job_id)
+    if found is None:
         raise HTTPException(404, "no snapshot yet")
-    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    return _picture(found, "image/jpeg", **{"Cache-Control": "no-store"})
 
 
 @views.get("/api/jobs/{job_id}/events", response_class=StreamingResponse, responses={404: {}})

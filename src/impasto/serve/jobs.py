@@ -8,6 +8,7 @@ finished results stay where they are. Workers keep their models loaded between j
 
 from __future__ import annotations
 
+import io
 import json
 import queue
 import secrets
@@ -23,9 +24,8 @@ from PIL import Image
 from ..errors import ImpastoError, OutputError
 from ..io.atomic import atomic_write
 from ..io.images import load_image
-from .options import Limits
+from .options import METHODS, Limits
 
-METHODS = ("fast", "arbitrary", "optimize")
 FINISHED = ("done", "failed", "cancelled")
 SHUTDOWN = "the server shut down while the job ran"
 SNAPSHOT_SECONDS = 1.0  # optimize: at most one snapshot image a second
@@ -302,6 +302,16 @@ class JobQueue:
     def job_folder(self, job_id: str) -> Path:
         return self.folder / "jobs" / job_id
 
+    def result(self, job_id: str) -> Path | None:
+        """The finished picture's file, or None if it is gone."""
+        path = self.job_folder(job_id) / "result.png"
+        return path if path.is_file() else None
+
+    def snapshot(self, job_id: str) -> Path | None:
+        """The latest picture of the forming image (optimize), or None."""
+        path = self.job_folder(job_id) / "snapshot.jpg"
+        return path if path.is_file() else None
+
     def waiting(self) -> int:
         return self._pending.qsize()
 
@@ -333,15 +343,11 @@ class JobQueue:
     def _run(self, runner: Runner, job: dict) -> None:
         job_id, folder = job["id"], self.job_folder(job["id"])
         live = self._live[job_id] = {"progress": 0.0, "losses": None, "snapshots": 0, "stop": None}
-        started = time.time()
-        self.store.update(job_id, state="running", started=started)
-        deadline = time.monotonic() + self.limits.job_seconds
+        self.store.update(job_id, state="running", started=time.time())
 
         def report(progress: float, losses: dict | None, snapshot: Image.Image | None) -> None:
             if live["stop"]:
                 raise JobStopped(live["stop"])
-            if time.monotonic() > deadline:
-                raise JobStopped(f"stopped after the {self.limits.job_seconds:g} s time limit")
             live["progress"] = progress
             live["losses"] = losses or live["losses"]  # stored once, when the job ends
             if snapshot is not None:
@@ -349,23 +355,13 @@ class JobQueue:
                     snapshot.save(f, format="JPEG", quality=85)
                 live["snapshots"] += 1
 
-        try:
-            content, style = (self._decode(folder / name) for name in ("content", "style"))
-            image = runner.run(job["method"], job["options"], content, style, report)
-            if time.monotonic() > deadline:
-                raise JobStopped(f"stopped after the {self.limits.job_seconds:g} s time limit")
+        def inputs() -> tuple[Image.Image | None, Image.Image | None]:
+            return self._decode(folder / "content"), self._decode(folder / "style")
+
+        final, image = paint_job(runner, job, inputs, self.limits.job_seconds, report)
+        if image is not None:
             with atomic_write(folder / "result.png") as f:
-                image.save(f, format="PNG", compress_level=1)  # level 6 costs as much as the net
-            final = {"state": "done", "progress": 1.0}
-        except JobStopped as e:
-            reason = str(e)
-            final = {"state": "cancelled" if reason == "cancelled" else "failed", "error": reason}
-            if reason == SHUTDOWN:  # not the job's fault: it runs again after the restart
-                final = {"state": "queued", "progress": 0.0, "started": None}
-        except ImpastoError as e:
-            final = {"state": "failed", "error": str(e)}
-        except Exception as e:  # a bug: the job fails, the worker lives on
-            final = {"state": "failed", "error": f"internal error: {type(e).__name__}: {e}"}
+                f.write(encode_png(image))
         if self.store.get(job_id)["state"] == "cancelled":
             final = {"state": "cancelled"}  # cancelled while its last step ran
         if final["state"] != "queued":
@@ -376,14 +372,63 @@ class JobQueue:
         del self._live[job_id]
 
 
+Report = Callable[[float, "dict | None", "Image.Image | None"], None]
+
+
+def paint_job(
+    runner: Runner,
+    job: dict,
+    inputs: Callable[[], tuple[Image.Image | None, Image.Image | None]],
+    seconds: float,
+    report: Report,
+) -> tuple[dict, Image.Image | None]:
+    """Run one job within its time limit, whichever store holds it: the fields its record
+    ends with (state, error), and the picture if it is done. `report(progress, losses,
+    snapshot)` is called as it goes and may raise JobStopped; a stop for SHUTDOWN puts
+    the job back in the queue."""
+    deadline = time.monotonic() + seconds
+    timeout = f"stopped after the {seconds:g} s time limit"
+
+    def checked(progress: float, losses: dict | None, snapshot: Image.Image | None) -> None:
+        if time.monotonic() > deadline:
+            raise JobStopped(timeout)
+        report(progress, losses, snapshot)
+
+    try:
+        content, style = inputs()
+        image = runner.run(job["method"], job["options"], content, style, checked)
+        if time.monotonic() > deadline:
+            raise JobStopped(timeout)
+        return {"state": "done", "progress": 1.0}, image
+    except JobStopped as e:
+        reason = str(e)
+        if reason == SHUTDOWN:  # not the job's fault: it runs again after the restart
+            return {"state": "queued", "progress": 0.0, "started": None}, None
+        return {"state": "cancelled" if reason == "cancelled" else "failed", "error": reason}, None
+    except ImpastoError as e:
+        return {"state": "failed", "error": str(e)}, None
+    except Exception as e:  # a bug: the job fails, the worker lives on
+        return {"state": "failed", "error": f"internal error: {type(e).__name__}: {e}"}, None
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """A result as PNG; compression level 1, as level 6 costs as much as the network."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 __all__ = [
     "FINISHED",
     "METHODS",
     "JobQueue",
+    "JobStopped",
     "JobStore",
     "Limits",
     "QueueFull",
     "StoreBusy",
     "Runner",
+    "encode_png",
+    "paint_job",
     "prepare_folder",
 ]

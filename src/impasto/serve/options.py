@@ -6,6 +6,24 @@ from dataclasses import dataclass
 
 from ..options import opt
 
+METHODS = ("fast", "arbitrary", "optimize")
+
+
+def store_url(text: str) -> str:
+    """A shared store's address: postgresql://user:password@host:port/database."""
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"a postgresql:// URL, not {text!r}")
+    return text
+
+
+def method_list(text: str) -> tuple[str, ...]:
+    """`fast,arbitrary` -> ("fast", "arbitrary"), each one of METHODS."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in METHODS]
+    if unknown or not names:
+        raise ValueError(f"methods are {', '.join(METHODS)}, not {text!r}")
+    return names
+
 
 @dataclass
 class Limits:
@@ -47,3 +65,30 @@ class Server:
     data_dir: str = opt("impasto-data", "job records and results", metavar="DIR")
     token: str | None = opt(None, "require this bearer token (default: $IMPASTO_TOKEN)")
     fresh: bool = opt(False, "if the job store cannot be read, keep it aside and start anew")
+    store: str | None = opt(
+        None,
+        "a job store shared by servers and `impasto worker`s on many machines: "
+        "postgresql://user:password@host/database (default: SQLite in --data-dir, "
+        "run by --workers threads)",
+        metavar="URL",
+        parse=store_url,
+    )
+
+
+@dataclass
+class Worker:
+    """`impasto worker`: runs the jobs of a shared store, wherever it is started."""
+
+    store: str = opt(
+        None, "the shared job store, postgresql://…", metavar="URL", parse=store_url, required=True
+    )
+    methods: tuple = opt(
+        METHODS, "the methods this worker runs, comma-separated", parse=method_list, metavar="LIST"
+    )
+    concurrency: int = opt(1, "jobs run at once (each keeps its own models)", low=1, high=64)
+    lease: float = opt(
+        30.0,
+        "seconds without a heartbeat after which a worker's job goes to another",
+        low=4.0,
+        high=3600.0,
+    )
