@@ -9,7 +9,7 @@ import sys
 
 from ..errors import OptionError
 from ..options import Setup
-from ..serve.options import Limits, Server, Worker
+from ..serve.options import Limits, Server, Worker, store_from
 from .args import add_options, chosen, given
 
 
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "worker":
         return work(args)
     server = Server(**given(args, Server))
+    server.store = store_from(server.store)
     if server.store is not None and "workers" in given(args, Server):
         raise OptionError(
             "--workers runs jobs in the server with its own store; with --store, start "
@@ -96,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
 
 def work(args: argparse.Namespace) -> int:
     options = Worker(**given(args, Worker))
+    store = store_from(options.store)
+    if store is None:
+        raise OptionError("a worker needs the shared job store: --store URL or $IMPASTO_STORE")
     try:
         from ..serve.shared import Worker as SharedWorker
     except ImportError as e:
@@ -104,7 +108,7 @@ def work(args: argparse.Namespace) -> int:
         ) from None
     device, weights = _setup(args)
     worker = SharedWorker(
-        options.store, options.methods, options.concurrency, options.lease, device, weights
+        store, options.methods, options.concurrency, options.lease, device, weights
     )
     print(
         f"impasto: worker for {', '.join(options.methods)} "

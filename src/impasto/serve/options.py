@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+from ..errors import OptionError
 from ..options import opt
 
 METHODS = ("fast", "arbitrary", "optimize")
@@ -14,6 +16,16 @@ def store_url(text: str) -> str:
     if not text.startswith(("postgresql://", "postgres://")):
         raise ValueError(f"a postgresql:// URL, not {text!r}")
     return text
+
+
+def store_from(given: str | None) -> str | None:
+    """The shared store asked for: the flag, else $IMPASTO_STORE (which keeps a password
+    out of the process list), checked."""
+    url = given if given is not None else os.environ.get("IMPASTO_STORE") or None
+    try:
+        return None if url is None else store_url(url)
+    except ValueError as e:
+        raise OptionError(f"$IMPASTO_STORE must be {e}") from None
 
 
 def method_list(text: str) -> tuple[str, ...]:
@@ -68,8 +80,8 @@ class Server:
     store: str | None = opt(
         None,
         "a job store shared by servers and `impasto worker`s on many machines: "
-        "postgresql://user:password@host/database (default: SQLite in --data-dir, "
-        "run by --workers threads)",
+        "postgresql://user@host/database (default: $IMPASTO_STORE, else SQLite in "
+        "--data-dir, run by --workers threads)",
         metavar="URL",
         parse=store_url,
     )
@@ -79,8 +91,11 @@ class Server:
 class Worker:
     """`impasto worker`: runs the jobs of a shared store, wherever it is started."""
 
-    store: str = opt(
-        None, "the shared job store, postgresql://…", metavar="URL", parse=store_url, required=True
+    store: str | None = opt(
+        None,
+        "the shared job store, postgresql://… (default: $IMPASTO_STORE)",
+        metavar="URL",
+        parse=store_url,
     )
     methods: tuple = opt(
         METHODS, "the methods this worker runs, comma-separated", parse=method_list, metavar="LIST"
