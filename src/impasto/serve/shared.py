@@ -353,8 +353,12 @@ class Worker:
                 raise JobStopped(stopped)
 
         def inputs() -> tuple[Image.Image, Image.Image | None]:
+            # The API server that took the uploads checked them against its pixel limit.
             content, style = self.store.call(lambda db: _inputs(db, job_id))
-            return load_image(content), load_image(style) if style is not None else None
+            return (
+                load_image(content, max_pixels=None),
+                load_image(style, max_pixels=None) if style is not None else None,
+            )
 
         try:
             final, image = paint_job(runner, job, inputs, job["seconds"], report)
