@@ -1,10 +1,12 @@
 """Optimization quality and time: impasto's defaults vs the textbook method vs pastiche.
 
-    python benchmarks/quality.py [--sizes 256,512] [--pairs 4] [--sheet docs/quality.jpg]
-                                 [--markdown FILE]
+    python benchmarks/quality.py [--sizes 256,512] [--set pairs|figurative] [--pairs 4]
+                                 [--sheet docs/quality.jpg] [--markdown FILE]
 
-On the first --pairs of the ../shared/data pairs below, at each size, every method
-paints each pair once, in its own process (one at a time, so each has the machine):
+On the first --pairs of a set of ../shared/data pairs below (`pairs`: the tuning pairs;
+`figurative`: portraits, figures and a face on photos without faces, and two portraits),
+at each size, every method paints each pair once, in its own process (one at a time, so
+each has the machine):
 - impasto (defaults, no flags), and its `--preset classic` (Gatys: Gram loss, L-BFGS);
   "impasto PRESET" in --methods runs any other preset;
 - the textbook baseline (benchmarks/textbook.py: one scale, torch L-BFGS, 300 iterations);
@@ -12,7 +14,10 @@ paints each pair once, in its own process (one at a time, so each has the machin
 Each output is scored by `impasto evaluate` at its own size: content distance (relu4_2,
 lower keeps more of the photo), Gram style distance and moment distance (lower is more
 of the painting). Wall time is end to end in the worker, weights loading included.
-A labelled contact sheet of all outputs (not the inputs) goes to --sheet.
+Faces: OpenCV's Haar cascade counts the frontal faces in each output and in its photo at
+the same size; a face in the output that the photo has not is the painting's, pasted in.
+A table per pair, and a labelled contact sheet of all outputs (not the inputs, which are
+not the project's to publish) goes to --sheet.
 """
 
 from __future__ import annotations
@@ -36,7 +41,37 @@ PAIRS = [
     ("amber", "udnie"),
     ("avril", "mosaic"),
 ]
+# Figurative paintings on photos with no face (landscapes, buildings, an animal), where
+# the painting's faces must not appear, and on portraits, where the photo's must stay.
+FIGURATIVE = [
+    ("golden_gate", "picasso_selfport1907"),
+    ("hoovertowernight", "woman_with_hat_matisse"),
+    ("yosemite", "seated_nude"),
+    ("lighthouse_kodim21", "woman_in_peasant_dress"),
+    ("sagano_bamboo_forest", "the_scream"),
+    ("winter_wolf", "picasso_selfport1907"),
+    ("brad_pitt", "woman_with_hat_matisse"),
+    ("avril", "seated_nude"),
+]
+SETS = {"pairs": PAIRS, "figurative": FIGURATIVE}
 METHODS = ("impasto", "impasto classic", "textbook", "pastiche")
+
+
+def faces(image, size: int) -> int:
+    """Frontal faces OpenCV's Haar cascade finds in `image` (a PIL image) at `size` px."""
+    import cv2
+    import numpy as np
+
+    from impasto.io.images import resize_longest
+
+    path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+    if not path.exists():
+        sys.exit("no Haar cascades in OpenCV 5's wheels: pip install 'opencv-python-headless<5'")
+    grey = np.asarray(resize_longest(image.convert("L"), size))
+    found = cv2.CascadeClassifier(str(path)).detectMultiScale(
+        grey, scaleFactor=1.1, minNeighbors=5, minSize=(size // 16, size // 16)
+    )
+    return len(found)
 
 
 def find(folder: str, stem: str) -> Path:
@@ -87,7 +122,8 @@ def worker(method: str, content: Path, style: Path, size: int, out: Path, steps:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="256,512")
-    p.add_argument("--pairs", type=int, default=4, help=f"how many of the {len(PAIRS)} pairs")
+    p.add_argument("--set", default="pairs", choices=SETS, help="which pairs")
+    p.add_argument("--pairs", type=int, default=4, help="how many of the set's pairs")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--pastiche-steps", type=int, default=1000, help="its default: 1000")
     p.add_argument("--sheet", help="write a labelled contact sheet of all outputs here")
@@ -114,10 +150,10 @@ def main() -> None:
         methods.remove("pastiche")
     judge = Evaluator(device="cpu")
     results: dict[tuple[int, str], list[dict]] = {}
-    rows, labels = [], []
+    rows, labels, per_pair = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            for c, s in PAIRS[: args.pairs]:
+            for c, s in SETS[args.set][: args.pairs]:
                 content, style = find("content", c), find("styles", s)
                 row = []  # outputs only: the inputs are not the project's to publish
                 for method in methods:
@@ -138,8 +174,12 @@ def main() -> None:
                     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                     seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
                     score = judge.score(out, content, style, size=size)
+                    picture = Image.open(out).convert("RGB")
+                    score["faces"] = faces(picture, 2 * size)
+                    score["photo faces"] = faces(Image.open(content), 2 * size)
                     results.setdefault((size, method), []).append({**score, "seconds": seconds})
-                    row.append(Image.open(out).convert("RGB"))
+                    per_pair.append((size, c, s, method, score))
+                    row.append(picture)
                     print(
                         size,
                         c,
@@ -155,16 +195,27 @@ def main() -> None:
         f"Mean over {args.pairs} pairs; pastiche: {args.pastiche_steps} steps. "
         "Distances: lower content = more photo, lower style/moment = more painting.",
         "",
-        "| size | method | wall s | x impasto time | content | Gram style | moment |",
-        "|---|---|---|---|---|---|---|",
+        "| size | method | wall s | x impasto time | content | Gram style | moment | new faces |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for (size, method), runs in results.items():
         mean = {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
         ours = statistics.mean(r["seconds"] for r in results[(size, methods[0])])
+        new = sum(max(0, r["faces"] - r["photo faces"]) for r in runs)
         lines.append(
             f"| {size} | {method} | {mean['seconds']:.1f} | "
             f"{mean['seconds'] / ours:.2f} | {mean['content_distance']:.3f} | "
-            f"{mean['style_distance']:.3f} | {mean['moment_distance']:.3f} |"
+            f"{mean['style_distance']:.3f} | {mean['moment_distance']:.3f} | {new} |"
+        )
+    lines += [
+        "",
+        "| size | photo | painting | method | content | moment | faces (photo's) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size, c, s, method, score in per_pair:
+        lines.append(
+            f"| {size} | {c} | {s} | {method} | {score['content_distance']:.3f} | "
+            f"{score['moment_distance']:.3f} | {score['faces']} ({score['photo faces']}) |"
         )
     table = "\n".join(lines)
     print("\n" + table)
