@@ -8,7 +8,8 @@ On the first --pairs of a set of ../shared/data pairs below (`pairs`: the tuning
 at each size, every method paints each pair once, in its own process (one at a time, so
 each has the machine):
 - impasto (defaults, no flags), and its `--preset classic` (Gatys: Gram loss, L-BFGS);
-  "impasto PRESET" in --methods runs any other preset;
+  "impasto PRESET" in --methods runs any other preset, "impasto previous" the defaults
+  before the per-pair balance;
 - the textbook baseline (benchmarks/textbook.py: one scale, torch L-BFGS, 300 iterations);
 - pastiche's CLI with its defaults (1000 L-BFGS steps) unless --pastiche-steps says less.
 Each output is scored by `impasto evaluate` at its own size: content distance (relu4_2,
@@ -55,6 +56,12 @@ FIGURATIVE = [
 ]
 SETS = {"pairs": PAIRS, "figurative": FIGURATIVE}
 METHODS = ("impasto", "impasto classic", "textbook", "pastiche")
+# "impasto previous": the defaults before 2026-12 (one fixed α for every pair, relu5_1 in
+# the style loss), to show beside today's.
+PREVIOUS = {
+    "content_target": 0.0,
+    "style_layers": {f"relu{n}_1": 1.0 for n in range(1, 6)},
+}
 
 
 def faces(image, size: int) -> int:
@@ -113,8 +120,11 @@ def worker(method: str, content: Path, style: Path, size: int, out: Path, steps:
         from impasto.methods.optimize import Stylizer
 
         preset = method.partition(" ")[2] or "balanced"  # "impasto more-style": a preset
+        changes = {}
+        if preset == "previous":  # the defaults before the per-pair balance
+            preset, changes = "balanced", PREVIOUS
         Stylizer(device="cpu").run(
-            content, style, size=size, preset=preset, progress=False
+            content, style, size=size, preset=preset, progress=False, **changes
         ).image.save(out)
     return time.perf_counter() - start
 

@@ -12,6 +12,7 @@ Ctrl-C does. `IMPASTO_HOSTILE_EXAMPLES` sets how many cases run (default 2000).
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import signal
@@ -149,6 +150,8 @@ def test_hostile_values_get_a_picture_or_one_line(world, data, capsysbinary, mon
     shared = {p: p.stat().st_mtime_ns for p in data.rglob("*") if p.is_file()}
     monkeypatch.chdir(tmp)
     monkeypatch.setattr(api, "load", api.Loader(keep=4))  # the methods stay loaded
+    # An input of "-" reads standard input: an empty one, as in CI (no terminal).
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
     inputs = {p: p.read_bytes() for p in (tmp / "inputs").iterdir()}
     commands = sorted(base)
 

@@ -17,6 +17,9 @@ FAST = {"size": 64, "progress": False}
 
 
 def losses_of(stylizer, content, style, **options):
+    """A run's result and its total loss after each iteration, with α as given (a content
+    target would paint the coarsest scale again with another α: another loss)."""
+    options.setdefault("content_target", 0)
     seen = []
     result = stylizer.run(content, style, callback=lambda p: seen.append(p.losses), **options)
     return result, [s["total"] for s in seen]
@@ -149,6 +152,7 @@ def test_multi_scale_ladder(stylizer, content, style):
         size=96,
         scales=[48, 96],
         iterations=[4, 3],
+        content_target=0,  # the balance as given: each scale painted once
         progress=False,
         callback=lambda p: seen.append((p.size, p.iteration)),
     )
@@ -296,7 +300,7 @@ def test_each_style_loss_falls(stylizer, content, style, style_loss):
         stylizer,
         content,
         style,
-        iterations=10,
+        iterations=20,
         style_loss=style_loss,
         optimizer="lbfgs",
         average=0,
@@ -314,6 +318,7 @@ def test_the_average_of_the_iterates_is_saved_and_starts_the_next_scale(stylizer
         "scales": [32, 64],
         "iterations": [6, 0],
         "size": 64,
+        "content_target": 0,
         "progress": False,
     }
     raw = []
@@ -371,7 +376,8 @@ def test_presets_move_along_the_trade_off(stylizer, content, style, data):
 def test_presets_and_options():
     assert preset("classic").style_loss == "gram"
     assert preset("classic", iterations=5).iterations == 5  # given ones win
-    assert preset("more-photo").content_weight > OptimizeOptions().content_weight
+    targets = [preset(p).content_target for p in ("more-photo", "balanced", "more-style")]
+    assert targets == sorted(targets) and preset("classic").content_target == 0
     with pytest.raises(OptionError, match="unknown preset"):
         preset("louder")
 
@@ -408,3 +414,34 @@ def test_options_of_the_wrong_type_name_the_keyword(stylizer, content, style):
     ]:
         with pytest.raises(OptionError, match=message):
             stylizer.run(content, style, **{**FAST, **options})
+
+
+def test_next_weight_follows_the_measured_slope():
+    from impasto.methods.balance import next_weight
+
+    assert next_weight([(5.0, 0.4)], 0.2) == pytest.approx(10.0)  # distance about 1/α
+    law = [(w, 2 / w**2) for w in (5.0, 7.0)]  # a steeper law: two tries measure it
+    assert 2 / next_weight(law, 0.01) ** 2 == pytest.approx(0.01)
+    assert next_weight([(5.0, 100.0)], 0.2) == pytest.approx(40.0)  # at most 8x a try
+
+
+def test_the_balance_aims_at_the_content_target(stylizer, content, style):
+    from impasto.methods.balance import coarse_target, settled
+
+    small = dict(size=64, scales=[64], iterations=15, progress=False)
+    found = {}
+    for target in (0.1, 0.6):
+        balance = stylizer.run(content, style, content_target=target, **small).options["balance"]
+        tries = balance["tries"]
+        goal, last = coarse_target(target), tries[-1]["distance"]
+        assert settled(last, goal) or abs(last - goal) < abs(tries[0]["distance"] - goal)
+        assert balance["content_weight"] == tries[-1]["content_weight"]
+        found[target] = (balance["content_weight"], last)
+    assert found[0.1][0] > found[0.6][0] and found[0.1][1] < found[0.6][1]
+    seen = []
+    aimed = stylizer.run(
+        content, style, content_target=0.6, callback=lambda p: seen.append(p.iteration), **small
+    )
+    assert seen.count(15) == len(aimed.options["balance"]["tries"])  # each try is shown
+    given = stylizer.run(content, style, content_weight=5.0, **small)
+    assert given.options["balance"] is None and given.options["content_target"] == 0

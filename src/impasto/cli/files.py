@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import OptionError, OutputError
+from ..errors import OptionError
 from ..options import Output
 from .args import add_options, chosen
 
@@ -89,7 +89,7 @@ def plan(args: argparse.Namespace, label: str) -> list[Job]:
         raise OptionError("two inputs would write the same output: give -o FOLDER/")
     inputs = tuple(s for s, _ in sources if not isinstance(s, bytes))
     for target in targets:
-        _check(target, bit_depth, inputs, make_folder=folder)
+        _check(target, bit_depth, inputs, in_new_folder=folder)
     return jobs
 
 
@@ -99,16 +99,14 @@ def _is_folder(out: str) -> bool:
     return out.endswith(("/", "\\")) or path.is_dir() or not (path.suffix or path.exists())
 
 
-def _check(target: Path, bit_depth: int, inputs: tuple, make_folder: bool) -> None:
+def _check(target: Path, bit_depth: int, inputs: tuple, in_new_folder: bool) -> None:
+    from ..io.atomic import make_folder
     from ..io.images import DEEP_FORMATS, check_output_path
 
     if bit_depth == 16 and target.suffix.lower() not in DEEP_FORMATS:
         raise OptionError(f"{target}: --bit-depth 16 writes PNG or TIFF")
-    if make_folder:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(f"{target.parent}: cannot make the folder ({e.strerror})") from None
+    if in_new_folder:
+        make_folder(target.parent)
     check_output_path(target, inputs)
 
 
@@ -164,4 +162,5 @@ def report(args: argparse.Namespace, job: Job, result) -> None:
         iterations=result.iterations,
         sizes=result.sizes,
         interrupted=result.interrupted,
+        **({"balance": result.options["balance"]} if result.options.get("balance") else {}),
     )

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ImageError, OptionError, OutputError
+from ..errors import ImageError, OptionError
 from ..options import METHODS, PRESETS, Output, Setup, update
 from .args import add_options, add_setup, chosen, given
 from .files import add_files, loader, plan, report, save
@@ -100,8 +100,10 @@ def _options(args: argparse.Namespace, method: str):
     folder = getattr(options, "snapshots", None)
     if getattr(options, "save_every", 0) and folder is None:
         raise OptionError("--save-every needs --snapshots DIR")
-    if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
-        raise OutputError(f"--snapshots {folder}: is a file, not a folder")
+    if folder is not None:  # made now: a folder that cannot be is an error before any work
+        from ..io.atomic import make_folder
+
+        make_folder(folder, "snapshots folder")
     return options
 
 

@@ -12,6 +12,18 @@ from typing import BinaryIO
 from ..errors import OutputError
 
 
+def make_folder(path: str | os.PathLike, what: str = "folder") -> Path:
+    """Make folder `path` (and its parents), or say in one line why it cannot be."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: is a file, not a {what}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{folder}: cannot make the {what} ({e.strerror})") from None
+    return folder
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a temp file beside `path` for writing; rename it over `path` on success."""

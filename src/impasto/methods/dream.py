@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ..budget import BYTES_PER_TILE_PIXEL, check_fits
 from ..errors import OptionError
+from ..io.atomic import make_folder
 from ..io.images import (
     ImageSource,
     carry_metadata,
@@ -93,7 +94,7 @@ class Dreamer:
         base = to_tensor(picture).to(self.device)
         guides = self._guides(opts)
         if opts.snapshots:
-            Path(opts.snapshots).mkdir(parents=True, exist_ok=True)
+            make_folder(opts.snapshots, "snapshots folder")
         sizes = _octaves(base.shape[-2:], opts)
         start, done, value = time.perf_counter(), 0, 0.0
         bar = tqdm(total=len(sizes) * opts.iterations, disable=not progress, unit="it")

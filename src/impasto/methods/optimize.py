@@ -29,6 +29,7 @@ from .. import color
 from ..budget import BYTES_PER_IMAGE_PIXEL, available_memory, check_fits
 from ..devices import autocast, usable_precision
 from ..errors import DivergedError
+from ..io.atomic import make_folder
 from ..io.images import (
     ImageSource,
     carry_metadata,
@@ -39,10 +40,18 @@ from ..io.images import (
     to_image,
     to_tensor,
 )
-from ..losses import STYLE_LOSSES, Moments, content_loss, style_target, tv_loss
+from ..losses import (
+    STYLE_LOSSES,
+    Moments,
+    content_distance,
+    content_loss,
+    style_target,
+    tv_loss,
+)
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights, find_weights
 from ..options import DEFAULT_STYLE_WEIGHTS, OptimizeOptions
+from . import balance
 from .base import finish
 from .blend import blend_weights
 from .presets import resolve
@@ -96,7 +105,7 @@ class Stylizer:
         paintings = [load_image(s) for s in styles]
         init = None if _is_named_init(opts.init) else load_image(opts.init)
         if opts.snapshots is not None:
-            Path(opts.snapshots).mkdir(parents=True, exist_ok=True)
+            make_folder(opts.snapshots, "snapshots folder")
         self.vgg.pooling, self.vgg.padding = opts.pooling, opts.padding
         run = _Painting(self, opts, photo, callback, progress)
         try:
@@ -225,6 +234,7 @@ class _Painting:
         self.losses: dict[str, float] = {}
         self.sizes: list[tuple[int, int]] = []
         self.done, self.interrupted = 0, False
+        self.balance: dict | None = None  # how the coarsest scale chose α, if it did
 
     def scale(self, index: int, size: int, paintings, blend, init) -> None:
         """Optimize one scale of the ladder, starting from the last one's picture."""
@@ -258,6 +268,30 @@ class _Painting:
             )
             return
         target = stylizer.targets(content_t, paintings, blend, size, opts)
+        if index > 0 or not opts.content_target or n_iter == 0:
+            self.optimize(index, target, previous, content_t, init, n_iter, report)
+            return
+        # The coarsest scale sets the balance: painted again with α moved toward the
+        # content target until its content distance lands near it (methods/balance.py).
+        goal, tries = balance.coarse_target(opts.content_target), []
+        while True:
+            self.optimize(index, target, previous, content_t, init, n_iter, report)
+            shown = self.average.value() if self.average else self.x
+            with torch.no_grad():
+                distance = content_distance(stylizer.vgg, shown, _seen(content_t, opts))
+            tries.append((opts.content_weight, distance))
+            if balance.settled(distance, goal) or len(tries) == balance.TRIES:
+                break
+            opts.content_weight = balance.next_weight(tries, goal)
+        self.balance = {
+            "content_target": opts.content_target,
+            "content_weight": round(opts.content_weight, 4),
+            "tries": [{"content_weight": round(w, 4), "distance": round(d, 4)} for w, d in tries],
+        }
+
+    def optimize(self, index, target, previous, content_t, init, n_iter, report) -> None:
+        """Optimize one scale's pixels (untiled) from the last scale's picture or the init."""
+        stylizer, opts = self.stylizer, self.opts
         x = self.x = stylizer.start(previous, content_t, init, self.generator, opts)
         self.step = Optimizer(x, opts, self.step if opts.warm_start and index else None)
         self.average = Average(opts.average) if opts.average and n_iter else None
@@ -311,6 +345,7 @@ class _Painting:
                 **asdict(opts),
                 "init": opts.init if isinstance(opts.init, str) else "image",
                 "snapshots": str(opts.snapshots) if opts.snapshots else None,
+                "balance": self.balance,
             },
         )
 

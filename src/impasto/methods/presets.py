@@ -25,6 +25,9 @@ def resolve(options: OptimizeOptions | None, preset_name: str | None, changes: d
     if options is not None and preset_name is not None:
         raise OptionError("give options or a preset, not both")
     base = replace(options) if options is not None else preset(preset_name or "balanced")
+    weights = {"content_weight", "style_weight"} & changes.keys()
+    if weights and "content_target" not in changes:  # weights given: the balance as given
+        changes = {**changes, "content_target": 0.0}
     opts = update(base, changes, "optimize")
     validate(opts)
     return opts

@@ -19,7 +19,9 @@ class Progress:
 
     scale: int  # index into the ladder of scales (octaves)
     size: int  # that scale's longest side
-    iteration: int  # within this scale, from 1
+    # Within this scale, from 1. Optimization with a content target may paint its coarsest
+    # scale again (methods/balance.py): its iterations then count from 1 once more.
+    iteration: int
     iterations: int
     losses: dict[str, float]
     image: Any  # a torch.Tensor: current output, RGB [0, 1], (1, 3, H, W); do not modify

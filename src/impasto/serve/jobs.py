@@ -22,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import ImpastoError, OutputError
-from ..io.atomic import atomic_write
+from ..io.atomic import atomic_write, make_folder
 from ..io.images import load_image
 from .options import METHODS, Limits
 
@@ -201,10 +201,7 @@ class Runner:
 
 def prepare_folder(folder: str | Path) -> Path:
     """Make the data folder (and its jobs/ folder), or say in one line why not."""
-    try:
-        (Path(folder) / "jobs").mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{folder}: cannot make the data folder ({e.strerror})") from None
+    make_folder(Path(folder) / "jobs", "data folder")
     return Path(folder)
 
 
