@@ -41,7 +41,9 @@ def test_stylize_end_to_end(content, style, tmp_path, capsys):
     )
     assert code == 0
     summary = json.loads(stdout)
-    assert summary["iterations"] == 5 and summary["device"] == "cpu"
+    tries = summary["balance"]["tries"]  # the one scale, painted until the balance lands
+    assert summary["iterations"] == 5 * len(tries) and summary["device"] == "cpu"
+    assert summary["balance"]["content_weight"] == tries[-1]["content_weight"]
     assert set(summary["losses"]) == {"content", "style", "tv", "total"}
     assert Image.open(out).size == (96, 72)
 

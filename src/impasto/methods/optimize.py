@@ -273,7 +273,7 @@ class _Painting:
             return
         # The coarsest scale sets the balance: painted again with α moved toward the
         # content target until its content distance lands near it (methods/balance.py).
-        goal, tries = balance.coarse_target(opts.content_target), []
+        goal, tries = balance.coarse_target(opts.content_target, len(self.ladder)), []
         while True:
             self.optimize(index, target, previous, content_t, init, n_iter, report)
             shown = self.average.value() if self.average else self.x
