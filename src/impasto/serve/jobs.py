@@ -184,14 +184,16 @@ class Runner:
         if method == "optimize":
             keywords["iterations"] = options["iterations"]
             scales = len(scale_ladder(OptimizeOptions(size=options["size"])))
-            last_snapshot = 0.0
+            last_snapshot, shown = 0.0, 0.0
 
             def callback(p) -> None:
-                nonlocal last_snapshot
+                nonlocal last_snapshot, shown
                 snapshot = None
                 if time.monotonic() - last_snapshot >= SNAPSHOT_SECONDS:
                     snapshot, last_snapshot = to_image(p.image), time.monotonic()
-                report((p.scale + p.iteration / p.iterations) / scales, p.losses, snapshot)
+                # Never backwards: the balance may paint the coarsest scale again.
+                shown = max(shown, (p.scale + p.iteration / p.iterations) / scales)
+                report(shown, p.losses, snapshot)
 
             keywords["callback"] = callback
         return run(
