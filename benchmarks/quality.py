@@ -24,6 +24,7 @@ not the project's to publish) goes to --sheet.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -64,18 +65,25 @@ PREVIOUS = {
 }
 
 
-def faces(image, size: int) -> int:
-    """Frontal faces OpenCV's Haar cascade finds in `image` (a PIL image) at `size` px."""
+@functools.cache
+def face_detector():
+    """OpenCV's Haar cascade for frontal faces, read once."""
     import cv2
-    import numpy as np
-
-    from impasto.io.images import resize_longest
 
     path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
     if not path.exists():
         sys.exit("no Haar cascades in OpenCV 5's wheels: pip install 'opencv-python-headless<5'")
+    return cv2.CascadeClassifier(str(path))
+
+
+def faces(image, size: int) -> int:
+    """Frontal faces OpenCV's Haar cascade finds in `image` (a PIL image) at `size` px."""
+    import numpy as np
+
+    from impasto.io.images import resize_longest
+
     grey = np.asarray(resize_longest(image.convert("L"), size))
-    found = cv2.CascadeClassifier(str(path)).detectMultiScale(
+    found = face_detector().detectMultiScale(
         grey, scaleFactor=1.1, minNeighbors=5, minSize=(size // 16, size // 16)
     )
     return len(found)

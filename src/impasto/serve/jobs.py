@@ -351,7 +351,7 @@ class JobQueue:
             live["losses"] = losses or live["losses"]  # stored once, when the job ends
             if snapshot is not None:
                 with atomic_write(folder / "snapshot.jpg") as f:
-                    snapshot.save(f, format="JPEG", quality=85)
+                    f.write(encode_jpeg(snapshot))
                 live["snapshots"] += 1
 
         def inputs() -> tuple[Image.Image | None, Image.Image | None]:
@@ -417,6 +417,13 @@ def encode_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def encode_jpeg(image: Image.Image) -> bytes:
+    """A snapshot of the forming picture: small and quick, as it is sent about once a second."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
 __all__ = [
     "FINISHED",
     "METHODS",
@@ -427,6 +434,7 @@ __all__ = [
     "QueueFull",
     "StoreBusy",
     "Runner",
+    "encode_jpeg",
     "encode_png",
     "paint_job",
     "prepare_folder",

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import secrets
@@ -43,6 +42,7 @@ from .jobs import (
     QueueFull,
     Runner,
     StoreBusy,
+    encode_jpeg,
     encode_png,
     paint_job,
 )
@@ -107,6 +107,11 @@ class SharedStore:
             self.url, self.patience = store_url(url), patience
         except ValueError as e:
             raise OptionError(f"the store must be {e}") from None
+        try:  # one plain connection first: its failure is the reason, in one line
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as e:
+            reason = str(e).strip().splitlines()[0]
+            raise OptionError(f"cannot reach the job store at {_where(url)} ({reason})") from None
         self.pool = ConnectionPool(
             url,
             min_size=1,
@@ -114,11 +119,7 @@ class SharedStore:
             kwargs={"row_factory": dict_row, "autocommit": False},
             open=False,
         )
-        try:
-            self.pool.open(wait=True, timeout=min(patience, 10.0))
-        except psycopg.Error as e:
-            self.pool.close()
-            raise OptionError(f"cannot reach the job store at {_where(url)} ({e})") from None
+        self.pool.open(wait=True, timeout=min(patience, 10.0))
         self.queue = make_app(url)
         self.call(self._create)
 
@@ -199,21 +200,14 @@ class SharedQueue:
         return row["n"]
 
     def waiting(self) -> int:
-        row = self.store.call(
-            lambda db: db.execute(
-                "SELECT count(*) AS n FROM impasto_jobs WHERE state = 'queued'"
-            ).fetchone()
-        )
-        return row["n"]
+        return self.store.call(_waiting)
 
     def submit(self, method: str, options: dict, content: bytes, style: bytes | None) -> str:
         job_id = secrets.token_urlsafe(12)
 
         def admit(db: psycopg.Connection) -> None:
             db.execute("SELECT pg_advisory_xact_lock(%s)", (ADMIT_LOCK,))
-            waiting = db.execute(
-                "SELECT count(*) AS n FROM impasto_jobs WHERE state = 'queued'"
-            ).fetchone()["n"]
+            waiting = _waiting(db)
             if waiting >= self.limits.queue:
                 raise QueueFull(f"{waiting} jobs are waiting")
             db.execute(
@@ -346,18 +340,19 @@ class Worker:
             if snapshot is None and time.monotonic() - state["written"] < PROGRESS_SECONDS:
                 return
             state["written"] = time.monotonic()
+            picture = encode_jpeg(snapshot) if snapshot is not None else None
             stopped = self.store.call(
-                lambda db: _progress(db, job_id, attempt, progress, state["losses"], snapshot)
+                lambda db: _progress(db, job_id, attempt, progress, state["losses"], picture)
             )
             if stopped:
                 raise JobStopped(stopped)
 
         def inputs() -> tuple[Image.Image, Image.Image | None]:
             # The API server that took the uploads checked them against its pixel limit.
-            content, style = self.store.call(lambda db: _inputs(db, job_id))
+            style = job["style"]
             return (
-                load_image(content, max_pixels=None),
-                load_image(style, max_pixels=None) if style is not None else None,
+                load_image(bytes(job["content"]), max_pixels=None),
+                load_image(bytes(style), max_pixels=None) if style is not None else None,
             )
 
         try:
@@ -374,19 +369,18 @@ class Worker:
 
 
 def _take(db: psycopg.Connection, job_id: str) -> dict | None:
-    """A new attempt at the job, if it is still to be done."""
-    job = db.execute(
+    """A new attempt at the job, with its uploads, if it is still to be done."""
+    return db.execute(
         "UPDATE impasto_jobs SET state = 'running', attempt = attempt + 1, started = %s, "
         "progress = 0 WHERE id = %s AND state IN ('queued', 'running') "
-        "RETURNING id, method, options, seconds, attempt",
+        "RETURNING id, method, options, seconds, attempt, content, style",
         (time.time(), job_id),
     ).fetchone()
-    return job
 
 
-def _inputs(db: psycopg.Connection, job_id: str) -> tuple[bytes, bytes | None]:
-    row = db.execute("SELECT content, style FROM impasto_jobs WHERE id = %s", (job_id,)).fetchone()
-    return bytes(row["content"]), bytes(row["style"]) if row["style"] is not None else None
+def _waiting(db: psycopg.Connection) -> int:
+    row = db.execute("SELECT count(*) AS n FROM impasto_jobs WHERE state = 'queued'").fetchone()
+    return row["n"]
 
 
 def _progress(
@@ -395,14 +389,10 @@ def _progress(
     attempt: int,
     progress: float,
     losses: dict | None,
-    snapshot: Image.Image | None,
+    picture: bytes | None,
 ) -> str | None:
-    """Record how the job goes; the reason to stop, if it should (cancelled, or taken over)."""
-    picture = None
-    if snapshot is not None:
-        buffer = io.BytesIO()
-        snapshot.save(buffer, format="JPEG", quality=85)
-        picture = buffer.getvalue()
+    """Record how the job goes (and its latest snapshot, a JPEG); the reason to stop, if it
+    should (cancelled, or taken over)."""
     row = db.execute(
         "UPDATE impasto_jobs SET progress = %s, losses = COALESCE(%s, losses), "
         "snapshot = COALESCE(%s, snapshot), snapshots = snapshots + %s "
