@@ -118,3 +118,125 @@ def test_cli_video_consistency_flags(clip, tmp_path, capsys, model_file):
             ]
         )
         assert code == 0 and probe(out)["frames"] == 12
+
+
+def _clip(path, frames=6, size=(64, 48), rotation=None):
+    """A clip of `frames` frames with a white band along its top edge, optionally with a
+    display rotation (counter-clockwise degrees), as phones record."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for _ in range(frames):
+            frame = np.full((size[1], size[0], 3), 60, np.uint8)
+            frame[:10] = 255
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+def test_rotated_clip_comes_out_upright(tmp_path):
+    rotated = _clip(tmp_path / "phone.mp4", rotation=90)
+    assert (probe(rotated)["width"], probe(rotated)["height"]) == (48, 64)
+    out = tmp_path / "out.mp4"
+    stylize_video(rotated, out, lambda rgb: rgb.astype(np.float32), progress=False)
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0))
+        rgb = frame.to_ndarray(format="rgb24")
+    assert rgb.shape == (64, 48, 3) and frame.rotation == 0
+    assert rgb[:, :8].mean() > 200 and rgb[:, 12:].mean() < 100  # the band turned left
+
+
+def test_ctrl_c_keeps_a_playable_video_of_the_frames_so_far(clip, tmp_path):
+    from impasto.errors import VideoInterrupted
+
+    def stop_at_five(done, total, frame):
+        if done == 5:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "partial.mp4"
+    with pytest.raises(VideoInterrupted) as stopped:
+        stylize_video(clip, out, lambda x: x, progress=False, on_frame=stop_at_five)
+    assert stopped.value.frames == 5 and probe(out)["frames"] == 5
+
+    def fail(done, total, frame):
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):  # any other stop leaves nothing behind
+        stylize_video(clip, tmp_path / "none.mp4", lambda x: x, progress=False, on_frame=fail)
+    assert not (tmp_path / "none.mp4").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["partial.mp4"]
+
+
+def test_audio_only_and_bytes(tmp_path, clip, capsys, model_file):
+    sound = tmp_path / "sound.m4a"
+    with av.open(str(sound), "w") as out:
+        audio = out.add_stream("aac", rate=44100, layout="mono")
+        for start in range(0, 44100, 1024):
+            samples = np.zeros((1, 1024), np.float32)
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, start
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode())
+    code = main(["video", str(sound), "--model", str(model_file), "-o", str(tmp_path / "o.mp4")])
+    assert code == 2 and "has no video stream" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
+    assert probe(clip.read_bytes())["frames"] == 12  # an upload's bytes, not a file
+    with pytest.raises(VideoError, match="the video: cannot read"):
+        probe(b"not a video at all" * 100)
+
+
+def test_cli_video_like_a_painting(clip, tmp_path, capsys, style):
+    """--painting paints the video in one pass like any painting; the frames move the
+    photo towards the painting, and a trained network's flag is refused."""
+    out = tmp_path / "painted.mp4"
+    flags = ["--size", "32", "--quiet", "--consistency", "off"]
+    code = main(["video", str(clip), "--painting", str(style), "-o", str(out), *flags])
+    assert code == 0 and probe(out)["frames"] == 12
+    with av.open(str(out)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    assert first.std() > 5  # painted, not blank
+    code = main(["video", str(clip), "--painting", str(style), "--tile", "512", *flags])
+    assert code == 2 and "--tile: not an option of --painting" in capsys.readouterr().err
+
+
+def test_api_video_reports_frames(clip, tmp_path, style):
+    import impasto
+
+    seen = []
+    frames = impasto.video(
+        clip,
+        tmp_path / "api.mp4",
+        style,
+        method="arbitrary",
+        size=32,
+        on_frame=lambda done, total, frame: seen.append((done, total, frame.shape)),
+    )
+    assert frames == 12 and [s[0] for s in seen] == list(range(1, 13))
+    assert seen[-1][2] == (24, 32, 3)
+    with pytest.raises(impasto.ImpastoError, match="fast or arbitrary"):
+        impasto.video(clip, tmp_path / "x.mp4", style, method="optimize")
+
+
+def test_cli_webcam_paints_with_a_network_or_a_painting(monkeypatch, content, style, model_file):
+    """The webcam's painting function, with the camera's loop replaced: each key's style,
+    the blend of all, and a painting, on frames carried along by flow consistency."""
+    pytest.importorskip("cv2")
+    from PIL import Image
+
+    import impasto.io.webcam
+
+    photo = Image.open(content).convert("RGB").resize((64, 48))
+    shown = {}
+
+    def camera(paint, styles, camera, size, first):
+        shown[tuple(styles)] = [paint(photo, first), paint(photo, None), paint(photo, 1)]
+
+    monkeypatch.setattr(impasto.io.webcam, "run_webcam", camera)
+    assert main(["webcam", "--model", str(model_file), "--size", "32"]) == 0
+    assert main(["webcam", "--painting", str(style), "--size", "32"]) == 0
+    (names, frames), (painting, looks) = shown.items()
+    assert len(names) == 3 and painting == ("starry_night",)
+    assert all(f.size == (32, 24) for f in frames + looks)
+    assert np.abs(np.asarray(frames[0], float) - np.asarray(frames[2], float)).mean() > 1

@@ -22,11 +22,20 @@ _API = (
     "dream",
     "fast",
     "load",
+    "painter",
     "run",
     "stylize",
     "train",
+    "video",
 )
-_OPTIONS = ("ArbitraryOptions", "DreamOptions", "FastOptions", "OptimizeOptions", "Setup")
+_OPTIONS = (
+    "ArbitraryOptions",
+    "DreamOptions",
+    "FastOptions",
+    "Media",
+    "OptimizeOptions",
+    "Setup",
+)
 
 __all__ = [*_API, *_OPTIONS, "ImpastoError", "__version__"]
 

@@ -5,6 +5,8 @@
     image = impasto.fast("photo.jpg", "udnie:0.7,candy:0.3")          # built-in styles
     image = impasto.arbitrary("photo.jpg", "painting.jpg", strength=0.8)
     image = impasto.dream("photo.jpg", layers={"relu4_2": 1.0}, octaves=4)
+    impasto.video("clip.mp4", "clip.candy.mp4", "candy")              # or a painting:
+    impasto.video("clip.mp4", "clip.starry.mp4", "starry.jpg", method="arbitrary")
 
 Keywords are the fields of the method's options (impasto.options: OptimizeOptions,
 FastOptions, ArbitraryOptions, DreamOptions) and of `Setup` (device, weights, model,
@@ -21,17 +23,19 @@ Training: `impasto.train(impasto.TrainOptions(styles=[...], data="photos/", outp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from importlib import import_module
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from . import runtime
 from .errors import OptionError
 from .io.images import ImageSource
 from .methods.result import Progress, Result  # noqa: F401 (impasto.Progress)
-from .options import SETUP, Setup, update
+from .options import METHODS, SETUP, Media, Setup, update
 
 # The methods' classes load on first use: torch is imported only by a method that needs
 # it, so a command on the onnxruntime backend starts without it.
@@ -159,3 +163,77 @@ def dream(image: ImageSource, **keywords: Any) -> Image.Image:
     """DeepDream: amplify what the chosen layers see in `image`; keywords: DreamOptions'
     and Setup's (device, weights)."""
     return run("dream", image, **keywords).image
+
+
+# The methods that paint moving pictures: one pass a frame.
+MOVING = ("fast", "arbitrary")
+MEDIA = ("consistency", "consistency_strength", "smooth")  # Media's options for a video
+
+
+def painter(
+    method: str, style: Any = None, *, loader: Loader = load, **keywords: Any
+) -> Callable[[Image.Image], np.ndarray]:
+    """Paint picture after picture (a video's frames, a camera's) with `method`, "fast"
+    (`style`: the network's style or blend) or "arbitrary" (`style`: paintings): a function
+    from a picture to its painting, an (h, w, 3) float array in 0-255. The style is read,
+    and its statistics found, once. Keywords: the method's options and setup."""
+    from .io.images import pixels_array, resize_longest
+
+    if method not in MOVING:
+        raise OptionError(f"moving pictures are painted by {' or '.join(MOVING)}, not {method}")
+    setup, changes = split(method, keywords)
+    options = update(METHODS[method](), changes, method)
+    loaded = loader(method, **setup)
+    if method == "fast":
+        from .methods.blend import style_mix
+
+        weights = style_mix(style, loaded.styles)
+
+        def draw(picture: Image.Image):
+            return loaded.paint_pictures([resize_longest(picture, options.size)], weights, options)[
+                0
+            ]
+    else:
+        draw = loaded.painter(style, options)
+
+    def paint(picture: Image.Image) -> np.ndarray:
+        return pixels_array(draw(picture))[0].transpose(1, 2, 0) * 255
+
+    return paint
+
+
+def video(
+    source: str | os.PathLike | bytes,
+    output: str | os.PathLike,
+    style: Any = None,
+    *,
+    method: str = "fast",
+    progress: bool = False,
+    on_frame: Callable[[int, int | None, np.ndarray], None] | None = None,
+    loader: Loader = load,
+    **keywords: Any,
+) -> int:
+    """Paint every frame of video `source` (a file, or its bytes) into `output` (.mp4,
+    .mkv, .mov, .webm, .avi), keeping frame rate, timestamps and audio; returns the frame
+    count. `method` and `style` as for `painter`; keywords: Media's (consistency,
+    consistency_strength, smooth), the method's options and setup. `on_frame(done,
+    total, frame)` hears of each frame (what it raises stops the video, and nothing is
+    written); Ctrl-C writes the frames so far and raises errors.VideoInterrupted."""
+    from .io.video import stylize_video
+
+    media = update(Media(), {k: keywords.pop(k) for k in MEDIA if k in keywords}, "video")
+    paint = painter(method, style, loader=loader, **keywords)
+    steady = None
+    if media.consistency == "flow":
+        from .methods.temporal import FlowConsistency
+
+        steady = FlowConsistency(media.consistency_strength)
+    return stylize_video(
+        source,
+        output,
+        lambda frame: paint(Image.fromarray(frame)),
+        smooth=media.smooth,
+        steady=steady,
+        progress=progress,
+        on_frame=on_frame,
+    )

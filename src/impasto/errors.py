@@ -35,3 +35,11 @@ class ModelError(ImpastoError):
 
 class VideoError(ImpastoError):
     """A video cannot be read or written."""
+
+
+class VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a video midway; the frames painted so far were written, playable."""
+
+    def __init__(self, frames: int, output: str):
+        super().__init__(f"interrupted after {frames} frames; wrote {output}")
+        self.frames, self.output = frames, output

@@ -1,14 +1,21 @@
-"""`video`, `webcam` and `sheet`: a trained network on moving pictures, and on one photo in
-all its styles. They take `fast`'s options and the built-in `styles` by default."""
+"""`video`, `webcam` and `sheet`: one-pass painting of moving pictures, and one photo in
+all the styles of a network. Video and webcam paint with a trained network's styles
+(`--style`, the built-in `styles` by default) or like any painting (`--painting`, the
+one-pass arbitrary method)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import fields
 from pathlib import Path
 
-from ..options import FastOptions, Media, Output, Setup, update
+from ..errors import OptionError, VideoInterrupted
+from ..options import SETUP, ArbitraryOptions, FastOptions, Media, Output, Setup
 from .args import add_options, add_setup, chosen, given
 from .files import announce
+
+EXIT_INTERRUPTED = 130
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
@@ -24,18 +31,34 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
     if command == "webcam":
         add_options(p, Media, only=("camera", "consistency", "consistency_strength"))
     if command in ("video", "webcam"):
-        p.add_argument(
+        style = p.add_mutually_exclusive_group()
+        style.add_argument(
             "--style",
             metavar="NAME|INDEX[:W],...",
             help="one of the model's styles, or a blend (default: its first)",
         )
-    if command == "sheet":
-        p.add_argument("photo")
-        p.add_argument("-o", "--output", help="default: PHOTO.sheet.png here")
-        add_options(p, Media, only=("columns",))
-        add_options(p, Output, only=("json", "quiet"))
+        style.add_argument(
+            "--painting",
+            action="append",
+            metavar="IMAGE",
+            help="paint like this painting instead, in one pass (the arbitrary method); "
+            "repeat to blend several",
+        )
+        add_options(p, FastOptions)
+        fast = {f.name for f in fields(FastOptions)}
+        add_options(p, ArbitraryOptions, only=tuple(_own(ArbitraryOptions) - fast))
+        add_options(p, Setup, only=tuple(dict.fromkeys(SETUP["fast"] + SETUP["arbitrary"])))
+        return
+    p.add_argument("photo")
+    p.add_argument("-o", "--output", help="default: PHOTO.sheet.png here")
+    add_options(p, Media, only=("columns",))
+    add_options(p, Output, only=("json", "quiet"))
     add_options(p, FastOptions)
     add_setup(p, "fast")
+
+
+def _own(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,37 +68,54 @@ def run(args: argparse.Namespace) -> int:
 def _fast(args: argparse.Namespace):
     """The loaded network and the options, checked before it loads."""
     from .. import api
+    from ..options import update
 
     options = update(FastOptions(), given(args, FastOptions), "fast")
     return api.load("fast", **given(args, Setup)), options
 
 
+def _moving(args: argparse.Namespace) -> tuple[str, object, dict]:
+    """The method video or webcam paints with, its style, and its options and setup from
+    the flags; a flag the method does not take is an error."""
+    method = "arbitrary" if args.painting else "fast"
+    options = ArbitraryOptions if args.painting else FastOptions
+    takes = _own(options) | set(SETUP[method])
+    flags = {**given(args, FastOptions), **given(args, ArbitraryOptions), **given(args, Setup)}
+    wrong = sorted(set(flags) - takes)
+    if wrong:
+        names = ", ".join("--" + n.replace("_", "-") for n in wrong)
+        what = "--painting (one pass)" if args.painting else "a trained network's --style"
+        raise OptionError(f"{names}: not an option of {what}")
+    return method, args.painting or args.style, flags
+
+
 def video(args: argparse.Namespace) -> int:
-    from PIL import Image
+    from .. import api
 
-    from ..io.images import pixels_array, resize_longest
-    from ..io.video import stylize_video
-    from ..methods.blend import style_mix
-
-    fast, options = _fast(args)
-    weights = style_mix(args.style, fast.styles)
-    label = (args.style or fast.styles[0]).replace(",", "+").replace(":", "")
+    method, style, keywords = _moving(args)
+    if args.painting:
+        label = "+".join(Path(p).stem for p in args.painting)
+    elif args.style:
+        label = args.style.replace(",", "+").replace(":", "")
+    else:
+        label = _fast(args)[0].styles[0]
     output = args.output or f"{Path(args.input).stem}.{label}.mp4"
-
-    def transform(frame):
-        picture = resize_longest(Image.fromarray(frame), options.size)
-        pixels = fast.paint_pictures([picture], weights, options)[0]
-        return pixels_array(pixels)[0].transpose(1, 2, 0) * 255
-
     media = chosen(args, Media)
-    frames = stylize_video(
-        args.input,
-        output,
-        transform,
-        smooth=media.smooth,
-        steady=_steady(media),
-        progress=not chosen(args, Output).quiet,
-    )
+    try:
+        frames = api.video(
+            args.input,
+            output,
+            style,
+            method=method,
+            progress=not chosen(args, Output).quiet,
+            consistency=media.consistency,
+            consistency_strength=media.consistency_strength,
+            smooth=media.smooth,
+            **keywords,
+        )
+    except VideoInterrupted as e:
+        print(f"impasto: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     announce(args, f"wrote {output}: {frames} frames", output=str(output), frames=frames)
     return 0
 
@@ -84,28 +124,35 @@ def webcam(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from ..io.images import to_image
+    from .. import api
     from ..io.webcam import run_webcam
-    from ..methods.blend import style_mix
 
-    fast, options = _fast(args)
-    n = len(fast.styles)
-    start = int(style_mix(args.style, fast.styles).argmax())
+    method, style, keywords = _moving(args)
+    if args.painting:  # one look: the painting (or the blend) given
+        names, first = ["+".join(Path(p).stem for p in args.painting)], 0
+        paints = {0: api.painter(method, style, **keywords)}
+    else:
+        from ..methods.blend import style_mix
+
+        names = list(_fast(args)[0].styles)
+        first = int(style_mix(style, names).argmax())
+        paints = {}
 
     media = chosen(args, Media)
     steady = _steady(media)
 
-    def paint(picture, style):
-        weights = (
-            np.full(n, 1.0 / n, np.float32) if style is None else style_mix(style, fast.styles)
-        )
-        frame = to_image(fast.paint_pictures([picture], weights, options)[0])
-        if steady is None:
-            return frame
-        out = steady(np.asarray(picture), np.asarray(frame, np.float32))
-        return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+    def paint(picture, index):
+        index = 0 if args.painting else index
+        if index not in paints:  # a network's style, or all of them blended (None)
+            spec = [1.0] * len(names) if index is None else index
+            paints[index] = api.painter(method, spec, **keywords)
+        frame = paints[index](picture)
+        if steady is not None:
+            frame = steady(np.asarray(picture), frame)
+        return Image.fromarray(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
 
-    run_webcam(paint, fast.styles, camera=media.camera, size=options.size, first=start)
+    size = keywords.get("size", FastOptions().size)
+    run_webcam(paint, names, camera=media.camera, size=size, first=first)
     return 0
 
 

@@ -3,11 +3,14 @@ rate and timestamps are kept, and audio packets are copied untouched.
 
     stylize_video("in.mp4", "out.mp4", lambda rgb: stylizer(rgb))   # rgb: H×W×3 uint8
 
-The output appears atomically when the video is complete.
+The output appears atomically when the video is complete, or, after Ctrl-C, with the
+frames painted so far. Frames are turned upright as the clip's rotation says (phones
+film sideways and record the turn), so the output plays upright with no rotation.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from fractions import Fraction
@@ -16,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import OptionError, OutputError, VideoError
+from ..errors import OptionError, OutputError, VideoError, VideoInterrupted
 from .atomic import atomic_write
 
 # Extension -> (container format, video codec).
@@ -37,34 +40,69 @@ def _av():
     return av
 
 
-def probe(path: str | os.PathLike) -> dict:
-    """Frame count, size, frame rate and whether there is audio."""
+VideoSource = str | os.PathLike | bytes  # a file, or a whole video's bytes (an upload)
+
+
+def _open(av, source: VideoSource):
+    """The container of `source`; a file name that is not there, or bytes that are not a
+    video, say so in one line."""
+    if isinstance(source, bytes):
+        return av.open(io.BytesIO(source)), "the video"
+    if not Path(source).is_file():
+        raise VideoError(f"{source}: no such file")
+    return av.open(str(source)), str(source)
+
+
+def probe(source: VideoSource) -> dict:
+    """Frame count, size (upright), frame rate, duration in seconds and whether there is
+    audio."""
     av = _av()
+    name = "the video" if isinstance(source, bytes) else str(source)
     try:
-        with av.open(str(path)) as container:
+        container, name = _open(av, source)
+        with container:
             if not container.streams.video:
-                raise VideoError(f"{path}: has no video stream")
+                raise VideoError(f"{name}: has no video stream")
             stream = container.streams.video[0]
-            frames = stream.frames or sum(1 for _ in container.decode(stream))
+            frames, turn, last = 0, 0, 0.0
+            for frame in container.decode(stream):  # counted, not trusted from the header
+                if frames == 0:
+                    turn = frame.rotation
+                frames += 1
+                if frame.time is not None:
+                    last = max(last, frame.time)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            rate = Fraction(stream.average_rate) if stream.average_rate else None
+            step = float(1 / rate) if rate else 0.0
+            seconds = last + step if last else frames * step
             return {
                 "frames": frames,
-                "width": stream.codec_context.width,
-                "height": stream.codec_context.height,
-                "fps": Fraction(stream.average_rate) if stream.average_rate else None,
+                "width": height if turn % 180 else width,
+                "height": width if turn % 180 else height,
+                "fps": rate,
+                "seconds": seconds,
                 "audio": bool(container.streams.audio),
             }
     except av.FFmpegError as e:
-        raise VideoError(f"{path}: cannot read video ({e})") from e
+        raise VideoError(f"{name}: cannot read video ({e})") from e
+
+
+def _upright(frame) -> np.ndarray:
+    """A decoded frame as RGB, turned as its display matrix says."""
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def stylize_video(
-    source: str | os.PathLike,
+    source: VideoSource,
     output: str | os.PathLike,
     transform: Callable[[np.ndarray], np.ndarray],
     *,
     smooth: float = 0.0,
     steady: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress: bool = True,
+    on_frame: Callable[[int, int | None, np.ndarray], None] | None = None,
 ) -> int:
     """Write `source` with every frame passed through `transform`; returns the frame count.
 
@@ -72,32 +110,34 @@ def stylize_video(
     photo did not change, which damps flicker without ghosting moving things.
     `steady(photo, stylized)`, called on every frame in order, returns the frame to write
     (methods.temporal.FlowConsistency: the last frame carried along the motion).
+    `on_frame(done, total, frame)` hears of each frame written (total: None if the
+    header does not say); what it raises stops the video, and nothing is written.
+    Ctrl-C stops it too, but writes the frames painted so far, then raises
+    VideoInterrupted.
     """
     av = _av()
-    src, out = Path(source), Path(output)
-    if not src.is_file():
-        raise VideoError(f"{src}: no such file")
+    out = Path(output)
     if out.suffix.lower() not in VIDEO_FORMATS:
         raise OutputError(f"{out}: unknown video extension (use {', '.join(VIDEO_FORMATS)})")
-    if out.exists() and out.resolve() == src.resolve():
+    if not isinstance(source, bytes) and out.exists() and out.resolve() == Path(source).resolve():
         raise OutputError(f"{out}: is the input; impasto never overwrites its inputs")
     if not 0.0 <= smooth < 1.0:
         raise OptionError("smooth must be in [0, 1)")
     fmt, codec = VIDEO_FORMATS[out.suffix.lower()]
-    height, width = _output_size(av, src, transform)
+    height, width = _output_size(av, source, transform)
     try:
-        container = av.open(str(src))
+        container, name = _open(av, source)
     except av.FFmpegError as e:
-        raise VideoError(f"{src}: cannot read video ({e})") from e
+        raise VideoError(f"{source}: cannot read video ({e})") from e
+    interrupted = False
     with container:
-        if not container.streams.video:
-            raise VideoError(f"{src}: has no video stream")
         video_in = container.streams.video[0]
         video_in.thread_type = "AUTO"
         audio_in = container.streams.audio[0] if container.streams.audio else None
         rate = video_in.average_rate or Fraction(30)
+        total = video_in.frames or None
         count = 0
-        bar = tqdm(total=video_in.frames or None, disable=not progress, unit="frame")
+        bar = tqdm(total=total, disable=not progress, unit="frame")
         try:
             with atomic_write(out) as f, av.open(f, mode="w", format=fmt) as writer:
                 video_out = writer.add_stream(codec, rate=rate)
@@ -107,51 +147,64 @@ def stylize_video(
                 audio_out = writer.add_stream_from_template(audio_in) if audio_in else None
                 previous = None  # (photo, stylized) of the last frame, float32
                 streams = [video_in] + ([audio_in] if audio_in else [])
-                for packet in container.demux(*streams):
-                    if packet.stream is audio_in:
-                        if packet.dts is not None:
-                            packet.stream = audio_out
-                            writer.mux(packet)
-                        continue
-                    for frame in packet.decode():
-                        photo = frame.to_ndarray(format="rgb24")
-                        styled = transform(photo).astype(np.float32)
-                        if steady is not None:
-                            styled = steady(photo, styled)
-                        seen = _at_size(photo, styled.shape)
-                        if smooth and previous is not None:
-                            styled = _damp_flicker(seen, styled, *previous, smooth)
-                        previous = (seen.astype(np.float32), styled)
-                        picture = np.clip(styled + 0.5, 0, 255).astype(np.uint8)
-                        picture = np.ascontiguousarray(picture[:height, :width])
-                        new = av.VideoFrame.from_ndarray(picture, format="rgb24")
-                        new.pts, new.time_base = frame.pts, frame.time_base
-                        writer.mux(video_out.encode(new))
-                        count += 1
-                        bar.update()
+                try:
+                    for packet in container.demux(*streams):
+                        if packet.stream is audio_in:
+                            if packet.dts is not None:
+                                packet.stream = audio_out
+                                writer.mux(packet)
+                            continue
+                        for frame in packet.decode():
+                            photo = _upright(frame)
+                            styled = transform(photo).astype(np.float32)
+                            if steady is not None:
+                                styled = steady(photo, styled)
+                            seen = _at_size(photo, styled.shape)
+                            if smooth and previous is not None:
+                                styled = _damp_flicker(seen, styled, *previous, smooth)
+                            previous = (seen.astype(np.float32), styled)
+                            picture = np.clip(styled + 0.5, 0, 255).astype(np.uint8)
+                            picture = np.ascontiguousarray(picture[:height, :width])
+                            new = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                            new.pts, new.time_base = frame.pts, frame.time_base
+                            writer.mux(video_out.encode(new))
+                            count += 1
+                            bar.update()
+                            if on_frame is not None:
+                                on_frame(count, total, picture)
+                except KeyboardInterrupt:
+                    if count == 0:
+                        raise
+                    interrupted = True  # the frames so far make a playable video
                 writer.mux(video_out.encode())
                 if count == 0:
-                    raise VideoError(f"{src}: no video frames could be decoded")
+                    raise VideoError(f"{name}: no video frames could be decoded")
         except av.FFmpegError as e:
-            raise VideoError(f"{src}: cannot process video ({e})") from e
+            raise VideoError(f"{name}: cannot process video ({e})") from e
         finally:
             bar.close()
+    if interrupted:
+        raise VideoInterrupted(count, str(out))
     return count
 
 
-def _output_size(av, src: Path, transform) -> tuple[int, int]:
+def _output_size(av, source: VideoSource, transform) -> tuple[int, int]:
     """The output's (height, width): the first frame's, stylized, rounded down to even
     (yuv420p needs even sides). The encoder must know it before the first packet."""
+    name = "the video" if isinstance(source, bytes) else str(source)
     try:
-        with av.open(str(src)) as container:
+        container, name = _open(av, source)
+        with container:
             if not container.streams.video:
-                raise VideoError(f"{src}: has no video stream")
+                raise VideoError(f"{name}: has no video stream")
             for frame in container.decode(video=0):
-                h, w = transform(frame.to_ndarray(format="rgb24")).shape[:2]
+                h, w = transform(_upright(frame)).shape[:2]
+                if min(h, w) < 2:
+                    raise VideoError(f"{name}: frames of {w}x{h} px are too small to encode")
                 return h // 2 * 2, w // 2 * 2
     except av.FFmpegError as e:
-        raise VideoError(f"{src}: cannot read video ({e})") from e
-    raise VideoError(f"{src}: no video frames could be decoded")
+        raise VideoError(f"{name}: cannot read video ({e})") from e
+    raise VideoError(f"{name}: no video frames could be decoded")
 
 
 def _at_size(photo: np.ndarray, shape: tuple) -> np.ndarray:

@@ -221,18 +221,7 @@ class ArbitraryStylizer:
         size = scaled_size(picture.size, opts.size)
         style_px = int(size[0] * size[1] * opts.style_scale**2)
         check_fits(size, BYTES_PER_ONE_PASS_PIXEL, "one-pass style", 24 * style_px)
-        picture = resize_longest(picture, opts.size)
-        photo = to_tensor(picture).to(self.device)
-        side = max(16, round(opts.style_scale * max(photo.shape[-2:])))
-        paintings = [
-            to_tensor(resize_longest(load_image(s), side)).to(self.device) for s in as_list(style)
-        ]
-        if opts.preserve_color == "histogram":  # the paintings in the photo's colours
-            paintings = [color.match_color(p, photo) for p in paintings]
-        x = self.paint(photo, paintings, opts)
-        if opts.preserve_color == "luminance":
-            x = color.combine_luminance(x, photo)
-        pixels = x.float().cpu()
+        pixels = self.painter(style, opts)(picture).float().cpu()
         if callback is not None:
             callback(one_pass_progress(pixels))
         return Result(
@@ -243,25 +232,73 @@ class ArbitraryStylizer:
             options=asdict(opts),
         )
 
-    @torch.no_grad()
-    def paint(self, photo: torch.Tensor, paintings: list[torch.Tensor], opts) -> torch.Tensor:
-        """The photo's features moved to the paintings' statistics (blended by
-        style_weights) level by level, coarse to fine, by `opts.strength`; (1, 3, H, W)."""
+    def painter(
+        self, style: ImageSource | Sequence[ImageSource], options: ArbitraryOptions | None = None
+    ) -> Callable[[Image.Image], torch.Tensor]:
+        """Paint picture after picture like `style`, as `run` does: a function from a
+        picture to its painting, (1, 3, H, W) at `options.size`. The paintings are read
+        once, and their statistics found once for each picture size (a video's frames:
+        once), unless the paintings take each picture's colours (preserve_color
+        histogram)."""
+        opts = options or ArbitraryOptions()
+        paintings = [load_image(s) for s in as_list(style)]
+        kept: dict = {}  # the paintings at the side last asked for, and their statistics
+
+        def paint(picture: Image.Image) -> torch.Tensor:
+            photo = to_tensor(resize_longest(picture, opts.size)).to(self.device)
+            side = max(16, round(opts.style_scale * max(photo.shape[-2:])))
+            if kept.get("side") != side:
+                sized = [to_tensor(resize_longest(p, side)).to(self.device) for p in paintings]
+                kept.update(side=side, sized=sized, stats=None)
+            sized, stats = kept["sized"], kept["stats"]
+            if opts.preserve_color == "histogram":  # the paintings in the photo's colours
+                sized, stats = [color.match_color(p, photo) for p in sized], None
+            elif stats is None:
+                stats = kept["stats"] = self.statistics(sized, opts)
+            x = self.paint(photo, sized, opts, stats)
+            if opts.preserve_color == "luminance":
+                x = color.combine_luminance(x, photo)
+            return x
+
+        return paint
+
+    def _plan(self, opts) -> tuple[list[int], list[str], Callable, Decoders]:
+        """The levels a picture goes through, coarse to fine, their layers, and the
+        networks as this run uses them (an encoding function and the decoders)."""
         have = self.decoders.arch.levels
         levels = list(
             opts.levels or [lv for lv in DEFAULT_LEVELS if lv in have] or sorted(have)[::-1]
         )
         for level in levels:
             self.decoders[level]  # noqa: B018 (a clear error for a missing decoder)
-        blend = blend_weights(opts.style_weights, len(paintings))
-        layers = [level_layer(level) for level in levels]
         bf16 = usable_precision(opts.precision, self.device) == "bf16"
         encoder, decoders, prepare = self._networks(bf16)
 
         def encode(image: torch.Tensor, names: list[str], switches=None) -> dict:
             return encoder(prepare(image), names, switches)
 
-        style_stats = [self._moments(p, layers, encode) for p in paintings]  # one pass each
+        return levels, [level_layer(level) for level in levels], encode, decoders
+
+    @torch.no_grad()
+    def statistics(self, paintings: list[torch.Tensor], opts) -> list[dict[str, Moments]]:
+        """Each painting's feature statistics at the layers `opts` paints with."""
+        _, layers, encode, _ = self._plan(opts)
+        return [self._moments(p, layers, encode) for p in paintings]
+
+    @torch.no_grad()
+    def paint(
+        self,
+        photo: torch.Tensor,
+        paintings: list[torch.Tensor],
+        opts,
+        stats: list[dict[str, Moments]] | None = None,
+    ) -> torch.Tensor:
+        """The photo's features moved to the paintings' statistics (blended by
+        style_weights) level by level, coarse to fine, by `opts.strength`; (1, 3, H, W).
+        `stats`: the paintings' statistics, if already found (`statistics`)."""
+        levels, layers, encode, decoders = self._plan(opts)
+        blend = blend_weights(opts.style_weights, len(paintings))
+        style_stats = stats or [self._moments(p, layers, encode) for p in paintings]
         x = photo
         for level, layer in zip(levels, layers, strict=True):
             x = self._level(x, level, layer, style_stats, blend, opts, encode, decoders)
