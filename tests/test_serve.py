@@ -172,6 +172,40 @@ def test_jobs_survive_a_restart(tmp_path, photo):
         assert wait(client, interrupted)["state"] == "done"
 
 
+def test_video_jobs_paint_every_frame(tmp_path, pan, painting):
+    """A short video through the fast and the one-pass methods: progress counted in
+    frames, the frames as snapshots, an MP4 with every frame; a long clip, or one for
+    optimization, is refused at once."""
+    from impasto.io.video import probe
+
+    video = pan.read_bytes()
+    with TestClient(create_app(tmp_path)) as client:
+        fast = submit(client, video, style="candy", size="64")
+        assert fast.status_code == 202, fast.text
+        assert fast.json()["options"]["video"] == {"frames": 24, "seconds": 2.0}
+        with client.stream("GET", f"/api/jobs/{fast.json()['id']}/events") as stream:
+            lines = list(stream.iter_lines())
+        events = [line.split(": ", 1)[1] for line in lines if line.startswith("event: ")]
+        assert events[-1] == "done" and "snapshot" in events
+        job = client.get(f"/api/jobs/{fast.json()['id']}").json()
+        result = client.get(job["result"])
+        assert result.headers["content-type"] == "video/mp4"
+        assert result.headers["content-disposition"].endswith('.mp4"')
+        out = tmp_path / "fast.mp4"
+        out.write_bytes(result.content)
+        assert probe(out)["frames"] == 24 and (probe(out)["width"], probe(out)["height"]) == (
+            64,
+            42,
+        )
+        arbitrary = submit(client, video, method="arbitrary", style_image=painting, size="64")
+        assert wait(client, arbitrary.json()["id"])["state"] == "done"
+        refused = submit(client, video, method="optimize", style_image=painting)
+        assert refused.status_code == 400 and "fast or arbitrary" in refused.json()["detail"]
+    with TestClient(create_app(tmp_path, workers=0, limits=Limits(video_seconds=1.5))) as client:
+        long = submit(client, video, style="candy")
+        assert long.status_code == 413 and "lasts 2.0 s" in long.json()["detail"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -260,6 +294,33 @@ def test_browser_paints_a_photo(server, content):
             width = page.eval_on_selector("#after", "img => img.naturalWidth")
             assert width == 256
             assert page.get_attribute("#builtin button[data-name=candy]", "aria-checked") == "true"
+        finally:
+            browser.close()
+
+
+def test_browser_paints_a_video(server, pan):
+    """Headless Chromium: upload a video, optimization is off for it, the frames show as
+    they come, and the result plays."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base = server(workers=1)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+        )
+        try:
+            page = browser.new_page()
+            page.goto(base)
+            page.wait_for_selector("#builtin button[aria-checked=true]")
+            page.set_input_files("#content", str(pan))
+            assert page.is_disabled("input[name=method][value=optimize]")
+            page.select_option("#size", "256")
+            page.click("#paint")
+            page.wait_for_selector("#download:not([hidden])", timeout=60_000)
+            assert "Done" in page.text_content("#status")
+            assert page.text_content("#download") == "Download the video"
+            page.wait_for_function("document.getElementById('video').readyState >= 1")
+            width = page.eval_on_selector("#video", "v => v.videoWidth")
+            assert width == 256
         finally:
             browser.close()
 

@@ -18,6 +18,7 @@ from postgres import Cluster, binaries  # noqa: E402
 from test_serve import submit, wait  # noqa: E402
 
 from impasto.cli import main  # noqa: E402
+from impasto.io.video import probe  # noqa: E402
 from impasto.serve.app import create_app  # noqa: E402
 from impasto.serve.shared import SharedQueue, _finish, _take  # noqa: E402
 
@@ -68,7 +69,7 @@ def until(condition, seconds: float = 120, what: str = "") -> None:
         time.sleep(0.1)
 
 
-def test_any_server_answers_for_a_job_a_worker_elsewhere_ran(store, photo):
+def test_any_server_answers_for_a_job_a_worker_elsewhere_ran(store, photo, pan, tmp_path):
     with (
         TestClient(create_app("unused", store=store)) as one,
         TestClient(create_app("unused", store=store)) as two,
@@ -83,6 +84,13 @@ def test_any_server_answers_for_a_job_a_worker_elsewhere_ran(store, photo):
         assert max(Image.open(io.BytesIO(result.content)).size) == 96
         until(lambda: two.get("/healthz").json()["workers"] == 1, what="the worker's heartbeat")
         assert record(store, job["id"])["results_written"] == 1
+        movie = submit(one, pan.read_bytes(), method="fast", style="candy", size="64").json()
+        done = wait(two, movie["id"])
+        assert done["state"] == "done", done
+        result = two.get(done["result"])
+        assert result.headers["content-type"] == "video/mp4"
+        (tmp_path / "out.mp4").write_bytes(result.content)
+        assert probe(tmp_path / "out.mp4")["frames"] == 24
 
 
 def test_a_worker_killed_mid_job_has_its_job_finished_once_by_another(store, photo, style):

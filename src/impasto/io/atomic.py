@@ -37,7 +37,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     except OSError as e:
         raise OutputError(f"{out}: cannot write in {out.parent} ({e.strerror})") from None
     try:
-        with os.fdopen(fd, "wb") as f:
+        os.close(fd)
+        with open(tmp, "wb") as f:  # by name: f.name is the path (FFmpeg reopens it)
             yield f
             f.flush()
             os.fsync(f.fileno())

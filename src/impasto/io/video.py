@@ -139,7 +139,12 @@ def stylize_video(
         count = 0
         bar = tqdm(total=total, disable=not progress, unit="frame")
         try:
-            with atomic_write(out) as f, av.open(f, mode="w", format=fmt) as writer:
+            # MP4 and MOV with their index first, so a browser plays them as they arrive
+            start = {"movflags": "faststart"} if fmt in ("mp4", "mov") else {}
+            with (
+                atomic_write(out) as f,
+                av.open(f, mode="w", format=fmt, options=start) as writer,
+            ):
                 video_out = writer.add_stream(codec, rate=rate)
                 video_out.pix_fmt = "yuv420p"
                 video_out.width, video_out.height = width, height

@@ -1,9 +1,10 @@
 """The HTTP API and the web page: `impasto serve`, or `create_app(...)` under any ASGI server.
 
-POST /api/jobs takes a photo (and a painting, or a built-in style's name) and queues a job;
-GET /api/jobs/{id} tells how it goes, /events streams that as Server-Sent Events, /result
-is the picture. Uploads are decoded here, before a job is queued, so a bad file is a 4xx
-at once; the type is what the bytes decode to, never the file name.
+POST /api/jobs takes a photo or a short video (and a painting, or a built-in style's name)
+and queues a job; GET /api/jobs/{id} tells how it goes, /events streams that as
+Server-Sent Events, /result is the picture or the video. Uploads are decoded here, before
+a job is queued, so a bad file is a 4xx at once; the type is what the bytes decode to,
+never the file name.
 """
 
 import asyncio
@@ -23,11 +24,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, create_model
 
 from .._version import __version__
-from ..errors import ImageError, ImageTooLarge, ImpastoError
+from ..errors import ImageError, ImageTooLarge, ImpastoError, OptionError, VideoError
 from ..io.images import load_image
 from ..options import OptimizeOptions, PaintOptions, default_of, spec_of
 from .guards import BodyLimit, PixelBudget, SameSite
 from .jobs import FINISHED, JobQueue, JobStore, Limits, QueueFull, StoreBusy, prepare_folder
+from .options import VIDEO_METHODS
 
 STATIC = Path(__file__).parent / "static"
 EVENT_POLL_SECONDS = 0.05  # how often an event stream looks at its job
@@ -49,7 +51,7 @@ class Job(BaseModel):
     finished: float | None = None
     queued_seconds: float | None = None
     run_seconds: float | None = None
-    result: str | None = None  # URL of the picture, once done
+    result: str | None = None  # URL of the picture (or video), once done
 
 
 class Style(BaseModel):
@@ -190,22 +192,60 @@ def submissions(limits: Limits, decoding: PixelBudget) -> APIRouter:
     router = APIRouter(tags=["jobs"])
     JobForm = job_form(limits)  # noqa: N806 (a class, made for these limits)
 
-    def read_image(upload: UploadFile, what: str) -> bytes:
+    def read(upload: UploadFile, what: str) -> bytes:
         data = upload.file.read(limits.upload_bytes + 1)
         if len(data) > limits.upload_bytes:
             limit = limits.upload_bytes / 2**20
             raise HTTPException(413, f"{what}: over the {limit:g} MB upload limit")
+        return data
+
+    def check_image(data: bytes, what: str) -> None:
+        with decoding.hold(data, what):  # decodes: the type is what it is
+            load_image(data, max_pixels=limits.pixels, name=what)
+
+    def read_image(upload: UploadFile, what: str) -> bytes:
+        data = read(upload, what)
         try:
-            with decoding.hold(data, what):  # decodes: the type is what it is
-                load_image(data, max_pixels=limits.pixels, name=what)
+            check_image(data, what)
         except ImageError as e:
             raise HTTPException(413 if isinstance(e, ImageTooLarge) else 400, str(e)) from None
         return data
 
+    def read_content(upload: UploadFile, method: str) -> tuple[bytes, dict | None]:
+        """The photo, or a short video for the one-pass methods: its bytes, and the
+        video's frame count and length (None for a photo)."""
+        data = read(upload, "content")
+        try:
+            check_image(data, "content")
+            return data, None
+        except ImageTooLarge as e:
+            raise HTTPException(413, str(e)) from None
+        except ImageError as e:
+            video = probe_video(data)
+            if video is None:
+                raise HTTPException(400, str(e)) from None
+        if method not in VIDEO_METHODS:
+            raise HTTPException(400, f"{method} paints photos; a video takes fast or arbitrary")
+        if video["frames"] == 0:
+            raise HTTPException(400, "content: the video has no frames")
+        if video["width"] * video["height"] > limits.pixels:
+            raise HTTPException(
+                413,
+                f"content: frames of {video['width']}x{video['height']} px "
+                f"are over the limit of {limits.pixels} pixels",
+            )
+        if video["seconds"] > limits.video_seconds:
+            raise HTTPException(
+                413,
+                f"content: the video lasts {video['seconds']:.1f} s; this "
+                f"server takes videos of at most {limits.video_seconds:g} s",
+            )
+        return data, {"frames": video["frames"], "seconds": round(video["seconds"], 3)}
+
     @router.post("/api/jobs", status_code=202, responses={400: {}, 401: {}, 413: {}, 503: {}})
     def create_job(
         jobs: Queue,
-        content: Annotated[UploadFile, File(description="the photo")],
+        content: Annotated[UploadFile, File(description="the photo, or a short video")],
         form: Annotated[JobForm, Form()],
         style_image: Annotated[UploadFile | None, File(description="a painting")] = None,
     ) -> Job:
@@ -219,14 +259,27 @@ def submissions(limits: Limits, decoding: PixelBudget) -> APIRouter:
                 raise HTTPException(400, f"unknown style {form.style!r}; built-ins: {known}")
         elif style_image is None:
             raise HTTPException(400, f"{method} jobs need a style_image (a painting)")
-        photo = read_image(content, "content")
+        photo, video = read_content(content, method)
         painting = read_image(style_image, "style_image") if method != "fast" else None
         options = form.model_dump(exclude={"method"})
         options["style"] = form.style if method == "fast" else None
+        if video is not None:
+            options["video"] = video
         job_id = jobs.submit(method, options, photo, painting)
         return _job_out(jobs.job(job_id))
 
     return router
+
+
+def probe_video(data: bytes) -> dict | None:
+    """A video's frames, size and length, or None if `data` is no video this server reads
+    (or it has no PyAV)."""
+    try:
+        from ..io.video import probe
+
+        return probe(data)
+    except (OptionError, VideoError):
+        return None
 
 
 views = APIRouter(tags=["jobs"])  # a job, as it goes and when done
@@ -267,8 +320,9 @@ def get_result(jobs: Queue, job_id: str):
     found = jobs.result(job_id)
     if found is None:
         raise HTTPException(410, "the result is gone from the server's job store")
-    disposition = f'attachment; filename="impasto-{job_id}.png"'
-    return _picture(found, "image/png", **{"Content-Disposition": disposition})
+    kind, ext = ("video/mp4", "mp4") if job["options"].get("video") else ("image/png", "png")
+    disposition = f'attachment; filename="impasto-{job_id}.{ext}"'
+    return _picture(found, kind, **{"Content-Disposition": disposition})
 
 
 @views.get("/api/jobs/{job_id}/snapshot", response_class=FileResponse, responses={404: {}})

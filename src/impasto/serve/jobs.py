@@ -1,5 +1,8 @@
 """Jobs of the web app: records in SQLite, files on disk, a bounded pool of worker threads.
 
+A job paints a photo (its result a PNG) or, with the one-pass methods, a short video (an
+MP4, its progress counted in frames, its snapshots the frames as they come).
+
 A job's life: queued -> running -> done | failed | cancelled. Its inputs are written to
 its own folder before it is queued, so a job survives a restart: on start-up every job
 the last process left queued or running is queued again (in the order it came), and
@@ -14,6 +17,7 @@ import queue
 import secrets
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -166,12 +170,13 @@ class Runner:
         self,
         method: str,
         options: dict,
-        content: Image.Image,
+        content: Image.Image | Path | bytes,
         style: Image.Image | None,
         report: Callable[[float, dict | None, Image.Image | None], None],
-    ) -> Image.Image:
-        """Paint one job; `report(progress, losses, snapshot)` is called as it goes and
-        may raise JobStopped."""
+    ) -> Image.Image | bytes:
+        """Paint one job, a picture or (options["video"]) a video's file or bytes into
+        MP4 bytes; `report(progress, losses, snapshot)` is called as it goes and may raise
+        JobStopped."""
         from ..api import run
         from ..io.images import to_image
         from ..methods.schedule import scale_ladder
@@ -181,6 +186,8 @@ class Runner:
         keywords = {name: options[name] for name in shared if name in options}
         if method == "fast":
             style = options["style"]
+        if options.get("video"):
+            return self._video(method, options, content, style, report, keywords)
         if method == "optimize":
             keywords["iterations"] = options["iterations"]
             scales = len(scale_ladder(OptimizeOptions(size=options["size"])))
@@ -199,6 +206,35 @@ class Runner:
         return run(
             method, content, style, loader=self.loader, **self.setup[method], **keywords
         ).image
+
+    def _video(self, method, options, content, style, report, keywords) -> bytes:
+        """A video job: every frame painted (flow consistency on), as MP4 bytes; each
+        frame is reported, with a snapshot of it at most once a second."""
+        from ..api import video
+
+        frames, last_snapshot = options["video"]["frames"], 0.0
+
+        def on_frame(done: int, total: int | None, frame) -> None:
+            nonlocal last_snapshot
+            snapshot = None
+            if time.monotonic() - last_snapshot >= SNAPSHOT_SECONDS:
+                snapshot, last_snapshot = Image.fromarray(frame), time.monotonic()
+            report(min(done / frames, 1.0), None, snapshot)
+
+        source = content if isinstance(content, bytes) else Path(content)
+        with tempfile.TemporaryDirectory(prefix="impasto-video-") as folder:
+            out = Path(folder) / "result.mp4"
+            video(
+                source,
+                out,
+                style,
+                method=method,
+                on_frame=on_frame,
+                loader=self.loader,
+                **self.setup[method],
+                **keywords,
+            )
+            return out.read_bytes()
 
 
 def prepare_folder(folder: str | Path) -> Path:
@@ -302,9 +338,12 @@ class JobQueue:
         return self.folder / "jobs" / job_id
 
     def result(self, job_id: str) -> Path | None:
-        """The finished picture's file, or None if it is gone."""
-        path = self.job_folder(job_id) / "result.png"
-        return path if path.is_file() else None
+        """The finished picture's (or video's) file, or None if it is gone."""
+        for name in ("result.png", "result.mp4"):
+            path = self.job_folder(job_id) / name
+            if path.is_file():
+                return path
+        return None
 
     def snapshot(self, job_id: str) -> Path | None:
         """The latest picture of the forming image (optimize), or None."""
@@ -354,13 +393,15 @@ class JobQueue:
                     f.write(encode_jpeg(snapshot))
                 live["snapshots"] += 1
 
-        def inputs() -> tuple[Image.Image | None, Image.Image | None]:
-            return self._decode(folder / "content"), self._decode(folder / "style")
+        def inputs() -> tuple[Image.Image | Path | None, Image.Image | None]:
+            video = folder / "content" if job["options"].get("video") else None
+            return video or self._decode(folder / "content"), self._decode(folder / "style")
 
-        final, image = paint_job(runner, job, inputs, self.limits.job_seconds, report)
-        if image is not None:
-            with atomic_write(folder / "result.png") as f:
-                f.write(encode_png(image))
+        final, result = paint_job(runner, job, inputs, self.limits.job_seconds, report)
+        if result is not None:
+            name = "result.mp4" if job["options"].get("video") else "result.png"
+            with atomic_write(folder / name) as f:
+                f.write(encode_result(result))
         if self.store.get(job_id)["state"] == "cancelled":
             final = {"state": "cancelled"}  # cancelled while its last step ran
         if final["state"] != "queued":
@@ -372,19 +413,20 @@ class JobQueue:
 
 
 Report = Callable[[float, "dict | None", "Image.Image | None"], None]
+Content = Image.Image | Path | bytes  # a photo, or a video's file or bytes
 
 
 def paint_job(
     runner: Runner,
     job: dict,
-    inputs: Callable[[], tuple[Image.Image | None, Image.Image | None]],
+    inputs: Callable[[], tuple[Content | None, Image.Image | None]],
     seconds: float,
     report: Report,
-) -> tuple[dict, Image.Image | None]:
+) -> tuple[dict, Image.Image | bytes | None]:
     """Run one job within its time limit, whichever store holds it: the fields its record
-    ends with (state, error), and the picture if it is done. `report(progress, losses,
-    snapshot)` is called as it goes and may raise JobStopped; a stop for SHUTDOWN puts
-    the job back in the queue."""
+    ends with (state, error), and the picture (or the video's MP4 bytes) if it is done.
+    `report(progress, losses, snapshot)` is called as it goes and may raise JobStopped; a
+    stop for SHUTDOWN puts the job back in the queue."""
     deadline = time.monotonic() + seconds
     timeout = f"stopped after the {seconds:g} s time limit"
 
@@ -408,6 +450,11 @@ def paint_job(
         return {"state": "failed", "error": str(e)}, None
     except Exception as e:  # a bug: the job fails, the worker lives on
         return {"state": "failed", "error": f"internal error: {type(e).__name__}: {e}"}, None
+
+
+def encode_result(result: Image.Image | bytes) -> bytes:
+    """A job's result as stored: a picture as PNG, a video as the MP4 it already is."""
+    return result if isinstance(result, bytes) else encode_png(result)
 
 
 def encode_png(image: Image.Image) -> bytes:
@@ -436,6 +483,7 @@ __all__ = [
     "Runner",
     "encode_jpeg",
     "encode_png",
+    "encode_result",
     "paint_job",
     "prepare_folder",
 ]

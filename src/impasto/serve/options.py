@@ -9,6 +9,7 @@ from ..errors import OptionError
 from ..options import opt
 
 METHODS = ("fast", "arbitrary", "optimize")
+VIDEO_METHODS = ("fast", "arbitrary")  # one pass a frame; optimization paints photos
 
 
 def store_url(text: str) -> str:
@@ -48,6 +49,13 @@ class Limits:
         40_000_000, "most pixels of an uploaded image", low=4096, high=10**9, flag="--max-pixels"
     )
     side: int = opt(1024, "longest side of a result, px", low=64, high=16384, flag="--max-size")
+    video_seconds: float = opt(
+        30.0,
+        "longest uploaded video, seconds (videos are painted by fast and arbitrary jobs)",
+        above=0.0,
+        high=86400.0,
+        flag="--max-video-seconds",
+    )
     iterations: int = opt(
         300, "most optimization iterations per scale", low=1, high=100_000, flag="--max-iterations"
     )

@@ -43,7 +43,7 @@ from .jobs import (
     Runner,
     StoreBusy,
     encode_jpeg,
-    encode_png,
+    encode_result,
     paint_job,
 )
 from .options import Limits, store_url
@@ -347,11 +347,11 @@ class Worker:
             if stopped:
                 raise JobStopped(stopped)
 
-        def inputs() -> tuple[Image.Image, Image.Image | None]:
-            # The API server that took the uploads checked them against its pixel limit.
-            style = job["style"]
+        def inputs() -> tuple[Image.Image | bytes, Image.Image | None]:
+            # The API server that took the uploads checked them against its limits.
+            content, style = bytes(job["content"]), job["style"]
             return (
-                load_image(bytes(job["content"]), max_pixels=None),
+                content if job["options"].get("video") else load_image(content, max_pixels=None),
                 load_image(bytes(style), max_pixels=None) if style is not None else None,
             )
 
@@ -364,7 +364,7 @@ class Worker:
             return  # the job is another worker's now: nothing of this attempt is kept
         if state["losses"] is not None:
             final["losses"] = state["losses"]
-        result = encode_png(image) if image is not None else None
+        result = encode_result(image) if image is not None else None
         self.store.call(lambda db: _finish(db, self.store, job, final, result))
 
 

@@ -1,4 +1,5 @@
-// impasto's page: pick a photo and a style, queue a job, follow it over Server-Sent Events.
+// impasto's page: pick a photo (or a short video) and a style, queue a job, follow it over
+// Server-Sent Events.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -31,7 +32,16 @@ function say(text) { $("status").textContent = text; }
 
 function method() { return form.elements.method.value; }
 
+function isVideo() {
+  const file = $("content").files[0];
+  return Boolean(file && file.type.startsWith("video/"));
+}
+
 function showMethod() {
+  // Optimization paints photos: a video takes one of the one-pass methods.
+  const optimize = form.querySelector("input[name=method][value=optimize]");
+  optimize.disabled = isVideo();
+  if (optimize.disabled && optimize.checked) form.querySelector("input[name=method][value=fast]").checked = true;
   const fast = method() === "fast";
   $("builtin").hidden = !fast;
   $("upload-style").hidden = fast;
@@ -84,7 +94,7 @@ function setBusy(busy) {
 
 async function submit(event) {
   event.preventDefault();
-  if (!$("content").files[0]) return say("Choose a photo first.");
+  if (!$("content").files[0]) return say("Choose a photo or a video first.");
   const data = new FormData();
   data.append("content", $("content").files[0]);
   data.append("method", method());
@@ -95,7 +105,7 @@ async function submit(event) {
   data.append("size", $("size").value);
   if ($("preserve_color").checked) data.append("preserve_color", "luminance");
   if (method() === "optimize") data.append("iterations", $("iterations").value);
-  $("compare").hidden = $("download").hidden = true;
+  $("compare").hidden = $("download").hidden = $("movie").hidden = true;
   $("progress").value = 0;
   setBusy(true);
   say("Uploading…");
@@ -114,15 +124,18 @@ function follow(id) {
   events.addEventListener("progress", (e) => {
     const state = JSON.parse(e.data);
     $("progress").value = state.progress;
-    say(state.state === "running" ? `Painting… ${Math.round(state.progress * 100)}%` : "Waiting in the queue…");
+    say(state.state === "running" ? `Painting… ${done(state)}` : "Waiting in the queue…");
   });
   events.addEventListener("snapshot", (e) => {
-    show(withToken(JSON.parse(e.data).url), false);
+    const url = withToken(JSON.parse(e.data).url);
+    if (job.options.video) showFrame(url);
+    else show(url, false);
   });
   events.addEventListener("done", (e) => {
     const state = JSON.parse(e.data);
     finish();
-    show(withToken(state.result), true);
+    if (state.options.video) showVideo(withToken(state.result));
+    else show(withToken(state.result), true);
     say(`Done in ${state.run_seconds.toFixed(1)} s.`);
   });
   for (const end of ["failed", "cancelled"]) {
@@ -135,10 +148,34 @@ function follow(id) {
   events.onerror = () => { if (events.readyState === EventSource.CLOSED) { finish(); say("Lost the connection to the server."); } };
 }
 
+// How far a job has come: frames for a video, a percentage for a picture.
+function done(state) {
+  const video = state.options.video;
+  if (!video) return `${Math.round(state.progress * 100)}%`;
+  return `frame ${Math.round(state.progress * video.frames)} of ${video.frames}`;
+}
+
 function finish() {
   if (events) events.close();
   events = null;
   setBusy(false);
+}
+
+function showFrame(url) {
+  $("movie").hidden = false;
+  $("video").hidden = true;
+  $("frame").hidden = false;
+  $("frame").src = url;
+}
+
+function showVideo(url) {
+  $("movie").hidden = false;
+  $("frame").hidden = true;
+  $("video").hidden = false;
+  $("video").src = url;
+  $("download").href = url;
+  $("download").textContent = "Download the video";
+  $("download").hidden = false;
 }
 
 function show(url, final) {
@@ -147,13 +184,17 @@ function show(url, final) {
   $("compare").hidden = false;
   if (final) {
     $("download").href = url;
+    $("download").textContent = "Download the picture";
     $("download").hidden = false;
   }
 }
 
 $("content").addEventListener("change", () => {
-  preview($("content"), $("content-preview"));
-  $("drop-text").textContent = $("content").files[0] ? $("content").files[0].name : "Drop a photo here, or click to choose one";
+  const video = isVideo();
+  preview($("content"), video ? $("content-video") : $("content-preview"));
+  (video ? $("content-preview") : $("content-video")).hidden = true;
+  $("drop-text").textContent = $("content").files[0] ? $("content").files[0].name : "Drop a photo or a short video here, or click to choose one";
+  showMethod();
 });
 $("style_image").addEventListener("change", () => preview($("style_image"), $("style-preview")));
 const drop = $("drop");
