@@ -124,19 +124,20 @@ def stylize_video(
     if not 0.0 <= smooth < 1.0:
         raise OptionError("smooth must be in [0, 1)")
     fmt, codec = VIDEO_FORMATS[out.suffix.lower()]
-    height, width = _output_size(av, source, transform)
     try:
         container, name = _open(av, source)
     except av.FFmpegError as e:
         raise VideoError(f"{source}: cannot read video ({e})") from e
     interrupted = False
     with container:
+        if not container.streams.video:
+            raise VideoError(f"{name}: has no video stream")
         video_in = container.streams.video[0]
         video_in.thread_type = "AUTO"
         audio_in = container.streams.audio[0] if container.streams.audio else None
         rate = video_in.average_rate or Fraction(30)
         total = video_in.frames or None
-        count = 0
+        count, size = 0, None  # size: the output's (height, width), from the first frame
         bar = tqdm(total=total, disable=not progress, unit="frame")
         try:
             # MP4 and MOV with their index first, so a browser plays them as they arrive
@@ -147,9 +148,11 @@ def stylize_video(
             ):
                 video_out = writer.add_stream(codec, rate=rate)
                 video_out.pix_fmt = "yuv420p"
-                video_out.width, video_out.height = width, height
                 video_out.time_base = video_in.time_base
                 audio_out = writer.add_stream_from_template(audio_in) if audio_in else None
+                # Audio that comes before the first frame is painted waits: the header,
+                # written with the first packet, needs the frames' size.
+                waiting: list = []
                 previous = None  # (photo, stylized) of the last frame, float32
                 streams = [video_in] + ([audio_in] if audio_in else [])
                 try:
@@ -157,7 +160,9 @@ def stylize_video(
                         if packet.stream is audio_in:
                             if packet.dts is not None:
                                 packet.stream = audio_out
-                                writer.mux(packet)
+                                waiting.append(packet)
+                                if size is not None:
+                                    writer.mux(waiting.pop())
                             continue
                         for frame in packet.decode():
                             photo = _upright(frame)
@@ -168,11 +173,16 @@ def stylize_video(
                             if smooth and previous is not None:
                                 styled = _damp_flicker(seen, styled, *previous, smooth)
                             previous = (seen.astype(np.float32), styled)
+                            if size is None:
+                                size = _even_size(styled.shape, name)
+                                video_out.height, video_out.width = size
                             picture = np.clip(styled + 0.5, 0, 255).astype(np.uint8)
-                            picture = np.ascontiguousarray(picture[:height, :width])
+                            picture = np.ascontiguousarray(picture[: size[0], : size[1]])
                             new = av.VideoFrame.from_ndarray(picture, format="rgb24")
                             new.pts, new.time_base = frame.pts, frame.time_base
                             writer.mux(video_out.encode(new))
+                            writer.mux(waiting)
+                            waiting = []
                             count += 1
                             bar.update()
                             if on_frame is not None:
@@ -181,9 +191,9 @@ def stylize_video(
                     if count == 0:
                         raise
                     interrupted = True  # the frames so far make a playable video
-                writer.mux(video_out.encode())
                 if count == 0:
                     raise VideoError(f"{name}: no video frames could be decoded")
+                writer.mux(video_out.encode())
         except av.FFmpegError as e:
             raise VideoError(f"{name}: cannot process video ({e})") from e
         finally:
@@ -193,23 +203,13 @@ def stylize_video(
     return count
 
 
-def _output_size(av, source: VideoSource, transform) -> tuple[int, int]:
-    """The output's (height, width): the first frame's, stylized, rounded down to even
-    (yuv420p needs even sides). The encoder must know it before the first packet."""
-    name = "the video" if isinstance(source, bytes) else str(source)
-    try:
-        container, name = _open(av, source)
-        with container:
-            if not container.streams.video:
-                raise VideoError(f"{name}: has no video stream")
-            for frame in container.decode(video=0):
-                h, w = transform(_upright(frame)).shape[:2]
-                if min(h, w) < 2:
-                    raise VideoError(f"{name}: frames of {w}x{h} px are too small to encode")
-                return h // 2 * 2, w // 2 * 2
-    except av.FFmpegError as e:
-        raise VideoError(f"{name}: cannot read video ({e})") from e
-    raise VideoError(f"{name}: no video frames could be decoded")
+def _even_size(shape: tuple, name: str) -> tuple[int, int]:
+    """A stylized frame's (height, width) rounded down to even (yuv420p needs even sides).
+    The encoder must know it before the first packet."""
+    h, w = shape[:2]
+    if min(h, w) < 2:
+        raise VideoError(f"{name}: frames of {w}x{h} px are too small to encode")
+    return h // 2 * 2, w // 2 * 2
 
 
 def _at_size(photo: np.ndarray, shape: tuple) -> np.ndarray:
