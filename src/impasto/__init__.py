@@ -25,6 +25,7 @@ _API = (
     "painter",
     "run",
     "stylize",
+    "stylize_video",
     "train",
     "video",
 )
@@ -32,6 +33,7 @@ _OPTIONS = (
     "ArbitraryOptions",
     "DreamOptions",
     "FastOptions",
+    "FrameOptions",
     "Media",
     "OptimizeOptions",
     "Setup",

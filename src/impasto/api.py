@@ -7,6 +7,7 @@
     image = impasto.dream("photo.jpg", layers={"relu4_2": 1.0}, octaves=4)
     impasto.video("clip.mp4", "clip.candy.mp4", "candy")              # or a painting:
     impasto.video("clip.mp4", "clip.starry.mp4", "starry.jpg", method="arbitrary")
+    impasto.stylize_video("clip.mp4", "out.mp4", "starry.jpg", size=256)  # by optimization
 
 Keywords are the fields of the method's options (impasto.options: OptimizeOptions,
 FastOptions, ArbitraryOptions, DreamOptions) and of `Setup` (device, weights, model,
@@ -35,7 +36,7 @@ from . import runtime
 from .errors import OptionError
 from .io.images import ImageSource
 from .methods.result import Progress, Result  # noqa: F401 (impasto.Progress)
-from .options import METHODS, SETUP, Media, Setup, update
+from .options import METHODS, SETUP, FrameOptions, Media, Setup, update
 
 # The methods' classes load on first use: torch is imported only by a method that needs
 # it, so a command on the onnxruntime backend starts without it.
@@ -237,3 +238,40 @@ def video(
         progress=progress,
         on_frame=on_frame,
     )
+
+
+def stylize_video(
+    source: str | os.PathLike | bytes,
+    output: str | os.PathLike,
+    style: ImageSource | Sequence[ImageSource],
+    *,
+    preset: str | None = None,
+    progress: bool = False,
+    on_frame: Callable[[int, int | None, np.ndarray], None] | None = None,
+    loader: Loader = load,
+    **keywords: Any,
+) -> int:
+    """A video by optimization (Ruder et al. 2016; methods.video): every frame of `source`
+    painted like `style` into `output`, each from the last one's painting carried along
+    the motion; returns the frame count. Keywords: FrameOptions' (temporal_weight,
+    frame_iterations, frames: the folder where finished frames wait, and a stopped run
+    resumes; default OUTPUT.frames), OptimizeOptions' and Setup's (device, weights).
+    Ctrl-C writes the frames so far and raises errors.VideoInterrupted; the same call
+    again goes on from there."""
+    from dataclasses import fields
+
+    from .io.video import check_video_output
+    from .io.video import stylize_video as paint_frames
+    from .methods.presets import resolve
+    from .methods.video import OptimizedFrames
+
+    own = {f.name for f in fields(FrameOptions)}
+    frames = update(FrameOptions(), {k: keywords.pop(k) for k in own & set(keywords)}, "video")
+    setup, changes = split("optimize", keywords)
+    options = resolve(None, preset, changes)
+    check_video_output(source, output)
+    folder = frames.frames or f"{output}.frames"
+    painter = OptimizedFrames(loader("optimize", **setup), style, options, frames, folder)
+    count = paint_frames(source, output, painter, progress=progress, on_frame=on_frame)
+    painter.finished()
+    return count

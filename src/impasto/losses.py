@@ -181,6 +181,13 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return (dy.pow(2).mean() + dx.pow(2).mean()) * 255.0**2
 
 
+def temporal_loss(image: torch.Tensor, carried: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
+    """How far a video frame strays from the last frame's painting carried along the motion
+    (Ruder et al. 2016): the mean squared difference, in 0–255 units, weighted by `trust`
+    (1, 1, H, W in [0, 1]: 0 where the motion is unknown, so new things are painted anew)."""
+    return (trust * (image - carried).pow(2)).mean() * 255.0**2
+
+
 # Metrics: relative, so they read the same at every size and for every style.
 # Used by `impasto evaluate`, the benchmarks and the training reports.
 

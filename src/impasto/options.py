@@ -522,6 +522,32 @@ class Media:
 
 
 @dataclass
+class FrameOptions:
+    """A video by optimization (stylize-video): how the frames after the first are painted."""
+
+    temporal_weight: float = opt(
+        2000.0,
+        "how strongly a frame keeps the last one's painting wherever the motion is known "
+        "(Ruder et al.'s temporal loss; 0: each frame alone)",
+        low=0.0,
+    )
+    frame_iterations: int = opt(
+        60,
+        "iterations for each frame after the first, from the last painting carried along "
+        "the motion (the first frame gets the whole ladder of scales)",
+        low=1,
+        high=100_000,
+    )
+    frames: Any = opt(
+        None,
+        "folder of the finished frames, where a stopped run resumes (default: OUTPUT.frames "
+        "beside the output; removed when the video is complete)",
+        parse=str,
+        metavar="DIR",
+    )
+
+
+@dataclass
 class Inspect:
     """Looking at networks and pictures: evaluate, features, export."""
 

@@ -24,6 +24,7 @@ COMMANDS = {
     "arbitrary": ("paint", "any painting as the style, in one pass"),
     "dream": ("paint", "DeepDream: amplify what VGG-19's layers see"),
     "video": ("media", "stylize a video with a trained network (audio is kept)"),
+    "stylize-video": ("media", "a video by optimization (Ruder et al.): best, minutes a frame"),
     "webcam": ("media", "live webcam with a trained network (needs opencv); keys switch styles"),
     "sheet": ("media", "a photo in every style of a network, labelled"),
     "train": ("train", "train a feed-forward network on one or more styles (torchrun-ready)"),

@@ -1,7 +1,7 @@
-"""`video`, `webcam` and `sheet`: one-pass painting of moving pictures, and one photo in
-all the styles of a network. Video and webcam paint with a trained network's styles
+"""`video`, `webcam`, `stylize-video` and `sheet`: moving pictures, and one photo in all
+the styles of a network. Video and webcam paint with a trained network's styles
 (`--style`, the built-in `styles` by default) or like any painting (`--painting`, the
-one-pass arbitrary method)."""
+one-pass arbitrary method); stylize-video optimizes every frame (Ruder et al.)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ from dataclasses import fields
 from pathlib import Path
 
 from ..errors import OptionError, VideoInterrupted
-from ..options import SETUP, ArbitraryOptions, FastOptions, Media, Output, Setup
+from ..options import (
+    PRESETS,
+    SETUP,
+    ArbitraryOptions,
+    FastOptions,
+    FrameOptions,
+    Media,
+    OptimizeOptions,
+    Output,
+    Setup,
+)
 from .args import add_options, add_setup, chosen, given
 from .files import announce
 
@@ -19,6 +29,27 @@ EXIT_INTERRUPTED = 130
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
+    if command == "stylize-video":
+        p.add_argument("input", help="the video")
+        p.add_argument(
+            "--style", action="append", required=True, metavar="IMAGE", help="the painting"
+        )
+        p.add_argument(
+            "-o",
+            "--output",
+            help="the video, .mp4 .mkv .mov or .webm (default: VIDEO.PAINTING.mp4 here)",
+        )
+        p.add_argument(
+            "--preset",
+            choices=PRESETS,
+            default=argparse.SUPPRESS,
+            help="as for stylize (default: balanced)",
+        )
+        add_options(p, FrameOptions)
+        add_options(p, OptimizeOptions)
+        add_options(p, Output, only=("json", "quiet"))
+        add_setup(p, "optimize")
+        return
     if command == "video":
         p.add_argument("input", help="the video")
         p.add_argument(
@@ -62,7 +93,8 @@ def _own(cls: type) -> set[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"video": video, "webcam": webcam, "sheet": sheet}[args.command](args)
+    commands = {"video": video, "webcam": webcam, "stylize-video": stylize_video, "sheet": sheet}
+    return commands[args.command](args)
 
 
 def _fast(args: argparse.Namespace):
@@ -115,6 +147,31 @@ def video(args: argparse.Namespace) -> int:
         )
     except VideoInterrupted as e:
         print(f"impasto: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    announce(args, f"wrote {output}: {frames} frames", output=str(output), frames=frames)
+    return 0
+
+
+def stylize_video(args: argparse.Namespace) -> int:
+    from .. import api
+    from .files import loader
+
+    label = "+".join(Path(p).stem for p in args.style)
+    output = args.output or f"{Path(args.input).stem}.{label}.mp4"
+    paintings = [loader(args)(path) for path in args.style]  # a bad one: an error now
+    keywords = {**given(args, OptimizeOptions), **given(args, FrameOptions)}
+    try:
+        frames = api.stylize_video(
+            args.input,
+            output,
+            paintings,
+            preset=getattr(args, "preset", None),
+            progress=not chosen(args, Output).quiet,
+            **keywords,
+            **given(args, Setup),
+        )
+    except VideoInterrupted as e:
+        print(f"impasto: {e}; the same command goes on from there", file=sys.stderr)
         return EXIT_INTERRUPTED
     announce(args, f"wrote {output}: {frames} frames", output=str(output), frames=frames)
     return 0

@@ -94,6 +94,16 @@ def _upright(frame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
+def check_video_output(source: VideoSource, output: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output of no known video format, or the input itself."""
+    out = Path(output)
+    if out.suffix.lower() not in VIDEO_FORMATS:
+        raise OutputError(f"{out}: unknown video extension (use {', '.join(VIDEO_FORMATS)})")
+    if not isinstance(source, bytes) and out.exists() and out.resolve() == Path(source).resolve():
+        raise OutputError(f"{out}: is the input; impasto never overwrites its inputs")
+    return out
+
+
 def stylize_video(
     source: VideoSource,
     output: str | os.PathLike,
@@ -116,11 +126,7 @@ def stylize_video(
     VideoInterrupted.
     """
     av = _av()
-    out = Path(output)
-    if out.suffix.lower() not in VIDEO_FORMATS:
-        raise OutputError(f"{out}: unknown video extension (use {', '.join(VIDEO_FORMATS)})")
-    if not isinstance(source, bytes) and out.exists() and out.resolve() == Path(source).resolve():
-        raise OutputError(f"{out}: is the input; impasto never overwrites its inputs")
+    out = check_video_output(source, output)
     if not 0.0 <= smooth < 1.0:
         raise OptionError("smooth must be in [0, 1)")
     fmt, codec = VIDEO_FORMATS[out.suffix.lower()]

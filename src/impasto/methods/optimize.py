@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from ..losses import (
     content_distance,
     content_loss,
     style_target,
+    temporal_loss,
     tv_loss,
 )
 from ..nets.vgg import load_vgg
@@ -85,13 +86,16 @@ class Stylizer:
         preset: str | None = None,
         callback: Callable[[Progress], None] | None = None,
         progress: bool = False,
+        temporal: Temporal | None = None,
         **changes,
     ) -> Result:
         """Stylize `content` like `style` (one image or a list to blend).
 
         `options` (default: the `preset`'s, "balanced" unless named) with `changes`, the
         fields of OptimizeOptions, on top. `callback` gets a Progress after every
-        iteration. Ctrl-C ends the run with the picture painted so far (interrupted)."""
+        iteration. `temporal` holds a video frame near the last one's painting (Ruder et
+        al. 2016; methods.video). Ctrl-C ends the run with the picture painted so far
+        (interrupted)."""
         opts = resolve(options, preset, changes)
         opts.precision = usable_precision(opts.precision, self.device)
         if opts.style_weight is None:
@@ -107,7 +111,7 @@ class Stylizer:
         if opts.snapshots is not None:
             make_folder(opts.snapshots, "snapshots folder")
         self.vgg.pooling, self.vgg.padding = opts.pooling, opts.padding
-        run = _Painting(self, opts, photo, callback, progress)
+        run = _Painting(self, opts, photo, callback, progress, temporal)
         try:
             for index, size in enumerate(run.ladder):
                 run.scale(index, size, paintings, blend, init)
@@ -206,16 +210,40 @@ class Stylizer:
             "style": opts.style_weight * s,
             "tv": opts.tv_weight * tv_loss(x),
         }
-        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        if "temporal" in target:
+            carried, trust, weight = target["temporal"]
+            terms["temporal"] = weight * temporal_loss(x, carried, trust)
+        terms["total"] = sum(terms.values())
         return terms
+
+
+@dataclass
+class Temporal:
+    """A video frame's tie to the last one (Ruder et al. 2016): the last frame's painting
+    carried along the motion, (1, 3, H, W) in [0, 1], how far each pixel of it can be
+    trusted, (1, 1, H, W) in [0, 1], and the weight of the temporal loss."""
+
+    carried: torch.Tensor
+    trust: torch.Tensor
+    weight: float
+
+    def at(self, shape: tuple[int, int], device: torch.device) -> tuple:
+        """The tie at a scale's (h, w): what the loss compares against."""
+        return tuple(
+            F.interpolate(t, size=shape, mode="bilinear", align_corners=False).to(device)
+            for t in (self.carried, self.trust)
+        ) + (self.weight,)
 
 
 class _Painting:
     """One run's state as it climbs the ladder: the pixels, their average, the optimizer
     carried between scales, what has been reported."""
 
-    def __init__(self, stylizer: Stylizer, opts, photo: Image.Image, callback, progress):
+    def __init__(
+        self, stylizer: Stylizer, opts, photo: Image.Image, callback, progress, temporal=None
+    ):
         self.stylizer, self.opts, self.photo, self.callback = stylizer, opts, photo, callback
+        self.temporal = temporal
         self.device = stylizer.device
         self.ladder, self.iterations = scale_ladder(opts), iterations_per_scale(opts)
         budget = opts.max_memory * 2**20 if opts.max_memory else _half_of_free_memory(self.device)
@@ -268,6 +296,8 @@ class _Painting:
             )
             return
         target = stylizer.targets(content_t, paintings, blend, size, opts)
+        if self.temporal is not None:
+            target["temporal"] = self.temporal.at(content_t.shape[-2:], self.device)
         if index > 0 or not opts.content_target or n_iter == 0:
             self.optimize(index, target, previous, content_t, init, n_iter, report)
             return

@@ -27,39 +27,37 @@ def _cv2():
     return cv2
 
 
-class FlowConsistency:
-    """Call with each photo (H, W, 3 uint8) and its stylized frame (h, w, 3, float 0-255),
-    in order; returns the frame to show. `strength` in [0, 1): how much of the last frame,
-    warped, a reliable pixel keeps."""
+class Flow:
+    """Optical flow between consecutive frames, and what it carries from one to the next."""
 
-    def __init__(self, strength: float):
-        if not 0.0 <= strength < 1.0:
-            raise OptionError(f"consistency strength must be in [0, 1), not {strength}")
+    def __init__(self):
         self.cv2 = _cv2()
-        self.strength = strength
         # DIS's fast preset on frames at half size: ~20 ms a frame pair at 640x360 on 2 CPU
         # cores against ~55 for the medium preset at full size, for a little more error
         # (docs/benchmarks.md)
-        self.flow = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
+        self.dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_FAST)
 
-    def __call__(self, photo: np.ndarray, styled: np.ndarray) -> np.ndarray:
+    def grey(self, photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """The photo in grey at (h, w) `shape`: what the flow is found on."""
         cv2 = self.cv2
-        h, w = styled.shape[:2]
         grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-        if grey.shape != (h, w):
-            grey = cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
-        styled = styled.astype(np.float32)
-        if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
-            self.last = (grey, styled)
-            return styled
-        last_grey, last_out = self.last
+        if grey.shape != shape:
+            grey = cv2.resize(grey, shape[::-1], interpolation=cv2.INTER_AREA)
+        return grey
+
+    def carry(
+        self, grey: np.ndarray, last_grey: np.ndarray, last: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`last` (h, w, c float32, the last frame's picture) carried along the motion to
+        where its pixels are in this frame, and how far each pixel can be trusted, (h, w, 1)
+        in [0, 1]: 0 where the forward and backward flows disagree (occlusions,
+        disocclusions, fast motion) or the pixel came from outside the frame."""
+        cv2 = self.cv2
+        h, w = grey.shape
         back, ahead = self._flows(grey, last_grey)
         xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         map_x, map_y = xs + back[..., 0], ys + back[..., 1]
-        warped = cv2.remap(
-            last_out, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        warped = cv2.remap(last, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # Forward-backward check: going back then ahead should return to the start.
         there = cv2.remap(ahead, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mismatch = ((back + there) ** 2).sum(-1)
@@ -67,9 +65,7 @@ class FlowConsistency:
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
         reliable = ((mismatch < 0.01 * scale + 0.5) & inside).astype(np.float32)
         reliable = cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
-        out = styled + self.strength * reliable * (warped - styled)
-        self.last = (grey, out)
-        return out
+        return warped.reshape(last.shape), reliable
 
     def _flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Backward (new pixel -> where it was) and forward flow, found at half the frame's
@@ -79,5 +75,29 @@ class FlowConsistency:
         small = [
             cv2.resize(g, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for g in (grey, last_grey)
         ]
-        flows = self.flow.calc(small[0], small[1], None), self.flow.calc(small[1], small[0], None)
+        flows = self.dis.calc(small[0], small[1], None), self.dis.calc(small[1], small[0], None)
         return tuple(2 * cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in flows)
+
+
+class FlowConsistency:
+    """Call with each photo (H, W, 3 uint8) and its stylized frame (h, w, 3, float 0-255),
+    in order; returns the frame to show. `strength` in [0, 1): how much of the last frame,
+    warped, a reliable pixel keeps."""
+
+    def __init__(self, strength: float):
+        if not 0.0 <= strength < 1.0:
+            raise OptionError(f"consistency strength must be in [0, 1), not {strength}")
+        self.flow = Flow()
+        self.strength = strength
+        self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
+
+    def __call__(self, photo: np.ndarray, styled: np.ndarray) -> np.ndarray:
+        grey = self.flow.grey(photo, styled.shape[:2])
+        styled = styled.astype(np.float32)
+        if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
+            self.last = (grey, styled)
+            return styled
+        warped, reliable = self.flow.carry(grey, *self.last)
+        out = styled + self.strength * reliable * (warped - styled)
+        self.last = (grey, out)
+        return out
