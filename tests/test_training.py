@@ -240,3 +240,45 @@ def test_resume_past_the_steps_asked_for_is_refused(data, tmp_path):
     train(options(data, tmp_path, steps=4), progress=False)
     with pytest.raises(OptionError, match="at step 4, past steps 2"):
         train(options(data, tmp_path, steps=2, resume=True), progress=False)
+
+
+def test_temporal_training_steadies_the_network_it_finetunes(data, tmp_path):
+    """Fine-tuned with --temporal-weight, a network paints a photo moved a little (and
+    noised) much closer to its picture of the photo moved the same way; a network of
+    another architecture cannot be fine-tuned from."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from impasto.io.images import load_image, resize_longest, to_tensor
+    from impasto.training.data import find_images, move, random_motion
+
+    base = options(data, tmp_path / "base", steps=8)
+    train(base, progress=False)
+    photos = [
+        to_tensor(resize_longest(load_image(p), 64)) for p in find_images(data / "holdout")[0][:4]
+    ]
+
+    def gap(path) -> float:
+        net = FastStylizer(path, "cpu").net.eval()
+        rng, gaps = np.random.default_rng(1), []  # the same motions for each network
+        with torch.no_grad():
+            for photo in photos:
+                theta = random_motion(rng, 64)[None]
+                style = F.one_hot(torch.tensor([1]), 2).float()
+                carried = move(net(photo, style), theta)
+                seen = move(torch.ones_like(photo[:, :1]), theta, padding="zeros") > 0.999
+                moved = net(move(photo, theta), style)
+                gaps.append(((moved - carried).abs() * seen).sum() / seen.sum() / 3)
+        return float(sum(gaps) / len(gaps))
+
+    # An 8-step network's style loss is ~1e8: the temporal term needs a weight to match.
+    steady = options(
+        data, tmp_path / "steady", steps=24, finetune=base.output, temporal_weight=3e4, lr=2e-3
+    )
+    history = []
+    train(steady, progress=False, callback=lambda step, v: history.append(v))
+    assert "temporal" in history[0]
+    assert gap(steady.output) < 0.7 * gap(base.output)
+    other = options(data, tmp_path / "other", blocks=2, finetune=base.output)
+    with pytest.raises(OptionError, match="give its styles, width and blocks"):
+        train(other, progress=False)

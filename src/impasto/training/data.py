@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler
 
@@ -52,8 +53,25 @@ def epoch_order(n: int, epoch: int, seed: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+def random_motion(rng: np.random.Generator, size: int) -> torch.Tensor:
+    """A small random camera motion between two video frames: a shift of up to 6 px, a
+    turn of up to 2 degrees and a zoom of up to 3 %, as affine_grid's (2, 3) theta (where
+    each pixel of the moved frame was in the first, in [-1, 1] coordinates)."""
+    turn, zoom = np.deg2rad(rng.uniform(-2.0, 2.0)), rng.uniform(0.97, 1.03)
+    dx, dy = rng.uniform(-6.0, 6.0, 2) * 2 / size
+    cos, sin = zoom * np.cos(turn), zoom * np.sin(turn)
+    return torch.tensor([[cos, -sin, dx], [sin, cos, dy]], dtype=torch.float32)
+
+
+def move(images: torch.Tensor, theta: torch.Tensor, padding: str = "border") -> torch.Tensor:
+    """(N, C, H, W) images moved by (N, 2, 3) `theta` (random_motion)."""
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode=padding, align_corners=False)
+
+
 class CropDataset(Dataset):
-    """Item `position` -> (crop, style index[, target crop]), all drawn from (seed, position).
+    """Item `position` -> (crop, style index[, target crop][, moved crop, motion]), all
+    drawn from (seed, position).
 
     Each photo is scaled so its short side is `size` times a random factor in
     [1, max_scale], then cropped to size × size and flipped half the time. With
@@ -68,9 +86,11 @@ class CropDataset(Dataset):
         seed: int = 0,
         max_scale: float = 1.5,
         targets: list[list[Path]] | None = None,  # targets[style][photo]
+        motion: bool = False,
     ):
         self.paths, self.size, self.n_styles = paths, size, n_styles
         self.seed, self.max_scale, self.targets = seed, max_scale, targets
+        self.motion = motion  # also the crop a little moved, with noise, and the motion
         self._epoch, self._perm = -1, None
 
     def __len__(self) -> int:
@@ -100,6 +120,11 @@ class CropDataset(Dataset):
         box = (int(rng.integers(rw - self.size + 1)), int(rng.integers(rh - self.size + 1)))
         flip = rng.random() < 0.5
         crops = [_crop(im, (rw, rh), box, self.size, flip) for im in (photo, target) if im]
+        if self.motion:  # the next frame of a video: moved, with a camera's noise
+            theta = random_motion(rng, self.size)
+            moved = move(crops[0][None], theta[None])[0]
+            noise = rng.normal(0.0, rng.uniform(0.0, 0.02), moved.shape).astype(np.float32)
+            crops += [(moved + torch.from_numpy(noise)).clamp(0, 1), theta]
         return (crops[0], style, *crops[1:])
 
     def _order(self, epoch: int) -> torch.Tensor:

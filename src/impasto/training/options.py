@@ -98,6 +98,18 @@ class TrainOptions(TrainerOptions):
         high=256,
     )
     blocks: int = opt(5, "residual blocks", low=0, high=64)
+    temporal_weight: float = opt(
+        0.0,
+        "train for video: how strongly a photo moved a little (a small random shift, turn and "
+        "zoom, plus noise) must give the picture moved the same way (0: off)",
+        low=0.0,
+    )
+    finetune: str | None = opt(
+        None,
+        "start from this network's weights: a built-in name or a model file with the same "
+        "styles, width and blocks",
+        metavar="MODEL",
+    )
     distill: bool = opt(False, "learn to imitate the optimization method's pictures")
     distill_images: int = opt(64, "photos the optimization method paints", low=1)
     distill_size: int = opt(384, "their size, px", low=32, high=4096)

@@ -29,12 +29,12 @@ from ..devices import autocast
 from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.sheet import contact_sheet
-from ..losses import content_loss, gram_matrix, tv_loss
+from ..losses import content_loss, gram_matrix, temporal_loss, tv_loss
 from ..nets.transformer import Architecture, TransformerNet
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from ..options import check
-from .data import CropDataset, find_images
+from .data import CropDataset, find_images, move
 from .loop import (
     Trainee,
     begin,
@@ -74,7 +74,10 @@ def train(
     styles = [load_image(s) for s in opts.styles]
     paths, skipped = find_images(opts.data)
     arch = Architecture(styles=tuple(names), width=opts.width, blocks=opts.blocks)
-    net = TransformerNet(arch).to(device, memory_format=channels_last)
+    net = TransformerNet(arch)
+    if opts.finetune:
+        _start_from(net, opts.finetune)
+    net = net.to(device, memory_format=channels_last)
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device, memory_format=channels_last)
     layers = sorted({*opts.content_layers, *opts.style_layers}, key=LAYERS.index)
     grams = style_grams(vgg, styles, opts, device)
@@ -82,16 +85,32 @@ def train(
     if opts.distill:
         paths = paths[: opts.distill_images]
         targets = render_targets(opts, paths, styles, names, device, rank, world, progress)
-    dataset = CropDataset(paths, opts.image_size, len(names), opts.seed, targets=targets)
+    dataset = CropDataset(
+        paths,
+        opts.image_size,
+        len(names),
+        opts.seed,
+        targets=targets,
+        motion=opts.temporal_weight > 0,
+    )
     holdout = holdout_photos(opts.holdout) if rank == 0 else []  # rank 0 writes samples
 
     def losses(model, batch) -> dict[str, torch.Tensor]:
         photos = batch[0].to(device, memory_format=channels_last, non_blocking=True)
         which = batch[1].to(device)
         target = batch[2].to(device, non_blocking=True) if opts.distill else None
+        styles = F.one_hot(which, len(names)).float()
         with autocast(device, opts.precision):
-            out = model(photos, F.one_hot(which, len(names)).float())
-            return _losses(vgg, layers, out, photos, target, which, grams, opts)
+            out = model(photos, styles)
+            terms = _losses(vgg, layers, out, photos, target, which, grams, opts)
+            if opts.temporal_weight:
+                moved = batch[-2].to(device, memory_format=channels_last, non_blocking=True)
+                theta = batch[-1].to(device)
+                terms["temporal"] = opts.temporal_weight * _temporal(
+                    model, out, moved, theta, styles
+                )
+                terms["total"] = terms["total"] + terms["temporal"]
+        return terms
 
     trainee = Trainee(
         model=net,
@@ -103,6 +122,29 @@ def train(
         summary=lambda: {"images": len(paths), "skipped_images": skipped},
     )
     return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
+
+
+def _temporal(model, out, moved, theta, styles) -> torch.Tensor:
+    """How far the picture of a photo moved a little (with noise) is from the photo's
+    picture moved the same way, where both see the scene (Huang et al. 2017; ReCoNet):
+    what makes strokes hold still on video."""
+    again = model(moved, styles)
+    carried = move(out.float(), theta)
+    seen = move(torch.ones_like(out[:, :1]).float(), theta, padding="zeros") > 0.999
+    return temporal_loss(again.float(), carried, seen.float())
+
+
+def _start_from(net: TransformerNet, model: str) -> None:
+    """Fine-tuning: the weights of a trained network of the same architecture."""
+    from ..methods.feedforward import load_transformer
+
+    trained, _ = load_transformer(model)
+    if trained.arch != net.arch:
+        raise OptionError(
+            f"--finetune {model}: its network ({trained.arch.to_dict()}) is not the one "
+            f"these options make ({net.arch.to_dict()}): give its styles, width and blocks"
+        )
+    net.load_state_dict(trained.state_dict())
 
 
 @torch.no_grad()
