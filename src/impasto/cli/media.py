@@ -76,8 +76,7 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
             "repeat to blend several",
         )
         add_options(p, FastOptions)
-        fast = {f.name for f in fields(FastOptions)}
-        add_options(p, ArbitraryOptions, only=tuple(_own(ArbitraryOptions) - fast))
+        add_options(p, ArbitraryOptions, only=tuple(_own(ArbitraryOptions) - _own(FastOptions)))
         add_options(p, Setup, only=tuple(dict.fromkeys(SETUP["fast"] + SETUP["arbitrary"])))
         return
     p.add_argument("photo")
