@@ -9,7 +9,7 @@ at each size, every method paints each pair once, in its own process (one at a t
 each has the machine):
 - impasto (defaults, no flags), and its `--preset classic` (Gatys: Gram loss, L-BFGS);
   "impasto PRESET" in --methods runs any other preset, "impasto previous" the defaults
-  before the per-pair balance;
+  before the per-pair balance, "impasto arbitrary" the one-pass method's defaults;
 - the textbook baseline (benchmarks/textbook.py: one scale, torch L-BFGS, 300 iterations);
 - pastiche's CLI with its defaults (1000 L-BFGS steps) unless --pastiche-steps says less.
 Each output is scored by `impasto evaluate` at its own size: content distance (relu4_2,
@@ -124,6 +124,10 @@ def worker(method: str, content: Path, style: Path, size: int, out: Path, steps:
 
         _, image = textbook.run(content, style, size, iterations=300)
         save_image(to_image(image), out)
+    elif method == "impasto arbitrary":
+        import impasto
+
+        impasto.arbitrary(content, style, size=size, device="cpu").save(out)
     else:
         from impasto.methods.optimize import Stylizer
 
