@@ -244,3 +244,36 @@ def test_cli_webcam_paints_with_a_network_or_a_painting(monkeypatch, content, st
     assert len(names) == 3 and painting == ("starry_night",)
     assert all(f.size == (32, 24) for f in frames + looks)
     assert np.abs(np.asarray(frames[0], float) - np.asarray(frames[2], float)).mean() > 1
+
+
+def test_variable_frame_rate_and_webm_audio(clip, tmp_path):
+    """Timestamps 100 and 33 ms apart come out as they went in; AAC audio, which WebM
+    cannot hold, is encoded again (Opus) rather than refused."""
+    from fractions import Fraction
+
+    uneven = tmp_path / "uneven.mp4"
+    with av.open(str(uneven), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), "rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+            t += 33 if i % 2 else 100
+        out.mux(stream.encode())
+
+    def times(path):
+        with av.open(str(path)) as container:
+            return [round(float(f.time), 3) for f in container.decode(video=0)]
+
+    out = tmp_path / "out.mp4"
+    stylize_video(uneven, out, lambda rgb: rgb.astype(np.float32), progress=False)
+    assert times(out) == times(uneven) and times(uneven)[:3] == [0.0, 0.1, 0.133]
+    webm = tmp_path / "out.webm"
+    assert stylize_video(clip, webm, lambda rgb: rgb.astype(np.float32), progress=False) == 12
+    with av.open(str(webm)) as container:
+        audio = container.streams.audio[0]
+        seconds = sum(f.samples for f in container.decode(audio)) / audio.rate
+    assert audio.codec_context.name == "opus" and abs(seconds - 1.0) < 0.1

@@ -154,8 +154,11 @@ def stylize_video(
             ):
                 video_out = writer.add_stream(codec, rate=rate)
                 video_out.pix_fmt = "yuv420p"
+                # The encoder counts time in the input's units, not in frames: a variable
+                # frame rate keeps its timestamps, none rounded onto another.
+                video_out.codec_context.time_base = video_in.time_base
                 video_out.time_base = video_in.time_base
-                audio_out = writer.add_stream_from_template(audio_in) if audio_in else None
+                audio = _Audio(writer, audio_in, fmt) if audio_in else None
                 # Audio that comes before the first frame is painted waits: the header,
                 # written with the first packet, needs the frames' size.
                 waiting: list = []
@@ -164,11 +167,10 @@ def stylize_video(
                 try:
                     for packet in container.demux(*streams):
                         if packet.stream is audio_in:
-                            if packet.dts is not None:
-                                packet.stream = audio_out
-                                waiting.append(packet)
-                                if size is not None:
-                                    writer.mux(waiting.pop())
+                            waiting += audio.carry(packet)
+                            if size is not None:
+                                writer.mux(waiting)
+                                waiting = []
                             continue
                         for frame in packet.decode():
                             photo = _upright(frame)
@@ -200,6 +202,8 @@ def stylize_video(
                 if count == 0:
                     raise VideoError(f"{name}: no video frames could be decoded")
                 writer.mux(video_out.encode())
+                if audio is not None:
+                    writer.mux(waiting + audio.flush())
         except av.FFmpegError as e:
             raise VideoError(f"{name}: cannot process video ({e})") from e
         finally:
@@ -207,6 +211,37 @@ def stylize_video(
     if interrupted:
         raise VideoInterrupted(count, str(out))
     return count
+
+
+class _Audio:
+    """The input's audio in the output: its packets copied as they are, or, where the
+    container cannot hold its codec (AAC in WebM), decoded and encoded again."""
+
+    def __init__(self, writer, audio_in, fmt: str):
+        self.audio_in = audio_in
+        try:
+            self.out, self.encode = writer.add_stream_from_template(audio_in), False
+        except ValueError:  # the format does not take this codec
+            codec = "libopus" if fmt == "webm" else "aac"
+            rate = 48000 if codec == "libopus" else audio_in.rate
+            self.out = writer.add_stream(codec, rate=rate, layout=audio_in.layout.name)
+            self.encode = True
+
+    def carry(self, packet) -> list:
+        """The output's packets for one of the input's."""
+        if not self.encode:
+            if packet.dts is None:  # the demuxer's flush packet
+                return []
+            packet.stream = self.out
+            return [packet]
+        out = []
+        for frame in packet.decode():
+            frame.pts = None  # the encoder counts its own samples
+            out += self.out.encode(frame)
+        return out
+
+    def flush(self) -> list:
+        return list(self.out.encode(None)) if self.encode else []
 
 
 def _even_size(shape: tuple, name: str) -> tuple[int, int]:
