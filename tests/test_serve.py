@@ -183,6 +183,7 @@ def test_video_jobs_paint_every_frame(tmp_path, pan, painting):
         fast = submit(client, video, style="candy", size="64")
         assert fast.status_code == 202, fast.text
         assert fast.json()["options"]["video"] == {"frames": 24, "seconds": 2.0}
+        assert fast.json()["options"]["consistency"] == "flow"  # the default, as on the CLI
         with client.stream("GET", f"/api/jobs/{fast.json()['id']}/events") as stream:
             lines = list(stream.iter_lines())
         events = [line.split(": ", 1)[1] for line in lines if line.startswith("event: ")]
@@ -197,8 +198,13 @@ def test_video_jobs_paint_every_frame(tmp_path, pan, painting):
             64,
             42,
         )
-        arbitrary = submit(client, video, method="arbitrary", style_image=painting, size="64")
+        arbitrary = submit(
+            client, video, method="arbitrary", style_image=painting, size="64", consistency="off"
+        )
+        assert arbitrary.json()["options"]["consistency"] == "off"
         assert wait(client, arbitrary.json()["id"])["state"] == "done"
+        shaky = submit(client, video, style="candy", consistency_strength="1.5")
+        assert shaky.status_code == 422 and "less than or equal" in shaky.text
         refused = submit(client, video, method="optimize", style_image=painting)
         assert refused.status_code == 400 and "fast or arbitrary" in refused.json()["detail"]
     with TestClient(create_app(tmp_path, workers=0, limits=Limits(video_seconds=1.5))) as client:
@@ -313,6 +319,7 @@ def test_browser_paints_a_video(server, pan):
             page.wait_for_selector("#builtin button[aria-checked=true]")
             page.set_input_files("#content", str(pan))
             assert page.is_disabled("input[name=method][value=optimize]")
+            assert page.is_checked("#consistency")  # offered for a video, on by default
             page.select_option("#size", "256")
             page.click("#paint")
             page.wait_for_selector("#download:not([hidden])", timeout=60_000)

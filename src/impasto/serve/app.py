@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, create_model
 from .._version import __version__
 from ..errors import ImageError, ImageTooLarge, ImpastoError, OptionError, VideoError
 from ..io.images import load_image
-from ..options import OptimizeOptions, PaintOptions, default_of, spec_of
+from ..options import Media, OptimizeOptions, PaintOptions, default_of, spec_of
 from .guards import BodyLimit, PixelBudget, SameSite
 from .jobs import FINISHED, JobQueue, JobStore, Limits, QueueFull, StoreBusy, prepare_folder
 from .options import VIDEO_METHODS
@@ -34,8 +34,10 @@ from .options import VIDEO_METHODS
 STATIC = Path(__file__).parent / "static"
 EVENT_POLL_SECONDS = 0.05  # how often an event stream looks at its job
 RETRY_AFTER_SECONDS = 5
-# The painting options a job takes: those every method shares, and optimize's iterations.
+# The painting options a job takes: those every method shares, and optimize's iterations;
+# and a video's consistency between frames.
 WEB_OPTIONS = (*(f.name for f in fields(PaintOptions)), "iterations")
+VIDEO_OPTIONS = ("consistency", "consistency_strength")
 
 
 class Job(BaseModel):
@@ -261,7 +263,7 @@ def submissions(limits: Limits, decoding: PixelBudget) -> APIRouter:
             raise HTTPException(400, f"{method} jobs need a style_image (a painting)")
         photo, video = read_content(content, method)
         painting = read_image(style_image, "style_image") if method != "fast" else None
-        options = form.model_dump(exclude={"method"})
+        options = form.model_dump(exclude={"method", *(() if video else VIDEO_OPTIONS)})
         options["style"] = form.style if method == "fast" else None
         if video is not None:
             options["video"] = video
@@ -382,16 +384,17 @@ def style_thumbnail(name: str):
 
 def job_form(limits: Limits) -> type[BaseModel]:
     """The job form: the method, a built-in style, and the painting options the web app
-    offers, made from their declarations (impasto.options: help, default, bounds,
-    choices), with the server's limits on size and iterations on top."""
+    offers (a video's consistency too), made from their declarations (impasto.options:
+    help, default, bounds, choices), with the server's limits on size and iterations on
+    top."""
     caps = {"size": limits.side, "iterations": limits.iterations}
     made: dict = {
         "method": (Literal["fast", "arbitrary", "optimize"], "fast"),
         "style": (str | None, Field(None, description="a built-in style (fast)")),
     }
-    for f in fields(OptimizeOptions):
-        if f.name not in WEB_OPTIONS:
-            continue
+    offered = [f for f in fields(OptimizeOptions) if f.name in WEB_OPTIONS]
+    offered += [f for f in fields(Media) if f.name in VIDEO_OPTIONS]
+    for f in offered:
         spec, default = spec_of(f), default_of(f)
         kind = Literal[spec.choices] if spec.choices else type(default)
         high = min((h for h in (spec.high, caps.get(f.name)) if h is not None), default=None)

@@ -213,6 +213,7 @@ class Runner:
         from ..api import video
 
         frames, last_snapshot = options["video"]["frames"], 0.0
+        steady = {k: options[k] for k in ("consistency", "consistency_strength") if k in options}
 
         def on_frame(done: int, total: int | None, frame) -> None:
             nonlocal last_snapshot
@@ -233,6 +234,7 @@ class Runner:
                 loader=self.loader,
                 **self.setup[method],
                 **keywords,
+                **steady,
             )
             return out.read_bytes()
 

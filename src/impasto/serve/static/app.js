@@ -42,6 +42,7 @@ function showMethod() {
   const optimize = form.querySelector("input[name=method][value=optimize]");
   optimize.disabled = isVideo();
   if (optimize.disabled && optimize.checked) form.querySelector("input[name=method][value=fast]").checked = true;
+  $("consistency-row").hidden = !isVideo();
   const fast = method() === "fast";
   $("builtin").hidden = !fast;
   $("upload-style").hidden = fast;
@@ -104,6 +105,7 @@ async function submit(event) {
   data.append("strength", $("strength").value);
   data.append("size", $("size").value);
   if ($("preserve_color").checked) data.append("preserve_color", "luminance");
+  if (isVideo() && !$("consistency").checked) data.append("consistency", "off");
   if (method() === "optimize") data.append("iterations", $("iterations").value);
   $("compare").hidden = $("download").hidden = $("movie").hidden = true;
   $("progress").value = 0;
