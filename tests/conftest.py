@@ -66,17 +66,7 @@ def native_bf16(monkeypatch):
 @pytest.fixture(scope="session")
 def pan(content, tmp_path_factory) -> Path:
     """Two seconds of a slow pan over a photo: 24 frames of 96x64 at 12 frames/s."""
-    av = pytest.importorskip("av")
-    import numpy as np
-    from PIL import Image
+    pytest.importorskip("av")
+    from clips import panning_clip
 
-    photo = np.asarray(Image.open(content).convert("RGB").resize((144, 96)))
-    path = tmp_path_factory.mktemp("clip") / "pan.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=12)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        for t in range(24):
-            frame = np.ascontiguousarray(photo[16:80, 2 * t : 2 * t + 96])
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        out.mux(stream.encode())
-    return path
+    return panning_clip(content, tmp_path_factory.mktemp("clip") / "pan.mp4", 24, (96, 64), 2)

@@ -19,16 +19,9 @@ FAST = {"size": 48, "iterations": 8, "frame_iterations": 4}  # tiny: a test, not
 @pytest.fixture(scope="module")
 def pan(content, tmp_path_factory):
     """Four frames of 64x48 panning 3 px a frame over a photo."""
-    photo = np.asarray(Image.open(content).convert("RGB").resize((96, 72)))
-    path = tmp_path_factory.mktemp("pan") / "pan.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=12)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for t in range(4):
-            frame = np.ascontiguousarray(photo[12:60, 3 * t : 3 * t + 64])
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        out.mux(stream.encode())
-    return path
+    from clips import panning_clip
+
+    return panning_clip(content, tmp_path_factory.mktemp("pan") / "pan.mp4", 4, (64, 48), 3)
 
 
 def test_cli_paints_every_frame_and_tidies_up(pan, style, tmp_path, capsys):

@@ -132,23 +132,21 @@ def video(args: argparse.Namespace) -> int:
         label = _fast(args)[0].styles[0]
     output = args.output or f"{Path(args.input).stem}.{label}.mp4"
     media = chosen(args, Media)
-    try:
-        frames = api.video(
+    return _write(
+        args,
+        output,
+        lambda progress: api.video(
             args.input,
             output,
             style,
             method=method,
-            progress=not chosen(args, Output).quiet,
+            progress=progress,
             consistency=media.consistency,
             consistency_strength=media.consistency_strength,
             smooth=media.smooth,
             **keywords,
-        )
-    except VideoInterrupted as e:
-        print(f"impasto: {e}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    announce(args, f"wrote {output}: {frames} frames", output=str(output), frames=frames)
-    return 0
+        ),
+    )
 
 
 def stylize_video(args: argparse.Namespace) -> int:
@@ -159,18 +157,30 @@ def stylize_video(args: argparse.Namespace) -> int:
     output = args.output or f"{Path(args.input).stem}.{label}.mp4"
     paintings = [loader(args)(path) for path in args.style]  # a bad one: an error now
     keywords = {**given(args, OptimizeOptions), **given(args, FrameOptions)}
-    try:
-        frames = api.stylize_video(
+    return _write(
+        args,
+        output,
+        lambda progress: api.stylize_video(
             args.input,
             output,
             paintings,
             preset=getattr(args, "preset", None),
-            progress=not chosen(args, Output).quiet,
+            progress=progress,
             **keywords,
             **given(args, Setup),
-        )
+        ),
+        resumes=True,
+    )
+
+
+def _write(args: argparse.Namespace, output: str, paint, resumes: bool = False) -> int:
+    """Run `paint(progress)`, which writes a video, and report it; Ctrl-C has written the
+    frames so far (exit 130), and says so."""
+    try:
+        frames = paint(not chosen(args, Output).quiet)
     except VideoInterrupted as e:
-        print(f"impasto: {e}; the same command goes on from there", file=sys.stderr)
+        more = "; the same command goes on from there" if resumes else ""
+        print(f"impasto: {e}{more}", file=sys.stderr)
         return EXIT_INTERRUPTED
     announce(args, f"wrote {output}: {frames} frames", output=str(output), frames=frames)
     return 0
