@@ -191,9 +191,10 @@ def painter(
         weights = style_mix(style, loaded.styles)
 
         def draw(picture: Image.Image):
-            return loaded.paint_pictures([resize_longest(picture, options.size)], weights, options)[
-                0
-            ]
+            (out,) = loaded.paint_pictures(
+                [resize_longest(picture, options.size)], weights, options
+            )
+            return out
     else:
         draw = loaded.painter(style, options)
 
@@ -221,14 +222,11 @@ def video(
     total, frame)` hears of each frame (what it raises stops the video, and nothing is
     written); Ctrl-C writes the frames so far and raises errors.VideoInterrupted."""
     from .io.video import stylize_video
+    from .methods.temporal import consistency
 
     media = update(Media(), {k: keywords.pop(k) for k in MEDIA if k in keywords}, "video")
     paint = painter(method, style, loader=loader, **keywords)
-    steady = None
-    if media.consistency == "flow":
-        from .methods.temporal import FlowConsistency
-
-        steady = FlowConsistency(media.consistency_strength)
+    steady = consistency(media)
     return stylize_video(
         source,
         output,

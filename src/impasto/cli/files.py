@@ -58,6 +58,11 @@ class Job:
     name: str  # how messages call the input
 
 
+def painting_label(paths: list[str]) -> str:
+    """What an output is named after, for paintings: their names, joined."""
+    return "+".join(Path(path).stem for path in paths)
+
+
 def plan(args: argparse.Namespace, label: str) -> list[Job]:
     """Each input with its output, all checked now; `label` names the style."""
     from ..io.images import DEEP_FORMATS, SAVE_FORMATS, expand_inputs

@@ -23,7 +23,7 @@ from ..options import (
     Setup,
 )
 from .args import add_options, add_setup, chosen, given
-from .files import announce
+from .files import announce, painting_label
 
 EXIT_INTERRUPTED = 130
 
@@ -125,13 +125,12 @@ def video(args: argparse.Namespace) -> int:
 
     method, style, keywords = _moving(args)
     if args.painting:
-        label = "+".join(Path(p).stem for p in args.painting)
+        label = painting_label(args.painting)
     elif args.style:
         label = args.style.replace(",", "+").replace(":", "")
     else:
         label = _fast(args)[0].styles[0]
     output = args.output or f"{Path(args.input).stem}.{label}.mp4"
-    media = chosen(args, Media)
     return _write(
         args,
         output,
@@ -141,9 +140,7 @@ def video(args: argparse.Namespace) -> int:
             style,
             method=method,
             progress=progress,
-            consistency=media.consistency,
-            consistency_strength=media.consistency_strength,
-            smooth=media.smooth,
+            **given(args, Media),
             **keywords,
         ),
     )
@@ -153,8 +150,7 @@ def stylize_video(args: argparse.Namespace) -> int:
     from .. import api
     from .files import loader
 
-    label = "+".join(Path(p).stem for p in args.style)
-    output = args.output or f"{Path(args.input).stem}.{label}.mp4"
+    output = args.output or f"{Path(args.input).stem}.{painting_label(args.style)}.mp4"
     paintings = [loader(args)(path) for path in args.style]  # a bad one: an error now
     keywords = {**given(args, OptimizeOptions), **given(args, FrameOptions)}
     return _write(
@@ -192,10 +188,11 @@ def webcam(args: argparse.Namespace) -> int:
 
     from .. import api
     from ..io.webcam import run_webcam
+    from ..methods.temporal import consistency
 
     method, style, keywords = _moving(args)
     if args.painting:  # one look: the painting (or the blend) given
-        names, first = ["+".join(Path(p).stem for p in args.painting)], 0
+        names, first = [painting_label(args.painting)], 0
         paints = {0: api.painter(method, style, **keywords)}
     else:
         from ..methods.blend import style_mix
@@ -205,7 +202,7 @@ def webcam(args: argparse.Namespace) -> int:
         paints = {}
 
     media = chosen(args, Media)
-    steady = _steady(media)
+    steady = consistency(media)
 
     def paint(picture, index):
         index = 0 if args.painting else index
@@ -220,15 +217,6 @@ def webcam(args: argparse.Namespace) -> int:
     size = keywords.get("size", FastOptions().size)
     run_webcam(paint, names, camera=media.camera, size=size, first=first)
     return 0
-
-
-def _steady(media: Media):
-    """The frame-to-frame consistency `media` asks for, or None."""
-    if media.consistency == "off":
-        return None
-    from ..methods.temporal import FlowConsistency
-
-    return FlowConsistency(media.consistency_strength)
 
 
 def sheet(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import ImageError, OptionError
 from ..options import METHODS, PRESETS, Output, Setup, update
 from .args import add_options, add_setup, chosen, given
-from .files import add_files, loader, plan, report, save
+from .files import add_files, loader, painting_label, plan, report, save
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 METHOD = {"stylize": "optimize", "fast": "fast", "arbitrary": "arbitrary", "dream": "dream"}
@@ -122,7 +122,7 @@ def _label(args: argparse.Namespace, loaded) -> str:
     if args.command == "fast":
         spec = args.style or loaded.styles[0]
         return "+".join(item.split(":")[0] for item in str(spec).split(","))
-    return "+".join(Path(path).stem for path in args.style)
+    return painting_label(args.style)
 
 
 def _run(loaded, job, styles, options, progress: bool, read):

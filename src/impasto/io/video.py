@@ -44,37 +44,48 @@ VideoSource = str | os.PathLike | bytes  # a file, or a whole video's bytes (an 
 
 
 def _open(av, source: VideoSource):
-    """The container of `source`; a file name that is not there, or bytes that are not a
-    video, say so in one line."""
-    if isinstance(source, bytes):
-        return av.open(io.BytesIO(source)), "the video"
-    if not Path(source).is_file():
-        raise VideoError(f"{source}: no such file")
-    return av.open(str(source)), str(source)
-
-
-def probe(source: VideoSource) -> dict:
-    """Frame count, size (upright), frame rate, duration in seconds and whether there is
-    audio."""
-    av = _av()
+    """The container of `source`, and its name for messages; a file that is not there, or
+    that is no video, says so in one line."""
     name = "the video" if isinstance(source, bytes) else str(source)
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise VideoError(f"{name}: no such file")
     try:
-        container, name = _open(av, source)
+        return av.open(io.BytesIO(source) if isinstance(source, bytes) else name), name
+    except av.FFmpegError as e:
+        raise VideoError(f"{name}: cannot read video ({e})") from e
+
+
+def probe(source: VideoSource, longest: float | None = None) -> dict:
+    """Frame count, size (upright), frame rate, duration in seconds and whether there is
+    audio. With `longest`, a video whose header says it lasts longer is not decoded (its
+    frames are not counted: 0), and decoding stops past it, so a long upload is refused
+    without the work."""
+    av = _av()
+    container, name = _open(av, source)
+    try:
         with container:
             if not container.streams.video:
                 raise VideoError(f"{name}: has no video stream")
             stream = container.streams.video[0]
-            frames, turn, last = 0, 0, 0.0
-            for frame in container.decode(stream):  # counted, not trusted from the header
-                if frames == 0:
-                    turn = frame.rotation
-                frames += 1
-                if frame.time is not None:
-                    last = max(last, frame.time)
             width, height = stream.codec_context.width, stream.codec_context.height
             rate = Fraction(stream.average_rate) if stream.average_rate else None
             step = float(1 / rate) if rate else 0.0
-            seconds = last + step if last else frames * step
+            if stream.duration and stream.time_base:  # the header's length of the video
+                told = float(stream.duration * stream.time_base)
+            else:
+                told = container.duration / av.time_base if container.duration else 0.0
+            frames, turn, seconds = 0, 0, told
+            if longest is None or told <= longest:
+                last = 0.0
+                for frame in container.decode(stream):  # counted, not taken from the header
+                    if frames == 0:
+                        turn = frame.rotation
+                    frames += 1
+                    if frame.time is not None:
+                        last = max(last, frame.time)
+                    if longest is not None and last > longest:  # the header understated it
+                        break
+                seconds = last + step if last else frames * step
             return {
                 "frames": frames,
                 "width": height if turn % 180 else width,
@@ -130,10 +141,7 @@ def stylize_video(
     if not 0.0 <= smooth < 1.0:
         raise OptionError("smooth must be in [0, 1)")
     fmt, codec = VIDEO_FORMATS[out.suffix.lower()]
-    try:
-        container, name = _open(av, source)
-    except av.FFmpegError as e:
-        raise VideoError(f"{source}: cannot read video ({e})") from e
+    container, name = _open(av, source)
     interrupted = False
     with container:
         if not container.streams.video:
@@ -218,7 +226,6 @@ class _Audio:
     container cannot hold its codec (AAC in WebM), decoded and encoded again."""
 
     def __init__(self, writer, audio_in, fmt: str):
-        self.audio_in = audio_in
         try:
             self.out, self.encode = writer.add_stream_from_template(audio_in), False
         except ValueError:  # the format does not take this codec

@@ -101,3 +101,10 @@ class FlowConsistency:
         out = styled + self.strength * reliable * (warped - styled)
         self.last = (grey, out)
         return out
+
+
+def consistency(media) -> FlowConsistency | None:
+    """The frame-to-frame consistency `media` (options.Media) asks for, or None."""
+    if media.consistency == "off":
+        return None
+    return FlowConsistency(media.consistency_strength)

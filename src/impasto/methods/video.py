@@ -22,6 +22,7 @@ import os
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -68,9 +69,10 @@ class OptimizedFrames:
             [asdict(self.options), asdict(replace(self.frames, frames=None))],
             sort_keys=True,
             default=str,
-        ).encode()
-        digest = hashlib.sha256(run).hexdigest()
-        digest = hashlib.sha256(digest.encode() + b"".join(p.tobytes() for p in self.paintings))
+        )
+        digest = hashlib.sha256(run.encode())
+        for painting in self.paintings:
+            digest.update(painting.tobytes())
         path = self.folder / RECORD
         if path.is_file():
             record = json.loads(path.read_text())
@@ -84,7 +86,7 @@ class OptimizedFrames:
 
     def __call__(self, photo: np.ndarray) -> np.ndarray:
         self.index += 1
-        path = self.folder / f"{self.index:06d}.png"
+        path = self._frame(self.index)
         picture = resize_longest(Image.fromarray(photo), self.options.size)
         if path.is_file():
             out = np.asarray(load_image(path), np.float32)
@@ -104,6 +106,9 @@ class OptimizedFrames:
             seen = np.asarray(picture.resize(out.shape[1::-1]), np.float32)
             return strength * out + (1 - strength) * seen
         return out
+
+    def _frame(self, index: int) -> Path:
+        return self.folder / f"{index:06d}.png"
 
     def _paint(self, picture: Image.Image, photo: np.ndarray):
         """The frame optimized: the first from the photo, with the balance chosen for the
@@ -134,9 +139,9 @@ class OptimizedFrames:
         return self.stylizer.run(picture, self.paintings, opts, temporal=temporal)
 
     def finished(self) -> None:
-        """The video is complete: the frames folder goes."""
-        for path in self.folder.glob("*.png"):
-            path.unlink()
+        """The video is complete: its frames go, and the folder if nothing else is in it."""
+        for index in range(1, self.index + 1):
+            self._frame(index).unlink(missing_ok=True)
         (self.folder / RECORD).unlink(missing_ok=True)
         with suppress(OSError):  # something else of the user's is in it: it stays
             self.folder.rmdir()

@@ -29,15 +29,14 @@ from ..io.images import load_image
 from ..options import Media, OptimizeOptions, PaintOptions, default_of, spec_of
 from .guards import BodyLimit, PixelBudget, SameSite
 from .jobs import FINISHED, JobQueue, JobStore, Limits, QueueFull, StoreBusy, prepare_folder
-from .options import VIDEO_METHODS
+from .options import VIDEO_METHODS, VIDEO_OPTIONS
 
 STATIC = Path(__file__).parent / "static"
 EVENT_POLL_SECONDS = 0.05  # how often an event stream looks at its job
 RETRY_AFTER_SECONDS = 5
-# The painting options a job takes: those every method shares, and optimize's iterations;
-# and a video's consistency between frames.
+# The painting options a job takes: those every method shares, and optimize's iterations
+# (a video's consistency between frames too: serve.options.VIDEO_OPTIONS).
 WEB_OPTIONS = (*(f.name for f in fields(PaintOptions)), "iterations")
-VIDEO_OPTIONS = ("consistency", "consistency_strength")
 
 
 class Job(BaseModel):
@@ -223,25 +222,25 @@ def submissions(limits: Limits, decoding: PixelBudget) -> APIRouter:
         except ImageTooLarge as e:
             raise HTTPException(413, str(e)) from None
         except ImageError as e:
-            video = probe_video(data)
+            video = probe_video(data, limits.video_seconds)
             if video is None:
                 raise HTTPException(400, str(e)) from None
         if method not in VIDEO_METHODS:
             raise HTTPException(400, f"{method} paints photos; a video takes fast or arbitrary")
-        if video["frames"] == 0:
-            raise HTTPException(400, "content: the video has no frames")
+        if video["seconds"] > limits.video_seconds:  # first: a long one is not decoded
+            raise HTTPException(
+                413,
+                f"content: the video lasts {video['seconds']:.1f} s; this "
+                f"server takes videos of at most {limits.video_seconds:g} s",
+            )
         if video["width"] * video["height"] > limits.pixels:
             raise HTTPException(
                 413,
                 f"content: frames of {video['width']}x{video['height']} px "
                 f"are over the limit of {limits.pixels} pixels",
             )
-        if video["seconds"] > limits.video_seconds:
-            raise HTTPException(
-                413,
-                f"content: the video lasts {video['seconds']:.1f} s; this "
-                f"server takes videos of at most {limits.video_seconds:g} s",
-            )
+        if video["frames"] == 0:
+            raise HTTPException(400, "content: the video has no frames")
         return data, {"frames": video["frames"], "seconds": round(video["seconds"], 3)}
 
     @router.post("/api/jobs", status_code=202, responses={400: {}, 401: {}, 413: {}, 503: {}})
@@ -273,13 +272,13 @@ def submissions(limits: Limits, decoding: PixelBudget) -> APIRouter:
     return router
 
 
-def probe_video(data: bytes) -> dict | None:
-    """A video's frames, size and length, or None if `data` is no video this server reads
-    (or it has no PyAV)."""
+def probe_video(data: bytes, longest: float) -> dict | None:
+    """A video's frames, size and length (not decoded if its header says it lasts over
+    `longest` s), or None if `data` is no video this server reads (or it has no PyAV)."""
     try:
         from ..io.video import probe
 
-        return probe(data)
+        return probe(data, longest)
     except (OptionError, VideoError):
         return None
 

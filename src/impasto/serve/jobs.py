@@ -28,7 +28,7 @@ from PIL import Image
 from ..errors import ImpastoError, OutputError
 from ..io.atomic import atomic_write, make_folder
 from ..io.images import load_image
-from .options import METHODS, Limits
+from .options import METHODS, VIDEO_OPTIONS, Limits
 
 FINISHED = ("done", "failed", "cancelled")
 SHUTDOWN = "the server shut down while the job ran"
@@ -213,7 +213,7 @@ class Runner:
         from ..api import video
 
         frames, last_snapshot = options["video"]["frames"], 0.0
-        steady = {k: options[k] for k in ("consistency", "consistency_strength") if k in options}
+        steady = {k: options[k] for k in VIDEO_OPTIONS if k in options}
 
         def on_frame(done: int, total: int | None, frame) -> None:
             nonlocal last_snapshot
@@ -222,11 +222,10 @@ class Runner:
                 snapshot, last_snapshot = Image.fromarray(frame), time.monotonic()
             report(min(done / frames, 1.0), None, snapshot)
 
-        source = content if isinstance(content, bytes) else Path(content)
         with tempfile.TemporaryDirectory(prefix="impasto-video-") as folder:
             out = Path(folder) / "result.mp4"
             video(
-                source,
+                content,
                 out,
                 style,
                 method=method,

@@ -10,6 +10,7 @@ from ..options import opt
 
 METHODS = ("fast", "arbitrary", "optimize")
 VIDEO_METHODS = ("fast", "arbitrary")  # one pass a frame; optimization paints photos
+VIDEO_OPTIONS = ("consistency", "consistency_strength")  # Media's, that a video job takes
 
 
 def store_url(text: str) -> str:
