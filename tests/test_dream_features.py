@@ -82,6 +82,7 @@ def test_evaluate_distances(stylizer, content, style):
     assert itself["moment_distance"] > 0.3
     assert painting["style_distance"] == 0 and painting["moment_distance"] == 0
     assert painting["content_distance"] > 0.5
+    assert set(painting["style_distance_by_layer"].values()) == {0}
 
 
 def test_cli_dream_features_evaluate(content, style, tmp_path, capsys):
@@ -144,6 +145,14 @@ def test_cli_dream_features_evaluate(content, style, tmp_path, capsys):
         == 0
     )
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(scores) == {"style_distance", "moment_distance", "content_distance"}
+    assert set(scores) == {
+        "style_distance",
+        "moment_distance",
+        "content_distance",
+        "style_distance_by_layer",
+    }
+    by_layer = scores["style_distance_by_layer"]
+    assert list(by_layer) == ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+    assert sum(by_layer.values()) / 5 == pytest.approx(scores["style_distance"])
     assert main(["dream", str(content), "-o", str(tmp_path / "x.png"), "--layers", "relu0_0"]) == 2
     assert "unknown layer" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import pytest
 
 from impasto.cli import main
+from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.io.modelfile import load_model, weights_sha256
 from impasto.models import builtin_models, resolve_model
 
@@ -11,7 +12,7 @@ TOTAL_MB_LIMIT = 40
 
 
 def test_builtins_are_shipped_and_small():
-    assert {"styles", "decoders", "compact"} <= set(BUILTINS)
+    assert {"styles", "decoders", "compact", "painter"} <= set(BUILTINS)
     total = sum(p.stat().st_size for p in BUILTINS.values()) / 2**20
     assert total <= TOTAL_MB_LIMIT
 
@@ -51,11 +52,39 @@ def test_compact_builtin_stylizes_with_its_own_encoder(content, style):
     assert compact.run(content, style, size=64).image.size == (64, 48)
 
 
+@pytest.mark.parametrize(
+    "photo, painting",
+    [
+        ("tubingen", "starry_night"),
+        ("golden_gate", "the_scream"),
+        ("brad_pitt", "picasso_selfport1907"),
+    ],
+)
+def test_painter_builtin_strength_moves_away_from_the_photo(data, stylizer, photo, painting):
+    """The default one-pass network: 0 is the photo, and the content distance rises with
+    every step of strength."""
+    from impasto.losses import content_distance
+    from impasto.methods.arbitrary import ArbitraryStylizer
+
+    painter = ArbitraryStylizer(device="cpu")  # the default: painter
+    assert painter.decoders.arch.paints and painter.decoders.arch.method == "adain"
+    content = next((data / "content").glob(f"{photo}.*"))
+    style = next((data / "styles").glob(f"{painting}.*"))
+    x = to_tensor(resize_longest(load_image(content), 128))
+    distances = []
+    for strength in (0, 0.25, 0.5, 0.75, 1):
+        picture = painter.run(content, style, size=128, strength=strength).pixels
+        distances.append(content_distance(stylizer.vgg, picture, x))
+    assert distances[0] == 0
+    assert all(a < b for a, b in zip(distances, distances[1:], strict=False)), distances
+
+
 def test_cli_models_and_sheet(content, tmp_path, capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert "styles" in listing and "decoders" in listing
     assert "own encoder (VGG-19 at width 0.5)" in listing
+    assert "painter" in listing and "trained to paint (AdaIN)" in listing
     out = tmp_path / "sheet.png"
     assert main(["sheet", str(content), "-o", str(out), "--size", "64"]) == 0
     assert out.exists()

@@ -1,7 +1,9 @@
 """The project's quality metric: how much like the painting, how much like the photo.
 
     scores = Evaluator().score("out.png", content="photo.jpg", style="painting.jpg")
-    # {"style_distance": 0.41, "moment_distance": 0.38, "content_distance": 0.62}
+    # {"style_distance": 0.41, "moment_distance": 0.38, "content_distance": 0.62,
+    #  "style_distance_by_layer": {"relu1_1": 0.12, ...}}
+    artefact_score("out.png", "photo.jpg")  # 1.3: fine colour detail against the photo's
 
 All are relative VGG-19 distances (see `losses.style_distances`, `content_distance`):
 lower style distance (Gram matrices) or moment distance (means and covariances) is more
@@ -17,7 +19,7 @@ import torch
 
 from .budget import BYTES_PER_VGG_PIXEL, check_fits
 from .io.images import ImageSource, load_image, resize_longest, scaled_size, to_tensor
-from .losses import content_distance, style_distances
+from .losses import content_distance, fine_chroma, style_distances
 from .nets.vgg import load_vgg
 from .nets.weights import VGGWeights
 
@@ -46,3 +48,13 @@ class Evaluator:
                 **style_distances(self.vgg, out, painting),
                 "content_distance": content_distance(self.vgg, out, photo),
             }
+
+
+def artefact_score(output: ImageSource, content: ImageSource, size: int = EVAL_SIZE) -> float:
+    """How much fine colour detail (`losses.fine_chroma`) the picture has against its photo,
+    both at `size`: about 1 for a picture as clean as the photo; chromatic fringes,
+    checkerboards and hatching raise it. A style's own fine colour texture raises it too,
+    so compare methods on the same pairs."""
+    out = to_tensor(resize_longest(load_image(output), size))
+    photo = to_tensor(resize_longest(load_image(content), size))
+    return fine_chroma(out) / max(fine_chroma(photo), 1e-9)

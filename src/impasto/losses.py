@@ -201,23 +201,26 @@ def style_distances(vgg, image: torch.Tensor, style: torch.Tensor, layers=None) 
     - moment_distance: mean over layers of (‖μ − μs‖ / ‖μs‖ + ‖Σ − Σs‖ / ‖Σs‖) / 2, the
       features' mean and covariance against the style's. Unlike the Gram distance it
       tells a wrong average colour or texture strength (mean) from wrong textures (Σ).
+    - style_distance_by_layer: the Gram distance at each layer.
 
     `style` should be at the scale it is meant to be seen at (e.g. resized to the
     output's longest side). One forward pass of each image serves both.
     """
     layers = list(layers or DEFAULT_STYLE_LAYERS)
     a, b = vgg(image, layers), vgg(style, layers)
-    grams, moments = [], []
+    grams, moments = {}, []
     for name in layers:
         ga, gb = gram_matrix(a[name]), gram_matrix(b[name])
-        grams.append((ga - gb).norm() / gb.norm())
+        grams[name] = float((ga - gb).norm() / gb.norm())
         m, t = Moments.of(a[name]), Moments.of(b[name])
         mean = (m.mean - t.mean).norm() / t.mean.norm().clamp_min(1e-12)
         cov = (m.covariance() - t.covariance()).norm() / t.covariance().norm().clamp_min(1e-12)
         moments.append((mean + cov) / 2)
     return {
-        "style_distance": float(torch.stack(grams).mean()),
+        "style_distance": sum(grams.values()) / len(grams),
         "moment_distance": float(torch.stack(moments).mean()),
+        # each layer's Gram distance: a mean hides where a painting's shapes live (deep)
+        "style_distance_by_layer": grams,
     }
 
 
@@ -230,3 +233,22 @@ def content_distance(
         content = F.interpolate(content, size=image.shape[-2:], mode="bilinear", antialias=True)
     a, b = vgg(image, [layer])[layer], vgg(content, [layer])[layer]
     return float((a - b).pow(2).sum() / b.pow(2).sum())
+
+
+ARTEFACT_CUTOFF = 0.25  # cycles per pixel: detail finer than a 4-px period
+
+
+def fine_chroma(image: torch.Tensor, cutoff: float = ARTEFACT_CUTOFF) -> float:
+    """The mean square, per pixel in 0–255 units, of the finest detail (above `cutoff`
+    cycles per pixel) in the colour of a (1, 3, H, W) image: its chroma channels (Cb, Cr
+    of JPEG's YCbCr) high-passed in the Fourier domain. Paintings and photos have little
+    there; a network's chromatic fringes, checkerboards and hatching have a lot."""
+    r, g, b = image[0].double() * 255
+    chroma = torch.stack(
+        [-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b]
+    )
+    h, w = chroma.shape[-2:]
+    power = torch.fft.fft2(chroma).abs().pow(2) / (h * w)  # Parseval: sums to the energy
+    fy, fx = torch.fft.fftfreq(h, dtype=torch.float64), torch.fft.fftfreq(w, dtype=torch.float64)
+    high = (fy[:, None] ** 2 + fx[None, :] ** 2).sqrt() > cutoff
+    return float(power[:, high].sum() / (h * w))

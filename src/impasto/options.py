@@ -413,11 +413,12 @@ class ArbitraryOptions(PaintOptions):
 
     style_weights: Sequence[float] | None = STYLE_WEIGHTS()
     style_scale: float = STYLE_SCALE()
-    method: str = opt(
-        "wct",
-        "wct: whitening and colouring (Li et al.); adain: means and "
-        "spreads only (Huang & Belongie)",
+    method: str | None = opt(
+        None,
+        "wct: whitening and colouring (Li et al.); adain: means and spreads only (Huang & "
+        "Belongie) (default: the one the decoders were trained for)",
         choices=ONE_PASS_METHODS,
+        parse=str,
     )
     levels: Sequence[int] | None = opt(
         None,
@@ -466,9 +467,9 @@ class Setup:
         "styles", "a trained network: a built-in name (impasto models) or a model file"
     )
     decoders: str = opt(
-        "compact",
-        "built-in (compact: their own narrow encoder distilled "
-        "from VGG-19; decoders: VGG-19's, slower) or a decoders file",
+        "painter",
+        "the one-pass network: built-in (painter: trained to paint; compact: decoders that "
+        "reconstruct, for photographic looks; decoders: VGG-19's, slower) or a file",
     )
     backend: str = opt(
         "auto",

@@ -119,6 +119,7 @@ def models(args: argparse.Namespace) -> int:
                 "styles": arch.get("styles"),
                 "levels": arch.get("levels"),
                 "encoder_width": arch.get("encoder_width"),
+                "paints": arch.get("paints", False),
                 "megabytes": round(path.stat().st_size / 2**20, 2),
                 "sha256": meta["sha256"],
                 "path": str(path),
@@ -133,6 +134,8 @@ def models(args: argparse.Namespace) -> int:
         what = ", ".join(r["styles"]) if r["styles"] else f"levels {r['levels']}"
         if (r["encoder_width"] or 1) < 1:
             what += f", own encoder (VGG-19 at width {r['encoder_width']})"
+        if r["paints"]:
+            what += ", trained to paint (AdaIN)"
         print(f"{r['name']:<12}{r['kind']:<13}{r['megabytes']:>6} MB  {what}")
     return 0
 
@@ -169,7 +172,11 @@ def evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(scores))
     else:
         for name, value in scores.items():
-            print(f"{name:<18}{value:.4f}")
+            if isinstance(value, dict):  # per layer
+                for layer, v in value.items():
+                    print(f"{'  ' + layer:<18}{v:.4f}")
+            else:
+                print(f"{name:<18}{value:.4f}")
     return 0
 
 

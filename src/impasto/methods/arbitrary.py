@@ -1,12 +1,14 @@
-"""Any style in one pass: universal style transfer (Li et al. 2017) and AdaIN (Huang &
-Belongie 2017) on decoders that invert VGG-19.
+"""Any style in one pass: AdaIN (Huang & Belongie 2017) and universal style transfer
+(Li et al. 2017), on an encoder (VGG-19 or a compact one distilled from it) and decoders.
 
-Coarse to fine, as in the paper: the image is encoded at relu5_1, its features take on
-the style's statistics (WCT: whitening then colouring by the style's covariance; AdaIN:
-the style's per-channel mean and spread), and are decoded; the result is encoded at
-relu4_1, and so on down to relu1_1.
+The image is encoded, its features take on the style's statistics (AdaIN: the style's
+per-channel mean and spread; WCT: whitening then colouring by the style's covariance),
+and are decoded. Decoders trained to paint (the built-in `painter`, `impasto
+train-arbitrary`) do it once, at relu4_1, with AdaIN. Decoders trained to reconstruct go
+coarse to fine, as in Li et al.: the result is encoded again at the next level, and so on
+down to relu1_1. Each file says which transform it was trained for.
 
-    arbitrary = ArbitraryStylizer("decoders.safetensors")
+    arbitrary = ArbitraryStylizer()  # the built-in painter
     arbitrary.run("photo.jpg", "painting.jpg", strength=0.8).image.save("out.png")
 """
 
@@ -50,6 +52,9 @@ from .tiles import FEATURE_CONTEXT, blend_tiles, feature_tiles
 # built-in decoders stop there. With decoders for it, pass levels=[5, 4, 3, 2, 1].
 DEFAULT_LEVELS = (4, 3, 2, 1)
 TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in tiles
+# px of reflected photo painted around the picture by decoders that paint, then cut off:
+# they draw a frame along a picture's edges (4 cells of relu4_1 move it out of sight)
+PAINT_MARGIN = 32
 
 
 class RunningMoments:
@@ -175,7 +180,7 @@ class ArbitraryStylizer:
 
     def __init__(
         self,
-        decoders: str | os.PathLike = "compact",
+        decoders: str | os.PathLike = "painter",
         weights: VGGWeights | str | os.PathLike | None = None,
         device: str | torch.device = "auto",
     ):
@@ -294,21 +299,31 @@ class ArbitraryStylizer:
         stats: list[dict[str, Moments]] | None = None,
     ) -> torch.Tensor:
         """The photo's features moved to the paintings' statistics (blended by
-        style_weights) level by level, coarse to fine, by `opts.strength`; (1, 3, H, W).
+        style_weights) level by level, coarse to fine, by `opts.strength` (for decoders
+        that paint, the picture also faded into the photo by it); (1, 3, H, W).
         `stats`: the paintings' statistics, if already found (`statistics`)."""
         levels, layers, encode, decoders = self._plan(opts)
         blend = blend_weights(opts.style_weights, len(paintings))
         style_stats = stats or [self._moments(p, layers, encode) for p in paintings]
-        x = photo
+        x, margin = photo, 0
+        if self.decoders.arch.paints:  # its picture frays at the edges: paint past them
+            margin = min(PAINT_MARGIN, min(photo.shape[-2:]) - 1)
+            x = F.pad(photo, [margin] * 4, mode="reflect")
         for level, layer in zip(levels, layers, strict=True):
             x = self._level(x, level, layer, style_stats, blend, opts, encode, decoders)
+        if margin:
+            x = x[..., margin:-margin, margin:-margin]
+        if self.decoders.arch.paints and opts.strength < 1:  # it paints even the photo
+            x = torch.lerp(photo, x, opts.strength)
         return x
 
     def _level(self, x, level, layer, style_stats, blend, opts, encode, decoders):
         """One level: encode, move the features to the styles' statistics, decode. Above
         `tile` px the picture goes through in overlapping tiles; the statistics are
         always the whole picture's, so the tiles agree."""
-        whole = max(x.shape[-2:]) <= self.tile
+        margin = 2 * PAINT_MARGIN if self.decoders.arch.paints else 0  # not the picture's
+        whole = max(x.shape[-2:]) <= self.tile + margin
+        method = opts.method or self.decoders.arch.method
         if whole:  # one encoder pass gives both the statistics and the features
             switches = self.decoders.switches()
             features = encode(x, [layer], switches)[layer]
@@ -316,7 +331,7 @@ class ArbitraryStylizer:
         else:
             stats = self._moments(x, [layer], encode)[layer]
         maps = [
-            affine_map(stats, s[layer], MATRICES[opts.method](stats, s[layer]), opts.strength)
+            affine_map(stats, s[layer], MATRICES[method](stats, s[layer]), opts.strength)
             for s in style_stats
         ]
         blended = (

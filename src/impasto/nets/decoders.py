@@ -55,6 +55,12 @@ class DecoderArchitecture:
     # 1: the pretrained VGG-19 encodes; below 1: a narrow VGG of this width, in the file
     encoder_width: float = 1.0
     encoder_convention: str = "caffe"  # the input convention the encoder was pruned from
+    # The feature transform they decode best: wct for decoders that learnt to reconstruct,
+    # adain for a decoder trained with style losses on AdaIN's features (train-arbitrary)
+    method: str = "wct"
+    # Trained with style losses: it paints even the photo's own features, so a strength
+    # below 1 also fades its picture into the photo (0 is the photo itself)
+    paints: bool = False
 
     def to_dict(self) -> dict:
         return {**asdict(self), "levels": list(self.levels), "kind": "decoders"}
@@ -69,6 +75,8 @@ class DecoderArchitecture:
                 unpool=bool(d.get("unpool", False)),
                 encoder_width=float(d.get("encoder_width", 1.0)),
                 encoder_convention=str(d.get("encoder_convention", "caffe")),
+                method=str(d.get("method", "wct")),
+                paints=bool(d.get("paints", False)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"model metadata does not describe decoders ({e})") from e
@@ -81,6 +89,7 @@ class DecoderArchitecture:
             or not arch.input_scale > 0
             or not 0 < arch.encoder_width <= 1
             or arch.encoder_convention not in CONVENTIONS
+            or arch.method not in ("wct", "adain")
         ):
             raise ModelError("model metadata has impossible decoders")
         return arch

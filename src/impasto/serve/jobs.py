@@ -151,14 +151,14 @@ class JobStore:
 
 class Runner:
     """One worker's methods, loaded on first use and kept (api.Loader): the built-in
-    `styles` network, the built-in compact decoders (VGG-19's, given other VGG weights),
-    VGG-19 for optimization."""
+    `styles` network, the built-in one-pass `painter` (VGG-19's decoders, given other VGG
+    weights), VGG-19 for optimization."""
 
     def __init__(self, device: str = "auto", weights: str | None = None):
         from ..api import Loader  # torch loads with the first worker, not with the module
 
         self.loader = Loader(keep=len(METHODS))
-        # The compact decoders bring their own encoder; other VGG weights need VGG-19's.
+        # painter brings its own encoder; other VGG weights need VGG-19's decoders.
         decoders = {} if weights is None else {"decoders": "decoders", "weights": weights}
         self.setup = {
             "fast": {"device": device},

@@ -8,6 +8,7 @@ workers, and under `torchrun` each rank draws its own share of every global batc
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -47,6 +48,12 @@ def find_images(folder: str | os.PathLike) -> tuple[list[Path], int]:
     if not found:
         raise OptionError(f"{root}: no readable images found (searched recursively)")
     return found, skipped
+
+
+def held_out(path: str | os.PathLike) -> bool:
+    """Whether an image is in the tenth of a folder kept out of training (for metrics and
+    samples): chosen by a hash of its file name, so the choice stays as the folder grows."""
+    return hashlib.sha256(Path(path).name.encode()).digest()[0] % 10 == 0
 
 
 def epoch_order(n: int, epoch: int, seed: int) -> torch.Tensor:

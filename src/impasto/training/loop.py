@@ -1,6 +1,7 @@
-"""The training loop every trainer plugs into: `train` (feed-forward networks) and
-`train_decoders` (the decoders of one-pass style) give it what trains and the losses of a
-batch; it does the rest, the same way for both.
+"""The training loop every trainer plugs into: `train` (feed-forward networks),
+`train_decoders` (decoders that reconstruct) and `train_arbitrary` (a one-pass network
+that paints) give it what trains and the losses of a batch; it does the rest, the same
+way for each.
 
 - Deterministic data: crops chosen by (seed, position), so a run resumed at step N sees
   what it would have seen, and each torchrun rank takes its own share.

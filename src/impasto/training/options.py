@@ -1,6 +1,7 @@
-"""The options of the two trainers, declared once (see impasto.options): `impasto train`
-and `impasto train-decoders` build their flags from these classes, `train(...)` and
-`train_decoders(...)` take them. Shared names mean the same in both."""
+"""The options of the trainers, declared once (see impasto.options): `impasto train`,
+`train-decoders` and `train-arbitrary` build their flags from these classes, `train(...)`,
+`train_decoders(...)` and `train_arbitrary(...)` take them. Shared names mean the same in
+each."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OptionError
-from ..options import DEFAULT_STYLE_LAYERS, PRECISIONS, layers, levels, opt
+from ..options import DEFAULT_STYLE_LAYERS, PRECISIONS, STYLE_LOSSES, layers, levels, opt
 
 DECODER_LEVELS = (1, 2, 3, 4, 5)
 
@@ -147,4 +148,34 @@ class DecoderOptions(TrainerOptions):
     feature_weight: float = opt(1.0, "weight of the features' relative squared error", low=0.0)
 
 
-__all__ = ["DecoderOptions", "TrainOptions", "TrainerOptions"]
+@dataclass
+class ArbitraryTrainOptions(TrainerOptions):
+    """A one-pass painting network for any painting: a compact encoder, the painting's
+    feature statistics at relu4_1 (AdaIN), and a decoder trained with content and style
+    losses to paint from them (Huang & Belongie 2017)."""
+
+    paintings: str = opt(
+        None,
+        "training paintings (searched recursively; a tenth, chosen by file name, is held out)",
+        metavar="DIR",
+        required=True,
+    )
+    encoder: str = opt(
+        "compact",
+        "decoders with a compact encoder (built-in name or file): it encodes, and their "
+        "relu4_1 decoder is where the painting decoder starts",
+        metavar="DECODERS",
+    )
+    unpool: bool = opt(
+        False, "upsample at the photo's pooling switches: sharper, closer to the photo"
+    )
+    content_weight: float = opt(1.0, "content weight", low=0.0)
+    style_weight: float = opt(2.0, "style weight", low=0.0)
+    style_layers: dict[str, float] = opt(
+        DEFAULT_STYLE_LAYERS, "style layers and weights", parse=layers, low=0.0, metavar="L[:W],..."
+    )
+    style_loss: str = opt("moments", "how style statistics are compared", choices=STYLE_LOSSES)
+    tv_weight: float = opt(0.0, "total-variation weight", low=0.0)
+
+
+__all__ = ["DecoderOptions", "ArbitraryTrainOptions", "TrainOptions", "TrainerOptions"]

@@ -1,0 +1,246 @@
+"""Train a one-pass painting network: a decoder that paints any painting's manner, not
+only its colours (Huang & Belongie 2017, "Arbitrary style transfer in real-time with
+adaptive instance normalization").
+
+A compact encoder (frozen: the one distilled from VGG-19 for the `compact` decoders)
+gives relu4_1 features of a photo and of a painting; AdaIN moves each channel of the
+photo's to the painting's mean and spread; the decoder turns them into a picture. Unlike
+decoders that learn to reconstruct, this one learns with the losses of style transfer:
+- content: the picture's own relu4_1 features must be the AdaIN features it came from
+  (relative squared error), so the photo's layout stays;
+- style: VGG-19's statistics of the picture at the style layers must be the painting's
+  (`--style-loss`, per picture), which is what puts strokes and shapes in, where
+  whitening and colouring a reconstruction decoder's features leaves a recoloured photo.
+The decoder starts as the `compact` relu4_1 decoder, with plain nearest upsampling in
+place of unpooling at the photo's switches (which copies the photo's edges back).
+
+Photos and paintings are crops drawn by (seed, position), as in `impasto train`; a tenth
+of the paintings, chosen by file name (`held_out`), never trains: the sample sheets and
+the held-out scores in the model file use them. Same loop as the other trainers: exact
+resume, DDP under torchrun, atomic checkpoints, a loss plot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..budget import BYTES_PER_TILE_PIXEL
+from ..devices import autocast
+from ..errors import OptionError
+from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
+from ..io.sheet import contact_sheet
+from ..losses import STYLE_LOSSES, Moments, content_distance, style_distances, style_target, tv_loss
+from ..models import load_network
+from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
+from ..nets.vgg import LAYERS, VGG19, check_loss_layers
+from ..nets.weights import find_weights
+from ..options import check
+from .data import CropDataset, find_images, held_out
+from .loop import SAMPLE_PHOTOS, Trainee, begin, beside, fit, holdout_photos, options_record
+from .options import ArbitraryTrainOptions
+
+LEVEL = 4  # AdaIN at relu4_1, as in Huang & Belongie
+SAMPLE_PAINTINGS = 4  # held-out paintings in each sample sheet
+
+
+def validate(opts: ArbitraryTrainOptions) -> None:
+    check(opts)
+    check_loss_layers("style", opts.style_layers)
+    opts.check_output()
+
+
+def split_paintings(folder: str) -> tuple[list, list]:
+    """(paintings that train, the held-out tenth) under `folder`."""
+    paths, _ = find_images(folder)
+    train = [p for p in paths if not held_out(p)]
+    if not train:
+        raise OptionError(f"{folder}: every painting is in the held-out tenth; add more")
+    return train, [p for p in paths if held_out(p)]
+
+
+def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Each picture's (N, C, H, W) features with each channel moved to the mean and spread
+    of its painting's."""
+    c_mean, s_mean = content.mean((2, 3), keepdim=True), style.mean((2, 3), keepdim=True)
+    c_std = content.var((2, 3), keepdim=True).add(eps).sqrt()
+    s_std = style.var((2, 3), keepdim=True).add(eps).sqrt()
+    return (content - c_mean) / c_std * s_std + s_mean
+
+
+class Pairs(Dataset):
+    """Item `position` -> (photo crop, painting crop), each drawn from (seed, position)."""
+
+    def __init__(self, photos: CropDataset, paintings: CropDataset):
+        self.photos, self.paintings = photos, paintings
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, position: int):
+        return self.photos[position][0], self.paintings[position][0]
+
+
+class _Painter(nn.Module):
+    """The frozen encoder and the decoder that trains: photos and paintings -> (pictures,
+    the AdaIN features they were painted from)."""
+
+    def __init__(self, net: Decoders):
+        super().__init__()
+        self.arch, self.decoders, self.encoder = net.arch, net.decoders, net.encoder
+
+    def forward(self, photos: torch.Tensor, paintings: torch.Tensor):
+        layer = level_layer(LEVEL)
+        with torch.no_grad():
+            switches = [] if self.arch.unpool else None
+            content = self.encoder(photos, [layer], switches)[layer].float()
+            target = adain(content, self.encoder(paintings, [layer])[layer].float())
+        return self.decoders[str(LEVEL)](target, photos.shape[-2:], switches), target
+
+
+def painter_network(encoder: str, unpool: bool = False) -> Decoders:
+    """A relu4_1 decoder with the compact encoder of `encoder` (frozen), starting as its
+    relu4_1 decoder; it upsamples by nearest neighbours, or, with `unpool`, at the
+    photo's pooling switches."""
+    source, _ = load_network(
+        encoder, "decoders", lambda a: Decoders(DecoderArchitecture.from_dict(a))
+    )
+    if source.encoder is None or LEVEL not in source.arch.levels:
+        raise OptionError(f"{encoder}: decoders with a compact encoder and relu4_1 are needed")
+    arch = replace(source.arch, levels=(LEVEL,), unpool=unpool, method="adain", paints=True)
+    net = Decoders(arch)
+    net.encoder.load_state_dict(source.encoder.state_dict())
+    net.encoder.requires_grad_(False)
+    net.decoders[str(LEVEL)].load_state_dict(source.decoders[str(LEVEL)].state_dict())
+    return net
+
+
+def train_arbitrary(
+    opts: ArbitraryTrainOptions,
+    progress: bool = True,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict:
+    """Run (or resume) training; returns the network's metadata. Ctrl-C checkpoints first."""
+    validate(opts)
+    # the encoder, decoder and VGG-19, forward and backward, for every photo and painting
+    opts, run = begin(opts, 3 * BYTES_PER_TILE_PIXEL, opts.image_size)
+    rank, _, device = run
+    photos, skipped = find_images(opts.data)
+    paintings, kept_out = split_paintings(opts.paintings)
+    vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
+    net = painter_network(opts.encoder, opts.unpool).to(device)
+    net.encoder.eval()
+    layers = sorted(opts.style_layers, key=LAYERS.index)
+    shown = [holdout_photos(opts.holdout), _sample_paintings(kept_out)] if rank == 0 else [[], []]
+
+    def losses(model, batch) -> dict[str, torch.Tensor]:
+        photo, painting = (t.to(device, non_blocking=True) for t in batch)
+        with autocast(device, opts.precision):
+            return _losses(model, net, vgg, photo, painting, layers, opts)
+
+    dataset = Pairs(
+        CropDataset(photos, opts.image_size, 1, opts.seed),
+        CropDataset(paintings, opts.image_size, 1, opts.seed + 1),
+    )
+    trainee = Trainee(
+        model=_Painter(net).to(device),
+        keep=net,
+        architecture=net.arch.to_dict(),
+        losses=losses,
+        samples=lambda step: _samples(net, *shown, opts, step, device),
+        record=options_record(opts, paintings=Path(opts.paintings).name),
+        summary=lambda: {
+            "images": len(photos),
+            "skipped_images": skipped,
+            "paintings": len(paintings),
+            "held_out_paintings": len(kept_out),
+            "holdout_scores": _scores(net, vgg, *shown, device) if all(shown) else {},
+        },
+        plotted=("content", "style", "total"),
+    )
+    return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
+
+
+def _losses(model, net, vgg, photos, paintings, layers, opts) -> dict[str, torch.Tensor]:
+    """Content (relu4_1 against the AdaIN features) and style (each picture against its
+    painting at the style layers)."""
+    layer = level_layer(LEVEL)
+    pictures, target = model(photos, paintings)
+    pictures = pictures.float()
+    again = net.encoder(pictures, [layer])[layer].float()
+    terms = {
+        "content": opts.content_weight
+        * F.mse_loss(again, target)
+        / target.pow(2).mean().clamp_min(1e-8)
+    }
+    with torch.no_grad():
+        theirs = vgg(paintings, layers)
+    ours = vgg(pictures, layers)
+    compare = STYLE_LOSSES[opts.style_loss]
+    style = 0.0
+    for name in layers:
+        for i in range(len(photos)):  # each picture against its own painting
+            goal = style_target(opts.style_loss, Moments.of(theirs[name][i : i + 1].float()))
+            style = style + opts.style_layers[name] * compare(ours[name][i : i + 1].float(), goal)
+    terms["style"] = opts.style_weight * style / len(photos)
+    if opts.tv_weight:
+        terms["tv"] = opts.tv_weight * tv_loss(pictures)
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def _sample_paintings(paths: list, side: int = 256) -> list[torch.Tensor]:
+    step = max(1, len(paths) // SAMPLE_PAINTINGS)  # spread over the folder's sources
+    chosen = paths[::step][:SAMPLE_PAINTINGS]
+    return [to_tensor(resize_longest(load_image(p), side)) for p in chosen]
+
+
+@torch.no_grad()
+def paint(net: Decoders, photo: torch.Tensor, painting: torch.Tensor) -> torch.Tensor:
+    """One picture, as the decoder paints it at full strength, in [0, 1]."""
+    layer = level_layer(LEVEL)
+    switches = net.switches()
+    content = net.encoder(photo, [layer], switches)[layer]
+    style = net.encoder(painting, [layer])[layer]
+    return net[LEVEL](adain(content, style), photo.shape[-2:], switches).clamp(0, 1).float()
+
+
+def _samples(net, photos, paintings, opts, step, device) -> None:
+    if not photos or not paintings:
+        return
+    net.eval()
+    rows = [[Image.new("RGB", (8, 8), "white")] + [to_image(p) for p in paintings]]
+    for photo in photos[:SAMPLE_PHOTOS]:
+        outs = [paint(net, photo.to(device), s.to(device)) for s in paintings]
+        rows.append([to_image(photo)] + [to_image(o.cpu()) for o in outs])
+    net.train()
+    net.encoder.eval()
+    folder = beside(opts.output, "_samples")
+    folder.mkdir(exist_ok=True)
+    labels = ["photo"] + [f"painting {i + 1}" for i in range(len(paintings))]
+    save_image(contact_sheet(rows, labels, cell=192), folder / f"step_{step:06d}.png")
+
+
+def _scores(net, vgg, photos, paintings, device) -> dict[str, float]:
+    """Mean content and style distances (the project's metrics) over the held-out photos
+    x held-out paintings of the sample sheet."""
+    net.eval()
+    content, style = [], []
+    for photo in photos:
+        for painting in paintings:
+            x, s = photo.to(device), painting.to(device)
+            out = paint(net, x, s)
+            sized = F.interpolate(s, scale_factor=max(out.shape[-2:]) / max(s.shape[-2:]))
+            content.append(content_distance(vgg, out, x))
+            style.append(style_distances(vgg, out, sized)["style_distance"])
+    return {
+        "content_distance": round(sum(content) / len(content), 4),
+        "style_distance": round(sum(style) / len(style), 4),
+    }

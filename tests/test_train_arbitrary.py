@@ -1,0 +1,159 @@
+"""`impasto train-arbitrary`: a one-pass network trained with style losses, and how the
+arbitrary method uses the file it writes."""
+
+import pytest
+import torch
+
+from impasto.cli import main
+from impasto.errors import ImpastoError
+from impasto.io.images import load_image, resize_longest, to_tensor
+from impasto.io.modelfile import load_model
+from impasto.methods.arbitrary import ArbitraryStylizer
+from impasto.models import resolve_model
+from impasto.training.arbitrary import (
+    ArbitraryTrainOptions,
+    adain,
+    split_paintings,
+    train_arbitrary,
+)
+from impasto.training.data import held_out
+
+
+def options(data, out, **more) -> ArbitraryTrainOptions:
+    return ArbitraryTrainOptions(
+        **{
+            "data": str(data / "train"),
+            "paintings": str(data / "paintings"),
+            "output": str(out),
+            "steps": 12,
+            "batch_size": 2,
+            "image_size": 64,
+            "workers": 0,
+            "sample_every": 0,
+            "checkpoint_every": 100,
+            **more,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def painter_file(data, tmp_path_factory):
+    """A network after the few steps a test can afford, and the losses of each step."""
+    out = tmp_path_factory.mktemp("painter") / "painter.safetensors"
+    seen: list[dict] = []
+    meta = train_arbitrary(
+        options(data, out, lr=1e-3, holdout=str(data / "holdout")),
+        progress=False,
+        callback=lambda _, losses: seen.append(losses),
+    )
+    return out, meta, seen
+
+
+def test_a_tenth_of_the_paintings_is_held_out(data):
+    train, kept = split_paintings(str(data / "paintings"))
+    total = len(train) + len(kept)
+    assert 0.06 * total < len(kept) < 0.14 * total  # a tenth, by a hash of the name
+    assert not set(train) & set(kept)
+    assert all(held_out(p) for p in kept) and not any(held_out(p) for p in train)
+    assert held_out(kept[0].name) and held_out(f"/elsewhere/{kept[0].name}")  # the name decides
+
+
+def test_adain_gives_each_picture_its_paintings_statistics():
+    content, style = torch.randn(2, 8, 5, 6), torch.randn(2, 8, 7, 4) * 3 + 2
+    moved = adain(content, style)
+    assert torch.allclose(moved.mean((2, 3)), style.mean((2, 3)), atol=1e-4)
+    assert torch.allclose(moved.var((2, 3)), style.var((2, 3)), rtol=1e-3)
+    # each picture takes its own painting's, not the batch's
+    assert torch.allclose(adain(content[1:], style[1:]), moved[1:], atol=1e-5)
+
+
+def test_training_paints_and_the_file_is_a_one_pass_network(painter_file, content, style):
+    out, meta, seen = painter_file
+    assert meta["architecture"] == {**meta["architecture"], "levels": [4], "method": "adain"}
+    assert meta["architecture"]["paints"] and not meta["architecture"]["unpool"]
+    training = meta["training"]
+    assert training["paintings"] > 5 * training["held_out_paintings"] > 0
+    scores = training["holdout_scores"]
+    assert scores["content_distance"] > 0 and 0 < scores["style_distance"] < 5
+    # the style loss falls from the reconstruction decoder it started as
+    style_losses = [s["style"] for s in seen]
+    assert sum(style_losses[-4:]) < sum(style_losses[:4]), style_losses
+    # the encoder stayed the compact one, frozen
+    state, _ = load_model(out)
+    compact, _ = load_model(resolve_model("compact"))
+    for name in ("encoder.convs.conv1_1.weight", "encoder.convs.conv4_1.weight"):
+        assert torch.equal(state[name], compact[name])
+    assert (out.parent / "painter_samples").is_dir() and out.with_name("painter_loss.png").exists()
+
+    painter = ArbitraryStylizer(out, device="cpu")
+    result = painter.run(content, style, size=64)
+    assert result.image.size == (64, 48)
+    assert result.options["method"] is None  # the file's own: AdaIN
+    wct = painter.run(content, style, size=64, method="wct")  # still possible, and differs
+    assert not torch.equal(wct.pixels, result.pixels)
+
+
+def test_strength_moves_the_picture_away_from_the_photo(painter_file, content, style):
+    """0 is the photo itself, and each step up moves the picture further from it."""
+    painter = ArbitraryStylizer(painter_file[0], device="cpu")
+    photo = to_tensor(resize_longest(load_image(content), 64))
+    away = []
+    for strength in (0, 0.25, 0.5, 0.75, 1):
+        picture = painter.run(content, style, size=64, strength=strength).pixels
+        away.append(float((picture - photo).abs().mean()))
+    assert away[0] < 1e-6
+    assert all(a < b for a, b in zip(away, away[1:], strict=False)), away
+
+
+def test_training_resumes_exactly(data, tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    straight: list[dict] = []
+    train_arbitrary(
+        options(data, tmp_path / "a" / "p.safetensors", steps=5),
+        progress=False,
+        callback=lambda _, losses: straight.append(losses),
+    )
+
+    def stop_at_2(step, _):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_arbitrary(
+            options(data, tmp_path / "b" / "p.safetensors", steps=5),
+            progress=False,
+            callback=stop_at_2,
+        )
+    resumed: list[dict] = []
+    train_arbitrary(
+        options(data, tmp_path / "b" / "p.safetensors", steps=5, resume=True),
+        progress=False,
+        callback=lambda _, losses: resumed.append(losses),
+    )
+    assert resumed == straight[2:]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"style_weight": -1.0}, "style_weight must be at least 0"),
+        ({"style_layers": {"relu9_1": 1.0}}, "relu9_1"),
+        ({"style_loss": "l1"}, "style_loss must be one of"),
+        ({"encoder": "styles"}, "decoders"),
+        ({"encoder": "decoders"}, "compact encoder"),
+    ],
+)
+def test_bad_options(data, tmp_path, change, message):
+    with pytest.raises(ImpastoError, match=message):
+        train_arbitrary(options(data, tmp_path / "p.safetensors", **change), progress=False)
+
+
+def test_cli_train_arbitrary(data, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["train-arbitrary", "--data", str(data / "train"), "-o", str(tmp_path / "p.safetensors")]
+    assert main([*args, "--paintings", str(empty)]) == 2
+    assert "no readable images" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # --paintings is required
+        main(args)
+    assert info.value.code == 2 and "--paintings" in capsys.readouterr().err
