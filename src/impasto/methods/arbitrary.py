@@ -305,24 +305,23 @@ class ArbitraryStylizer:
         levels, layers, encode, decoders = self._plan(opts)
         blend = blend_weights(opts.style_weights, len(paintings))
         style_stats = stats or [self._moments(p, layers, encode) for p in paintings]
+        whole = max(photo.shape[-2:]) <= self.tile  # the picture's size, not the margin's
         x, margin = photo, 0
         if self.decoders.arch.paints:  # its picture frays at the edges: paint past them
             margin = min(PAINT_MARGIN, min(photo.shape[-2:]) - 1)
             x = F.pad(photo, [margin] * 4, mode="reflect")
         for level, layer in zip(levels, layers, strict=True):
-            x = self._level(x, level, layer, style_stats, blend, opts, encode, decoders)
+            x = self._level(x, level, layer, style_stats, blend, opts, encode, decoders, whole)
         if margin:
             x = x[..., margin:-margin, margin:-margin]
         if self.decoders.arch.paints and opts.strength < 1:  # it paints even the photo
             x = torch.lerp(photo, x, opts.strength)
         return x
 
-    def _level(self, x, level, layer, style_stats, blend, opts, encode, decoders):
-        """One level: encode, move the features to the styles' statistics, decode. Above
-        `tile` px the picture goes through in overlapping tiles; the statistics are
-        always the whole picture's, so the tiles agree."""
-        margin = 2 * PAINT_MARGIN if self.decoders.arch.paints else 0  # not the picture's
-        whole = max(x.shape[-2:]) <= self.tile + margin
+    def _level(self, x, level, layer, style_stats, blend, opts, encode, decoders, whole):
+        """One level: encode, move the features to the styles' statistics, decode. Unless
+        `whole` (a picture of at most `tile` px), the picture goes through in overlapping
+        tiles; the statistics are always the whole picture's, so the tiles agree."""
         method = opts.method or self.decoders.arch.method
         if whole:  # one encoder pass gives both the statistics and the features
             switches = self.decoders.switches()

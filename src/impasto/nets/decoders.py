@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ImageError, ModelError
+from ..options import ONE_PASS_METHODS
 from .vgg import VGG19, narrow, unpool
 from .weights import CONVENTIONS
 
@@ -89,7 +90,7 @@ class DecoderArchitecture:
             or not arch.input_scale > 0
             or not 0 < arch.encoder_width <= 1
             or arch.encoder_convention not in CONVENTIONS
-            or arch.method not in ("wct", "adain")
+            or arch.method not in ONE_PASS_METHODS
         ):
             raise ModelError("model metadata has impossible decoders")
         return arch

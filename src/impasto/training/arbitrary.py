@@ -205,11 +205,7 @@ def _sample_paintings(paths: list, side: int = 256) -> list[torch.Tensor]:
 @torch.no_grad()
 def paint(net: Decoders, photo: torch.Tensor, painting: torch.Tensor) -> torch.Tensor:
     """One picture, as the decoder paints it at full strength, in [0, 1]."""
-    layer = level_layer(LEVEL)
-    switches = net.switches()
-    content = net.encoder(photo, [layer], switches)[layer]
-    style = net.encoder(painting, [layer])[layer]
-    return net[LEVEL](adain(content, style), photo.shape[-2:], switches).clamp(0, 1).float()
+    return _Painter(net)(photo, painting)[0].clamp(0, 1).float()
 
 
 def _samples(net, photos, paintings, opts, step, device) -> None:
