@@ -1,7 +1,17 @@
 import pytest
 import torch
 
-from impasto.losses import STYLE_LOSSES, Moments, gram_matrix, self_product, style_target
+from impasto.errors import ImageError
+from impasto.losses import (
+    STYLE_LOSSES,
+    Moments,
+    chroma_detail,
+    fine_chroma,
+    gram_matrix,
+    grid_detail,
+    self_product,
+    style_target,
+)
 
 torch.manual_seed(0)
 FEATURES = torch.rand(1, 8, 6, 5) * 3
@@ -116,3 +126,43 @@ def test_self_product_of_bf16_is_float32_with_a_bf16_gradient(columns, wide):
         torch.testing.assert_close(product, exact @ exact.mT, rtol=2**-8, atol=0)
         assert torch.equal(product, product.bfloat16().float())
     torch.testing.assert_close(half.grad.float(), exact.grad, rtol=1e-2, atol=1e-3)
+
+
+def test_chroma_detail_sees_fine_colour_not_brightness_or_coarse_colour():
+    """Chromatic stripes 2 px apart are what it measures; the same stripes in brightness
+    (strokes, edges) and colour changing over 16 px are not."""
+    y, x = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    fine, coarse = ((x + y) % 2).float(), torch.sin(x * torch.pi / 8)  # 2-px, 16-px periods
+    grey = torch.full((3, 64, 64), 0.5)
+    fringes = grey + 0.1 * fine * torch.tensor([1.0, -1.0, 0.0])[:, None, None]
+    strokes = grey + 0.1 * fine  # the same in R, G and B: brightness
+    patches = grey + 0.1 * coarse * torch.tensor([1.0, -1.0, 0.0])[:, None, None]
+    scores = chroma_detail(torch.stack([fringes, strokes, patches, grey]))
+    assert scores[0] > 100 and scores[1] < 1e-3 and scores[2] < 1e-6 and scores[3] < 1e-6
+    assert fine_chroma(fringes[None]) == pytest.approx(float(scores[0]), rel=1e-5)
+    # as a loss: its gradient takes the fringes away
+    image = fringes[None].clone().requires_grad_(True)
+    chroma_detail(image).sum().backward()
+    assert chroma_detail((image - 0.05 * image.grad).detach()) < 0.5 * scores[0]
+
+
+def test_grid_detail_sees_a_pattern_repeating_on_the_upsampling_grid():
+    """A faint pattern repeating every 8 px (or 4), whatever its sign in each patch, is
+    what it measures; at the same contrast a smooth ramp, a hard edge and a wave of
+    another period hardly count."""
+    y, x = torch.meshgrid(torch.arange(96), torch.arange(96), indexing="ij")
+    cell = torch.rand(8, 8, generator=torch.Generator().manual_seed(0)) - 0.5
+    sign = torch.where((x // 32 + y // 32) % 2 == 0, 1.0, -1.0)  # flips from patch to patch
+    contrast = 0.04
+    grid = sign * cell.repeat(12, 12)
+    lines = ((x % 4 == 0) | (y % 4 == 0)).float()
+    ramp, edge, wave = x / 96, (x > 45).float(), torch.sin(x * 2 * torch.pi / 13)
+    images = torch.stack(
+        [(0.5 + contrast * t).expand(3, -1, -1) for t in (grid, lines, ramp, edge, wave)]
+    )
+    scores = grid_detail(images)
+    assert scores[0] > 3 and scores[1] > 3
+    assert scores[2] < 0.01 * scores[0] and scores[3] < 0.1 * scores[0]
+    assert scores[4] < 0.2 * scores[0]
+    with pytest.raises(ImageError, match="too small"):
+        grid_detail(torch.rand(1, 3, 24, 64))

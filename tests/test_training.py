@@ -282,3 +282,45 @@ def test_temporal_training_steadies_the_network_it_finetunes(data, tmp_path):
     other = options(data, tmp_path / "other", blocks=2, finetune=base.output)
     with pytest.raises(OptionError, match="give its styles, width and blocks"):
         train(other, progress=False)
+
+
+def test_artefact_weights_keep_fringes_and_grid_out(data, tmp_path):
+    """Fine-tuned the same way from the built-in `styles`, with and without --chroma-weight
+    and --grid-weight: with them its pictures of photos it never saw have far less fine
+    colour detail and less of an 8-px grid."""
+    from impasto.io.images import load_image, resize_longest, to_tensor
+    from impasto.losses import chroma_detail, grid_detail
+
+    names = FastStylizer("styles", "cpu").styles
+
+    def finetune(folder, **weights) -> TrainOptions:
+        opts = options(
+            data,
+            tmp_path / folder,
+            styles=[str(next((data / "styles").glob(f"{n}.*"))) for n in names],
+            width=8,
+            blocks=5,
+            finetune="styles",
+            steps=10,
+            lr=2e-3,
+            image_size=96,
+            **weights,
+        )
+        history = []
+        train(opts, progress=False, callback=lambda step, v: history.append(v))
+        assert ("chroma" in history[0]) == bool(weights)
+        return opts
+
+    plain, clean = finetune("plain"), finetune("clean", chroma_weight=1e6, grid_weight=1e6)
+    photos = [
+        to_tensor(resize_longest(load_image(p), 128)) for p in find_images(data / "holdout")[0][:3]
+    ]
+    candy = torch.eye(12)[names.index("candy")]
+
+    def artefacts(opts) -> tuple[float, float]:
+        fast = FastStylizer(opts.output, "cpu")
+        pictures = [fast.run_batch(p, candy) for p in photos]
+        return tuple(sum(float(f(p)) for p in pictures) for f in (chroma_detail, grid_detail))
+
+    (chroma, grid), (chroma_plain, grid_plain) = artefacts(clean), artefacts(plain)
+    assert chroma < 0.5 * chroma_plain and grid < 0.8 * grid_plain

@@ -4,6 +4,7 @@
     # {"style_distance": 0.41, "moment_distance": 0.38, "content_distance": 0.62,
     #  "style_distance_by_layer": {"relu1_1": 0.12, ...}}
     artefact_score("out.png", "photo.jpg")  # 1.3: fine colour detail against the photo's
+    grid_score("out.png", "photo.jpg")  # 1.1: a pattern repeating every 8 px, likewise
 
 All are relative VGG-19 distances (see `losses.style_distances`, `content_distance`):
 lower style distance (Gram matrices) or moment distance (means and covariances) is more
@@ -19,7 +20,7 @@ import torch
 
 from .budget import BYTES_PER_VGG_PIXEL, check_fits
 from .io.images import ImageSource, load_image, resize_longest, scaled_size, to_tensor
-from .losses import content_distance, fine_chroma, style_distances
+from .losses import GRID_PERIOD, content_distance, fine_chroma, grid_detail, style_distances
 from .nets.vgg import load_vgg
 from .nets.weights import VGGWeights
 
@@ -55,6 +56,23 @@ def artefact_score(output: ImageSource, content: ImageSource, size: int = EVAL_S
     both at `size`: about 1 for a picture as clean as the photo; chromatic fringes,
     checkerboards and hatching raise it. A style's own fine colour texture raises it too,
     so compare methods on the same pairs."""
+    return _against_photo(fine_chroma, output, content, size)
+
+
+def grid_score(
+    output: ImageSource, content: ImageSource, size: int = EVAL_SIZE, period: int = GRID_PERIOD
+) -> float:
+    """How much of the picture repeats every `period` px (`losses.grid_detail`), in
+    brightness or colour, against its photo, both at `size`: about 1 for none beyond the
+    photo's own; the faint grid a network leaves where it upsamples raises it."""
+
+    def measure(image: torch.Tensor) -> float:
+        return float(grid_detail(image.double(), period)[0])
+
+    return _against_photo(measure, output, content, size)
+
+
+def _against_photo(measure, output: ImageSource, content: ImageSource, size: int) -> float:
     out = to_tensor(resize_longest(load_image(output), size))
     photo = to_tensor(resize_longest(load_image(content), size))
-    return fine_chroma(out) / max(fine_chroma(photo), 1e-9)
+    return measure(out) / max(measure(photo), 1e-9)

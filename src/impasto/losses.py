@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from .errors import ImageError
 from .options import DEFAULT_STYLE_LAYERS
 
 
@@ -235,20 +236,59 @@ def content_distance(
     return float((a - b).pow(2).sum() / b.pow(2).sum())
 
 
-ARTEFACT_CUTOFF = 0.25  # cycles per pixel: detail finer than a 4-px period
+# cycles per pixel: detail finer than an 8-px period. A transformation network halves
+# its resolution twice, and its hatching lies on that 4-px grid, at 4-8 px periods.
+ARTEFACT_CUTOFF = 0.125
+
+
+def chroma_detail(images: torch.Tensor, cutoff: float = ARTEFACT_CUTOFF) -> torch.Tensor:
+    """The mean square, per pixel in 0–255 units, of the finest detail (above `cutoff`
+    cycles per pixel) in the colour of each (N, 3, H, W) image: its chroma channels (Cb,
+    Cr of JPEG's YCbCr) high-passed in the Fourier domain, shape (N,). Paintings and
+    photos have little there; a network's chromatic fringes, checkerboards and hatching
+    have a lot. Differentiable: as a loss it keeps them out of a network's pictures
+    while leaving strokes, which live in brightness and coarser colour, free."""
+    r, g, b = (images * 255).unbind(1)
+    chroma = torch.stack(
+        [-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b], 1
+    )
+    h, w = chroma.shape[-2:]
+    # Parseval: |FFT|² / (H·W) sums to the energy (squared real and imaginary parts: the
+    # gradient of a complex abs is undefined at 0)
+    power = torch.view_as_real(torch.fft.fft2(chroma)).pow(2).sum(-1) / (h * w)
+    fy = torch.fft.fftfreq(h, dtype=images.dtype, device=images.device)
+    fx = torch.fft.fftfreq(w, dtype=images.dtype, device=images.device)
+    high = (fy[:, None] ** 2 + fx[None, :] ** 2).sqrt() > cutoff
+    return (power * high).sum((1, 2, 3)) / (h * w)
+
+
+# px: a decoder from relu4_1 upsamples 1/8 of the size by nearest neighbours, a
+# transformation network 1/4: a period of 8 holds both grids
+GRID_PERIOD = 8
+GRID_WINDOW = 4  # periods a side: the patches in which a grid is looked for
+
+
+def grid_detail(images: torch.Tensor, period: int = GRID_PERIOD) -> torch.Tensor:
+    """The mean square, per pixel in 0–255 units, of the part of each (N, 3, H, W) image
+    that repeats every `period` px along both axes, shape (N,). It is looked for in
+    patches of GRID_WINDOW periods a side, after the image's coarser shading is taken
+    out: each patch's mean at each of the period × period phases, less the patch's mean.
+    A network that upsamples by nearest neighbours (from 1/4 or 1/8 of the size) can
+    leave a faint grid of that period over flat areas; a photo or a painting has little
+    there. Differentiable: as a loss it keeps the grid out."""
+    n, c, h, w = images.shape
+    side = period * GRID_WINDOW
+    if h < side or w < side:
+        raise ImageError(f"a {w}x{h} px picture is too small to look for a {period}-px grid in")
+    # Shading and coarse shapes out first (less a (period + 1)-px box mean, which keeps a
+    # ramp exactly), so that only what changes within a period is left to repeat.
+    smooth = F.avg_pool2d(F.pad(images, [period // 2] * 4, mode="replicate"), period + 1, 1)
+    x = (images - smooth)[..., : h // side * side, : w // side * side] * 255
+    x = x.reshape(n, c, h // side, GRID_WINDOW, period, w // side, GRID_WINDOW, period)
+    phases = x.mean((3, 6))  # (N, C, rows, period, cols, period)
+    return (phases - phases.mean((3, 5), keepdim=True)).pow(2).mean((1, 2, 3, 4, 5))
 
 
 def fine_chroma(image: torch.Tensor, cutoff: float = ARTEFACT_CUTOFF) -> float:
-    """The mean square, per pixel in 0–255 units, of the finest detail (above `cutoff`
-    cycles per pixel) in the colour of a (1, 3, H, W) image: its chroma channels (Cb, Cr
-    of JPEG's YCbCr) high-passed in the Fourier domain. Paintings and photos have little
-    there; a network's chromatic fringes, checkerboards and hatching have a lot."""
-    r, g, b = image[0].double() * 255
-    chroma = torch.stack(
-        [-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b]
-    )
-    h, w = chroma.shape[-2:]
-    power = torch.fft.fft2(chroma).abs().pow(2) / (h * w)  # Parseval: sums to the energy
-    fy, fx = torch.fft.fftfreq(h, dtype=torch.float64), torch.fft.fftfreq(w, dtype=torch.float64)
-    high = (fy[:, None] ** 2 + fx[None, :] ** 2).sqrt() > cutoff
-    return float(power[:, high].sum() / (h * w))
+    """`chroma_detail` of one (1, 3, H, W) image, in float64: the metric."""
+    return float(chroma_detail(image.double(), cutoff)[0])

@@ -44,7 +44,16 @@ from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from ..options import check
 from .data import CropDataset, find_images, held_out
-from .loop import SAMPLE_PHOTOS, Trainee, begin, beside, fit, holdout_photos, options_record
+from .loop import (
+    SAMPLE_PHOTOS,
+    Trainee,
+    artefact_terms,
+    begin,
+    beside,
+    fit,
+    holdout_photos,
+    options_record,
+)
 from .options import ArbitraryTrainOptions
 
 LEVEL = 4  # AdaIN at relu4_1, as in Huang & Belongie
@@ -192,6 +201,7 @@ def _losses(model, net, vgg, photos, paintings, layers, opts) -> dict[str, torch
     terms["style"] = opts.style_weight * style / len(photos)
     if opts.tv_weight:
         terms["tv"] = opts.tv_weight * tv_loss(pictures)
+    terms.update(artefact_terms(pictures, opts))
     terms["total"] = sum(terms.values())
     return terms
 

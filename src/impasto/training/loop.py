@@ -33,6 +33,7 @@ from ..errors import ModelError, OptionError
 from ..io.images import load_image, resize_longest, save_image, to_tensor
 from ..io.modelfile import load_model, save_model
 from ..io.sheet import plot_curves
+from ..losses import chroma_detail, grid_detail
 from .data import PositionSampler, find_images
 from .options import TrainerOptions
 
@@ -51,6 +52,17 @@ class Trainee:
     record: dict  # the options as the model file keeps them
     summary: Callable[[], dict] = dict  # more for the model file's training record, at the end
     plotted: tuple[str, ...] | None = None  # the losses plotted (None: all)
+
+
+def artefact_terms(pictures: torch.Tensor, opts) -> dict[str, torch.Tensor]:
+    """The weighted artefact losses (`chroma_weight`, `grid_weight` of the trainer's
+    options) of a batch of (float32) pictures, those switched on."""
+    terms = {}
+    if opts.chroma_weight:
+        terms["chroma"] = opts.chroma_weight * chroma_detail(pictures).mean()
+    if opts.grid_weight:
+        terms["grid"] = opts.grid_weight * grid_detail(pictures).mean()
+    return terms
 
 
 def checkpoint_path(output: str | os.PathLike) -> Path:

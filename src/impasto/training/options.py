@@ -62,6 +62,28 @@ class TrainerOptions:
             raise OptionError(f"{self.output}: folder does not exist")
 
 
+def chroma_weight():
+    """The option of `losses.chroma_detail`'s weight, for the trainers whose networks
+    paint; off by default, as each trainer's losses have their own scale (20000, with
+    grid_weight 10000, fine-tuned the built-in `styles`; docs/models.md)."""
+    return opt(
+        0.0,
+        "weight of the colour's finest detail (finer than an 8-px period): keeps chromatic "
+        "fringes and hatching out of the pictures (0: off)",
+        low=0.0,
+    )
+
+
+def grid_weight():
+    """The option of `losses.grid_detail`'s weight (see chroma_weight)."""
+    return opt(
+        0.0,
+        "weight of what repeats every 8 px, where the network upsamples: keeps a faint "
+        "grid out of flat areas (0: off)",
+        low=0.0,
+    )
+
+
 @dataclass
 class TrainOptions(TrainerOptions):
     """A feed-forward network for one or more styles (Johnson et al.; several styles by
@@ -86,6 +108,8 @@ class TrainOptions(TrainerOptions):
     content_weight: float = opt(150.0, "content weight", low=0.0)
     style_weight: float = opt(30.0, "style weight", low=0.0)
     tv_weight: float = opt(10.0, "total-variation weight", low=0.0)
+    chroma_weight: float = chroma_weight()
+    grid_weight: float = grid_weight()
     content_layers: dict[str, float] = opt(
         {"relu3_1": 1.0}, "content layers and weights", parse=layers, low=0.0, metavar="L[:W],..."
     )
@@ -176,6 +200,13 @@ class ArbitraryTrainOptions(TrainerOptions):
     )
     style_loss: str = opt("moments", "how style statistics are compared", choices=STYLE_LOSSES)
     tv_weight: float = opt(0.0, "total-variation weight", low=0.0)
+    chroma_weight: float = chroma_weight()
+    grid_weight: float = grid_weight()
 
 
-__all__ = ["DecoderOptions", "ArbitraryTrainOptions", "TrainOptions", "TrainerOptions"]
+__all__ = [
+    "ArbitraryTrainOptions",
+    "DecoderOptions",
+    "TrainOptions",
+    "TrainerOptions",
+]

@@ -37,6 +37,7 @@ from ..options import check
 from .data import CropDataset, find_images, move
 from .loop import (
     Trainee,
+    artefact_terms,
     begin,
     beside,
     fit,
@@ -75,8 +76,7 @@ def train(
     paths, skipped = find_images(opts.data)
     arch = Architecture(styles=tuple(names), width=opts.width, blocks=opts.blocks)
     net = TransformerNet(arch)
-    if opts.finetune:
-        _start_from(net, opts.finetune)
+    base = _start_from(net, opts.finetune) if opts.finetune else None
     net = net.to(device, memory_format=channels_last)
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device, memory_format=channels_last)
     layers = sorted({*opts.content_layers, *opts.style_layers}, key=LAYERS.index)
@@ -119,7 +119,11 @@ def train(
         losses=losses,
         samples=lambda step: _write_samples(net, holdout, names, opts, step, device),
         record=options_record(opts, style_names=names),
-        summary=lambda: {"images": len(paths), "skipped_images": skipped},
+        summary=lambda: {
+            "images": len(paths),
+            "skipped_images": skipped,
+            **({"finetuned_from": base} if base else {}),
+        },
     )
     return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
 
@@ -134,17 +138,19 @@ def _temporal(model, out, moved, theta, styles) -> torch.Tensor:
     return temporal_loss(again.float(), carried, seen.float())
 
 
-def _start_from(net: TransformerNet, model: str) -> None:
-    """Fine-tuning: the weights of a trained network of the same architecture."""
+def _start_from(net: TransformerNet, model: str) -> dict:
+    """Fine-tuning: the weights of a trained network of the same architecture. Returns
+    what its file says of it (its hash and training), for the new file's record."""
     from ..methods.feedforward import load_transformer
 
-    trained, _ = load_transformer(model)
+    trained, meta = load_transformer(model)
     if trained.arch != net.arch:
         raise OptionError(
             f"--finetune {model}: its network ({trained.arch.to_dict()}) is not the one "
             f"these options make ({net.arch.to_dict()}): give its styles, width and blocks"
         )
     net.load_state_dict(trained.state_dict())
+    return {key: meta[key] for key in ("sha256", "training", "created") if key in meta}
 
 
 @torch.no_grad()
@@ -184,6 +190,7 @@ def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, t
     else:
         terms["pixel"] = opts.pixel_weight * F.mse_loss(out.float(), target) * 255.0**2
     terms["tv"] = opts.tv_weight * tv_loss(out.float())
+    terms.update(artefact_terms(out.float(), opts))
     terms["total"] = sum(terms.values())
     return terms
 
