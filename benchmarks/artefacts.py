@@ -72,11 +72,12 @@ def main() -> None:
     scores = {"artefact": artefact_score, "grid": grid_score}
     rows: dict[str, list[str]] = {kind: [] for kind in scores}
     totals = {kind: {n: [] for n in names} for kind in scores}
-    crops = []
+    crops, measured = [], []  # the crops' rows, the styles whose paintings were found
     for style in next(iter(fast.values())).styles:
         painting = next((DATA / "styles").glob(f"{style}.*"), None)
         if painting is None:
             continue
+        measured.append(style)
         found = {kind: {n: [] for n in names} for kind in scores}
         for i, path in enumerate(photos):
             photo = resize_longest(load_image(path), args.size)
@@ -115,12 +116,7 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(report)
     if args.crops:
-        shown = [
-            s
-            for s in next(iter(fast.values())).styles
-            if next((DATA / "styles").glob(f"{s}.*"), None)
-        ]
-        save_image(contact_sheet(crops, names, shown[:CROP_STYLES], cell=2 * CROP), args.crops)
+        save_image(contact_sheet(crops, names, measured[:CROP_STYLES], cell=2 * CROP), args.crops)
 
 
 def _middle(picture: Image.Image) -> Image.Image:

@@ -35,7 +35,7 @@ from ..io.modelfile import load_model, save_model
 from ..io.sheet import plot_curves
 from ..losses import chroma_detail, grid_detail
 from .data import PositionSampler, find_images
-from .options import TrainerOptions
+from .options import ArbitraryTrainOptions, TrainerOptions, TrainOptions
 
 SAMPLE_PHOTOS = 4  # held-out photos in each sample sheet
 
@@ -54,9 +54,11 @@ class Trainee:
     plotted: tuple[str, ...] | None = None  # the losses plotted (None: all)
 
 
-def artefact_terms(pictures: torch.Tensor, opts) -> dict[str, torch.Tensor]:
-    """The weighted artefact losses (`chroma_weight`, `grid_weight` of the trainer's
-    options) of a batch of (float32) pictures, those switched on."""
+def artefact_terms(
+    pictures: torch.Tensor, opts: TrainOptions | ArbitraryTrainOptions
+) -> dict[str, torch.Tensor]:
+    """The weighted artefact losses (the options' `chroma_weight`, `grid_weight`) of a
+    batch of (float32) pictures, those switched on."""
     terms = {}
     if opts.chroma_weight:
         terms["chroma"] = opts.chroma_weight * chroma_detail(pictures).mean()

@@ -185,12 +185,13 @@ def _losses(vgg, layers, out, photos, target, which, grams, opts) -> dict[str, t
             gram_error = F.mse_loss(gram_matrix(feats), grams[name][which])
             style = style + opts.style_layers[name] * gram_error
     terms = {"content": opts.content_weight * content}
+    pictures = out.float()  # the pixel losses in float32, also from bf16
     if target is None:
         terms["style"] = opts.style_weight * style
     else:
-        terms["pixel"] = opts.pixel_weight * F.mse_loss(out.float(), target) * 255.0**2
-    terms["tv"] = opts.tv_weight * tv_loss(out.float())
-    terms.update(artefact_terms(out.float(), opts))
+        terms["pixel"] = opts.pixel_weight * F.mse_loss(pictures, target) * 255.0**2
+    terms["tv"] = opts.tv_weight * tv_loss(pictures)
+    terms.update(artefact_terms(pictures, opts))
     terms["total"] = sum(terms.values())
     return terms
 
