@@ -8,6 +8,7 @@ import pytest
 from impasto.cli import main
 from impasto.errors import OutputError, VideoError
 from impasto.io.video import probe, stylize_video
+from impasto.options import Media
 
 av = pytest.importorskip("av")
 
@@ -83,7 +84,7 @@ def test_flow_consistency_steadies_a_flickering_pan(content):
 
     photo = np.asarray(Image.open(content).convert("RGB").resize((240, 180)))
     rng = np.random.default_rng(0)
-    steady = FlowConsistency(0.6)
+    steady = FlowConsistency(Media().consistency_strength)
     painted, shown = [], []
     for t in range(8):
         frame = np.ascontiguousarray(photo[20:160, 2 * t : 2 * t + 200])  # 2 px a frame
@@ -101,6 +102,31 @@ def test_flow_consistency_steadies_a_flickering_pan(content):
 
     assert flicker(shown) < 0.5 * flicker(painted)
     assert abs(np.mean(shown[-1]) - np.mean(painted[-1])) < 2
+
+
+def test_flow_consistency_keeps_carried_strokes_sharp(content):
+    """A slow pan by a fraction of a pixel a frame, painted consistently (each frame the
+    picture itself): what is carried is warped again at every frame, so a blurring warp
+    would soften it frame after frame. The last frame keeps most of its fine detail: 0.87
+    at the default strength, 0.9; bilinear warps along a half-size flow kept 0.71 at
+    strength 0.6 and 0.37 at 0.9."""
+    cv2 = pytest.importorskip("cv2")
+    from PIL import Image
+
+    from impasto.methods.temporal import FlowConsistency
+
+    photo = np.asarray(Image.open(content).convert("RGB").resize((320, 240)))
+    steady = FlowConsistency(Media().consistency_strength)
+    for t in range(10):
+        move = np.float32([[1, 0, -1.5 * t], [0, 1, -0.5 * t]])
+        frame = cv2.warpAffine(photo, move, (240, 180), flags=cv2.INTER_CUBIC)
+        shown = steady(frame, frame.astype(np.float32))
+
+    def detail(image):
+        image = image.astype(np.float32)[10:-10, 10:-10]
+        return np.abs(image - cv2.GaussianBlur(image, (0, 0), 1.0)).mean()
+
+    assert detail(shown) > 0.8 * detail(frame)
 
 
 def test_cli_video_consistency_flags(clip, tmp_path, capsys, model_file):

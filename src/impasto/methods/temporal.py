@@ -1,13 +1,18 @@
 """Video without flicker: each new stylized frame keeps what the last one painted, carried
 along the motion, wherever the motion is known.
 
-Optical flow between consecutive photos (OpenCV's DIS, milliseconds a frame on a CPU)
-says where each pixel of the new frame was in the last one. The last *output* is warped
-there and blended into the new one, except where the flow is unreliable: pixels that the
-forward and backward flows do not agree on (occlusions, disocclusions, fast motion)
-keep the new frame as painted. Blending outputs, not photos, carries strokes from frame
-to frame, so they stay put on still and moving things alike (Ruder et al. 2016 at
+Optical flow between consecutive photos (OpenCV's DIS, tens of milliseconds a frame on a
+CPU) says where each pixel of the new frame was in the last one. The last *output* is
+warped there and blended into the new one, except where the flow is unreliable: pixels
+that the forward and backward flows do not agree on (occlusions, disocclusions, fast
+motion) keep the new frame as painted. Blending outputs, not photos, carries strokes from
+frame to frame, so they stay put on still and moving things alike (Ruder et al. 2016 at
 inference; Lai et al. 2018's warping error measures it: benchmarks/video.py).
+
+What is carried is blended again at the next frame, so its sharpness compounds: the
+output is warped bicubically (bilinear resampling, a blur, softened strokes frame after
+frame) along a flow found at the frame's full size, so that a frame can keep most of the
+last one without smearing it.
 """
 
 from __future__ import annotations
@@ -32,10 +37,10 @@ class Flow:
 
     def __init__(self):
         self.cv2 = _cv2()
-        # DIS's fast preset on frames at half size: ~20 ms a frame pair at 640x360 on 2 CPU
-        # cores against ~55 for the medium preset at full size, for a little more error
-        # (docs/benchmarks.md)
-        self.dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        # DIS's medium preset at the frame's size: ~50 ms a frame pair at 640x360 on 2 CPU
+        # cores against ~20 for the fast preset at half size, which misplaced strokes
+        # enough to blur them when blended strongly (docs/benchmarks.md)
+        self.dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
     def grey(self, photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The photo in grey at (h, w) `shape`: what the flow is found on."""
@@ -57,7 +62,7 @@ class Flow:
         back, ahead = self._flows(grey, last_grey)
         xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         map_x, map_y = xs + back[..., 0], ys + back[..., 1]
-        warped = cv2.remap(last, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped = cv2.remap(last, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         # Forward-backward check: going back then ahead should return to the start.
         there = cv2.remap(ahead, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mismatch = ((back + there) ** 2).sum(-1)
@@ -68,15 +73,8 @@ class Flow:
         return warped.reshape(last.shape), reliable
 
     def _flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Backward (new pixel -> where it was) and forward flow, found at half the frame's
-        size and scaled back up to it."""
-        cv2 = self.cv2
-        h, w = grey.shape
-        small = [
-            cv2.resize(g, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for g in (grey, last_grey)
-        ]
-        flows = self.dis.calc(small[0], small[1], None), self.dis.calc(small[1], small[0], None)
-        return tuple(2 * cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in flows)
+        """Backward (new pixel -> where it was) and forward flow."""
+        return self.dis.calc(grey, last_grey, None), self.dis.calc(last_grey, grey, None)
 
 
 class FlowConsistency:
@@ -98,7 +96,8 @@ class FlowConsistency:
             self.last = (grey, styled)
             return styled
         warped, reliable = self.flow.carry(grey, *self.last)
-        out = styled + self.strength * reliable * (warped - styled)
+        # clipped: bicubic warping overshoots at edges, and what is kept is warped again
+        out = np.clip(styled + self.strength * reliable * (warped - styled), 0, 255)
         self.last = (grey, out)
         return out
 
