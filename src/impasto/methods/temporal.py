@@ -17,6 +17,8 @@ last one without smearing it.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import OptionError
@@ -30,6 +32,14 @@ def _cv2():
     except ImportError:
         raise OptionError("flow consistency needs OpenCV: pip install 'impasto[video]'") from None
     return cv2
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's x and y, (h, w) float32: made once per frame size, not per frame."""
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    xs.flags.writeable = ys.flags.writeable = False  # shared between calls
+    return xs, ys
 
 
 def _squared(flow: np.ndarray) -> np.ndarray:
@@ -68,7 +78,7 @@ class Flow:
         cv2 = self.cv2
         h, w = grey.shape
         back, ahead = self._flows(grey, last_grey)
-        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        xs, ys = _pixel_grid(h, w)
         map_x, map_y = xs + back[..., 0], ys + back[..., 1]
         warped = cv2.remap(last, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         # Forward-backward check: going back then ahead should return to the start.
