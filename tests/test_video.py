@@ -104,6 +104,35 @@ def test_flow_consistency_steadies_a_flickering_pan(content):
     assert abs(np.mean(shown[-1]) - np.mean(painted[-1])) < 2
 
 
+def test_flow_found_while_painting_gives_the_same_frames(content):
+    """The flow started in a thread before each frame is painted (`steadied`, what
+    `impasto video` does) gives exactly the frames the flow found after painting gives;
+    a flow started for another photo is not used."""
+    pytest.importorskip("cv2")
+    from PIL import Image
+
+    from impasto.methods.temporal import FlowConsistency
+
+    photo = np.asarray(Image.open(content).convert("RGB").resize((240, 180)))
+    frames = [np.ascontiguousarray(photo[20:160, 3 * t : 3 * t + 200]) for t in range(5)]
+    rng = np.random.default_rng(0)
+    noise = [rng.normal(0, 12, frames[0].shape).astype(np.float32) for _ in frames]
+
+    def paint(frame):
+        return frame * 0.6 + 60 + noise[next(i for i, f in enumerate(frames) if f is frame)]
+
+    inline = FlowConsistency(0.9)
+    expected = [inline(f, paint(f)) for f in frames]
+    threaded = FlowConsistency(0.9).steadied(paint)
+    for frame, want in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(threaded(frame), want)
+
+    wrong = FlowConsistency(0.9)
+    wrong(frames[0], paint(frames[0]))
+    wrong.expect(frames[2])  # then called with frames[1]: its own flow is found
+    np.testing.assert_array_equal(wrong(frames[1], paint(frames[1])), expected[1])
+
+
 def test_flow_consistency_keeps_carried_strokes_sharp(content):
     """A slow pan by a fraction of a pixel a frame, painted consistently (each frame the
     picture itself): what is carried is warped again at every frame, so a blurring warp

@@ -227,12 +227,15 @@ def video(
     media = update(Media(), {k: keywords.pop(k) for k in MEDIA if k in keywords}, "video")
     paint = painter(method, style, loader=loader, **keywords)
     steady = consistency(media)
+
+    def transform(frame: np.ndarray) -> np.ndarray:
+        return paint(Image.fromarray(frame))
+
     return stylize_video(
         source,
         output,
-        lambda frame: paint(Image.fromarray(frame)),
+        transform if steady is None else steady.steadied(transform),
         smooth=media.smooth,
-        steady=steady,
         progress=progress,
         on_frame=on_frame,
     )

@@ -209,9 +209,12 @@ def webcam(args: argparse.Namespace) -> int:
         if index not in paints:  # a network's style, or all of them blended (None)
             spec = [1.0] * len(names) if index is None else index
             paints[index] = api.painter(method, spec, **keywords)
-        frame = paints[index](picture)
-        if steady is not None:
-            frame = steady(np.asarray(picture), frame)
+        if steady is None:
+            frame = paints[index](picture)
+        else:
+            photo = np.asarray(picture)
+            steady.expect(photo)  # the flow is found while the frame is painted
+            frame = steady(photo, paints[index](picture))
         return Image.fromarray(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
 
     size = keywords.get("size", FastOptions().size)

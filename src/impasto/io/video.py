@@ -121,7 +121,6 @@ def stylize_video(
     transform: Callable[[np.ndarray], np.ndarray],
     *,
     smooth: float = 0.0,
-    steady: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress: bool = True,
     on_frame: Callable[[int, int | None, np.ndarray], None] | None = None,
 ) -> int:
@@ -129,8 +128,8 @@ def stylize_video(
 
     `smooth` in [0, 1) blends each stylized frame with the previous one where the
     photo did not change, which damps flicker without ghosting moving things.
-    `steady(photo, stylized)`, called on every frame in order, returns the frame to write
-    (methods.temporal.FlowConsistency: the last frame carried along the motion).
+    `transform` is called on every frame in order, so it may carry what it painted from
+    one frame to the next (methods.temporal.FlowConsistency.steadied).
     `on_frame(done, total, frame)` hears of each frame written (total: None if the
     header does not say); what it raises stops the video, and nothing is written.
     Ctrl-C stops it too, but writes the frames painted so far, then raises
@@ -183,8 +182,6 @@ def stylize_video(
                         for frame in packet.decode():
                             photo = _upright(frame)
                             styled = transform(photo).astype(np.float32)
-                            if steady is not None:
-                                styled = steady(photo, styled)
                             seen = _at_size(photo, styled.shape)
                             if smooth and previous is not None:
                                 styled = _damp_flicker(seen, styled, *previous, smooth)

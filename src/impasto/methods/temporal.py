@@ -13,11 +13,17 @@ What is carried is blended again at the next frame, so its sharpness compounds: 
 output is warped bicubically (bilinear resampling, a blur, softened strokes frame after
 frame) along a flow found at the frame's full size, so that a frame can keep most of the
 last one without smearing it.
+
+The flow needs only the photos, so it can be found while the frame is painted:
+`FlowConsistency.expect(photo)` starts it in a thread (OpenCV and the networks let go of
+Python's lock while they compute; on 2 CPU cores this hides about half of its cost).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -53,12 +59,15 @@ class Flow:
 
     def __init__(self):
         self.cv2 = _cv2()
-        # DIS's medium preset at the frame's size (~15 ms a flow at 640x360 on 2 CPU
-        # cores), with 12 gradient-descent iterations instead of 25: as steady, a little
-        # faster. The fast preset, or flow found at half size (~2-8 ms), misplaced strokes
-        # enough to smear them when blended strongly (docs/benchmarks.md)
+        # DIS's medium preset at the frame's size (~11 ms a flow at 640x360 on 2 CPU
+        # cores), with 12 gradient-descent iterations instead of 25, patches every 4 px
+        # instead of 3 and 3 variational refinement iterations instead of 5: as steady,
+        # 1.5x faster. The fast preset, or flow found at half size (~2-8 ms), misplaced
+        # strokes enough to smear them when blended strongly (docs/benchmarks.md)
         self.dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         self.dis.setGradientDescentIterations(12)
+        self.dis.setPatchStride(4)
+        self.dis.setVariationalRefinementIterations(3)
 
     def grey(self, photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The photo in grey at (h, w) `shape`: what the flow is found on."""
@@ -69,15 +78,20 @@ class Flow:
         return grey
 
     def carry(
-        self, grey: np.ndarray, last_grey: np.ndarray, last: np.ndarray
+        self,
+        grey: np.ndarray,
+        last_grey: np.ndarray,
+        last: np.ndarray,
+        flows: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """`last` (h, w, c float32, the last frame's picture) carried along the motion to
         where its pixels are in this frame, and how far each pixel can be trusted, (h, w, 1)
         in [0, 1]: 0 where the forward and backward flows disagree (occlusions,
-        disocclusions, fast motion) or the pixel came from outside the frame."""
+        disocclusions, fast motion) or the pixel came from outside the frame. `flows`:
+        the two greys' `flows`, if already found."""
         cv2 = self.cv2
         h, w = grey.shape
-        back, ahead = self._flows(grey, last_grey)
+        back, ahead = flows or self.flows(grey, last_grey)
         xs, ys = _pixel_grid(h, w)
         map_x, map_y = xs + back[..., 0], ys + back[..., 1]
         warped = cv2.remap(last, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
@@ -90,7 +104,7 @@ class Flow:
         reliable = cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
         return warped.reshape(last.shape), reliable
 
-    def _flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Backward (new pixel -> where it was) and forward flow."""
         return self.dis.calc(grey, last_grey, None), self.dis.calc(last_grey, grey, None)
 
@@ -106,14 +120,42 @@ class FlowConsistency:
         self.flow = Flow()
         self.strength = strength
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
+        self.worker: ThreadPoolExecutor | None = None
+        self.pending: tuple[np.ndarray, np.ndarray, Future] | None = None  # photo, grey, flows
+
+    def expect(self, photo: np.ndarray) -> None:
+        """Start finding the flow from the last photo to `photo`, the next one, in a
+        thread: the frame's call picks it up, so it runs while the frame is painted."""
+        if self.last is None or self.strength == 0:
+            return
+        if self.worker is None:
+            self.worker = ThreadPoolExecutor(1, thread_name_prefix="impasto-flow")
+        last_grey = self.last[0]
+        grey = self.flow.grey(photo, last_grey.shape)  # the output's size: the last one's
+        self.pending = (photo, grey, self.worker.submit(self.flow.flows, grey, last_grey))
+
+    def steadied(self, paint: Callable[[np.ndarray], np.ndarray]) -> Callable:
+        """`paint` (photo -> stylized frame) with its frames made steady, the flow found
+        while each one is painted."""
+
+        def steady(photo: np.ndarray) -> np.ndarray:
+            self.expect(photo)
+            return self(photo, paint(photo))
+
+        return steady
 
     def __call__(self, photo: np.ndarray, styled: np.ndarray) -> np.ndarray:
         grey = self.flow.grey(photo, styled.shape[:2])
         styled = styled.astype(np.float32)
+        flows, pending, self.pending = None, self.pending, None
+        if pending is not None:
+            found = pending[2].result()  # waited for even if not used: DIS is not shared
+            if pending[0] is photo and pending[1].shape == grey.shape:
+                flows = found
         if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
             self.last = (grey, styled)
             return styled
-        warped, reliable = self.flow.carry(grey, *self.last)
+        warped, reliable = self.flow.carry(grey, *self.last, flows=flows)
         out = warped - styled
         out *= self.strength * reliable
         out += styled
