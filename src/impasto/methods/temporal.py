@@ -134,7 +134,9 @@ class FlowConsistency:
         grey = self.flow.grey(photo, last_grey.shape)  # the output's size: the last one's
         self.pending = (photo, grey, self.worker.submit(self.flow.flows, grey, last_grey))
 
-    def steadied(self, paint: Callable[[np.ndarray], np.ndarray]) -> Callable:
+    def steadied(
+        self, paint: Callable[[np.ndarray], np.ndarray]
+    ) -> Callable[[np.ndarray], np.ndarray]:
         """`paint` (photo -> stylized frame) with its frames made steady, the flow found
         while each one is painted."""
 
