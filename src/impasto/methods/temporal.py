@@ -121,7 +121,7 @@ class FlowConsistency:
         self.strength = strength
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
         self.worker: ThreadPoolExecutor | None = None
-        self.pending: tuple[np.ndarray, np.ndarray, Future] | None = None  # photo, grey, flows
+        self.pending: tuple[np.ndarray, Future] | None = None  # photo, its flows from the last
 
     def expect(self, photo: np.ndarray) -> None:
         """Start finding the flow from the last photo to `photo`, the next one, in a
@@ -132,7 +132,7 @@ class FlowConsistency:
             self.worker = ThreadPoolExecutor(1, thread_name_prefix="impasto-flow")
         last_grey = self.last[0]
         grey = self.flow.grey(photo, last_grey.shape)  # the output's size: the last one's
-        self.pending = (photo, grey, self.worker.submit(self.flow.flows, grey, last_grey))
+        self.pending = (photo, self.worker.submit(self.flow.flows, grey, last_grey))
 
     def steadied(
         self, paint: Callable[[np.ndarray], np.ndarray]
@@ -151,9 +151,9 @@ class FlowConsistency:
         styled = styled.astype(np.float32)
         flows, pending, self.pending = None, self.pending, None
         if pending is not None:
-            found = pending[2].result()  # waited for even if not used: DIS is not shared
-            if pending[0] is photo and pending[1].shape == grey.shape:
-                flows = found
+            found = pending[1].result()  # waited for even if not used: DIS is not shared
+            # Found at the last output's size: of no use if this one's differs (below)
+            flows = found if pending[0] is photo else None
         if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
             self.last = (grey, styled)
             return styled
