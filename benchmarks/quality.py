@@ -196,6 +196,7 @@ def main() -> None:
                     done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                     seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
                     score = judge.score(out, content, style, size=size)
+                    del score["style_distance_by_layer"]  # reported as the mean over layers
                     picture = Image.open(out).convert("RGB")
                     score["faces"] = faces(picture, 2 * size)
                     score["photo faces"] = faces(Image.open(content), 2 * size)
