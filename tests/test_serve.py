@@ -304,6 +304,7 @@ def test_browser_paints_a_photo(server, content):
             browser.close()
 
 
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 def test_browser_paints_a_video(server, pan):
     """Headless Chromium: upload a video, optimization is off for it, the frames show as
     they come, and the result plays."""
