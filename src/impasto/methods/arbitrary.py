@@ -282,9 +282,10 @@ class ArbitraryStylizer:
                 )
                 kept.clear()
                 kept[side] = found
+            stats = found
             if opts.preserve_color == "histogram":  # the paintings in the photo's colours
-                found = self.statistics([color.match_color(p, photo) for p in found], opts)
-            x = self.paint(photo, found, opts)
+                stats = self.statistics([color.match_color(p, photo) for p in found], opts)
+            x = self.paint(photo, stats, opts)
             if opts.preserve_color == "luminance":
                 x = color.combine_luminance(x, photo)
             return x
