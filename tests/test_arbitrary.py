@@ -11,6 +11,7 @@ from impasto.errors import ModelError, OptionError
 from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.io.modelfile import load_model
 from impasto.methods.arbitrary import (
+    KEPT_STATISTICS,
     ArbitraryStylizer,
     RunningMoments,
     adain,
@@ -164,9 +165,11 @@ def test_run_options(arbitrary, content, style, data):
 
 
 def test_a_painting_is_encoded_once_for_many_photos(arbitrary, content, style, data, monkeypatch):
-    """The next photo painted like the same painting (by its pixels) with the same options
-    reuses the painting's statistics; another painting or other options do not."""
+    """The next photo painted like the same painting (by its pixels) at the same size
+    reuses the painting's statistics, whatever the strength; another painting, or the
+    painting at another scale, does not."""
     found = []
+    monkeypatch.setitem(arbitrary.__dict__, "_kept", {})  # none from earlier tests
     statistics = ArbitraryStylizer.statistics
     monkeypatch.setattr(
         ArbitraryStylizer, "statistics", lambda *a: found.append(1) or statistics(*a)
@@ -176,12 +179,18 @@ def test_a_painting_is_encoded_once_for_many_photos(arbitrary, content, style, d
     again = np.asarray(arbitrary.run(content, load_image(style), size=64).image)
     assert len(found) == 1
     assert np.array_equal(first, again)
-    arbitrary.run(content, style, size=64, strength=0.5)
+    weaker = np.asarray(arbitrary.run(content, style, size=64, strength=0.5).image)
+    assert len(found) == 1 and not np.array_equal(first, weaker)
+    arbitrary.run(content, style, size=64, style_scale=0.5)
     assert len(found) == 2
     changed = load_image(style)
     changed.putpixel((0, 0), (0, 0, 0))
-    arbitrary.run(content, changed, size=64, strength=0.5)
+    arbitrary.run(content, changed, size=64)
     assert len(found) == 3
+    for i in range(KEPT_STATISTICS):  # as many other sizes push the first one out
+        arbitrary.run(content, changed, size=64, style_scale=0.75 - 0.1 * i)
+    arbitrary.run(content, style, size=64)
+    assert len(found) == 4 + KEPT_STATISTICS
 
 
 def test_a_transformer_file_is_not_decoders(model_file):

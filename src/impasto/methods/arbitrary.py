@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
@@ -56,6 +57,7 @@ TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in ti
 # px of reflected photo painted around the picture by decoders that paint, then cut off:
 # they draw a frame along a picture's edges (4 cells of relu4_1 move it out of sight)
 PAINT_MARGIN = 32
+KEPT_STATISTICS = 4  # paintings' statistics a stylizer keeps for its next pictures
 
 
 class RunningMoments:
@@ -184,7 +186,7 @@ class ArbitraryStylizer:
     once."""
 
     tile = TILE  # px: bigger pictures go through in tiles (set lower to save memory)
-    _last: tuple | None = None  # the last run's (paintings, options, networks) and painter
+    _kept_lock = threading.Lock()  # held only to look up or store kept statistics
 
     def __init__(
         self,
@@ -234,7 +236,7 @@ class ArbitraryStylizer:
         size = scaled_size(picture.size, opts.size)
         style_px = int(size[0] * size[1] * opts.style_scale**2)
         check_fits(size, BYTES_PER_ONE_PASS_PIXEL, "one-pass style", 24 * style_px)
-        pixels = self._kept_painter(style, opts)(picture).float().cpu()
+        pixels = self.painter(style, opts)(picture).float().cpu()
         if callback is not None:
             callback(one_pass_progress(pixels))
         return Result(
@@ -245,52 +247,57 @@ class ArbitraryStylizer:
             options=asdict(opts),
         )
 
-    def _kept_painter(
-        self, style: ImageSource | Sequence[ImageSource], opts: ArbitraryOptions
-    ) -> Callable[[Image.Image], torch.Tensor]:
-        """`painter(style, opts)`, kept from the last run when that was given the same
-        paintings (by their pixels) and options: a folder of photos, or the web page's
-        next photo, painted like one painting encodes the painting once per size. The
-        stylizer holds the last paintings and their statistics until another comes."""
-        paintings = [load_image(s) for s in as_list(style)]
-        key = ([fingerprint(p) for p in paintings], opts, self.encoder, self.decoders)
-        last = self._last
-        if last is None or last[0] != key:
-            last = self._last = (key, self.painter(paintings, opts))
-        return last[1]
-
     def painter(
         self, style: ImageSource | Sequence[ImageSource], options: ArbitraryOptions | None = None
     ) -> Callable[[Image.Image], torch.Tensor]:
         """Paint picture after picture like `style`, as `run` does: a function from a
         picture to its painting, (1, 3, H, W) at `options.size`. The paintings are read
-        once, and their statistics found once for each picture size (a video's frames:
-        once), unless the paintings take each picture's colours (preserve_color
-        histogram)."""
+        once, and their statistics are found once for each picture size and kept by the
+        stylizer (`_kept_statistics`), unless the paintings take each picture's colours
+        (preserve_color histogram)."""
         opts = options or ArbitraryOptions()
         paintings = [load_image(s) for s in as_list(style)]
-        kept: dict = {}  # {side: the paintings' statistics there (histogram: their pixels)}
+        names = tuple(fingerprint(p) for p in paintings)
 
         def paint(picture: Image.Image) -> torch.Tensor:
             photo = to_tensor(resize_longest(picture, opts.size)).to(self.device)
             side = max(16, round(opts.style_scale * max(photo.shape[-2:])))
-            found = kept.get(side)
-            if found is None:  # one side kept at a time; each call keeps its own `found`
-                sized = [to_tensor(resize_longest(p, side)).to(self.device) for p in paintings]
-                found = (
-                    sized if opts.preserve_color == "histogram" else self.statistics(sized, opts)
-                )
-                kept.clear()
-                kept[side] = found
-            stats = found
             if opts.preserve_color == "histogram":  # the paintings in the photo's colours
-                stats = self.statistics([color.match_color(p, photo) for p in found], opts)
+                sized = [to_tensor(resize_longest(p, side)).to(self.device) for p in paintings]
+                stats = self.statistics([color.match_color(p, photo) for p in sized], opts)
+            else:
+                stats = self._kept_statistics(paintings, names, side, opts)
             x = self.paint(photo, stats, opts)
             if opts.preserve_color == "luminance":
                 x = color.combine_luminance(x, photo)
             return x
 
         return paint
+
+    def _kept_statistics(
+        self, paintings: list[Image.Image], names: tuple, side: int, opts: ArbitraryOptions
+    ) -> list[dict[str, Moments]]:
+        """The paintings' statistics with their longest side at `side` px, kept for the
+        next picture: a folder of photos, a video, or the web page's next photo painted
+        like the same paintings (`names`: their fingerprints) encodes them once per size,
+        whatever the strength, the blend or `preserve_color` luminance. The
+        KEPT_STATISTICS most recently used are kept, for every thread."""
+        _, layers, _, _ = self._plan(opts)
+        bf16 = usable_precision(opts.precision, self.device) == "bf16"
+        key = (names, side, tuple(layers), bf16, self.encoder, self.decoders)
+        kept = self.__dict__.setdefault("_kept", {})  # {key: statistics}, oldest first
+        with self._kept_lock:
+            found = kept.pop(key, None)
+            if found is not None:
+                kept[key] = found  # the most recently used last
+        if found is None:
+            sized = [to_tensor(resize_longest(p, side)).to(self.device) for p in paintings]
+            found = self.statistics(sized, opts)
+            with self._kept_lock:
+                kept[key] = found
+                while len(kept) > KEPT_STATISTICS:
+                    del kept[next(iter(kept))]
+        return found
 
     def _plan(self, opts) -> tuple[list[int], list[str], Callable, Decoders]:
         """The levels a picture goes through, coarse to fine, their layers, and the
