@@ -187,7 +187,7 @@ def test_a_painting_is_encoded_once_for_many_photos(arbitrary, content, style, d
     changed.putpixel((0, 0), (0, 0, 0))
     arbitrary.run(content, changed, size=64)
     assert len(found) == 3
-    for i in range(KEPT_STATISTICS):  # as many other sizes push the first one out
+    for i in range(KEPT_STATISTICS):  # as many newer entries push the first painting out
         arbitrary.run(content, changed, size=64, style_scale=0.75 - 0.1 * i)
     arbitrary.run(content, style, size=64)
     assert len(found) == 4 + KEPT_STATISTICS
