@@ -15,6 +15,7 @@ down to relu1_1. Each file says which transform it was trained for.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import os
 import threading
@@ -254,19 +255,25 @@ class ArbitraryStylizer:
         picture to its painting, (1, 3, H, W) at `options.size`. The paintings are read
         once, and their statistics are found once for each picture size and kept by the
         stylizer (`_kept_statistics`), unless the paintings take each picture's colours
-        (preserve_color histogram)."""
+        (preserve_color histogram: then the paintings are kept at the last size)."""
         opts = options or ArbitraryOptions()
         paintings = [load_image(s) for s in as_list(style)]
         names = tuple(fingerprint(p) for p in paintings)
+
+        def sized(side: int) -> list[torch.Tensor]:
+            """The paintings with their longest side at `side` px."""
+            return [to_tensor(resize_longest(p, side)).to(self.device) for p in paintings]
+
+        if opts.preserve_color == "histogram":  # recoloured for each picture: keep them sized
+            sized = functools.lru_cache(maxsize=1)(sized)
 
         def paint(picture: Image.Image) -> torch.Tensor:
             photo = to_tensor(resize_longest(picture, opts.size)).to(self.device)
             side = max(16, round(opts.style_scale * max(photo.shape[-2:])))
             if opts.preserve_color == "histogram":  # the paintings in the photo's colours
-                sized = [to_tensor(resize_longest(p, side)).to(self.device) for p in paintings]
-                stats = self.statistics([color.match_color(p, photo) for p in sized], opts)
+                stats = self.statistics([color.match_color(p, photo) for p in sized(side)], opts)
             else:
-                stats = self._kept_statistics(paintings, names, side, opts)
+                stats = self._kept_statistics(names, side, opts, sized)
             x = self.paint(photo, stats, opts)
             if opts.preserve_color == "luminance":
                 x = color.combine_luminance(x, photo)
@@ -275,13 +282,17 @@ class ArbitraryStylizer:
         return paint
 
     def _kept_statistics(
-        self, paintings: list[Image.Image], names: tuple, side: int, opts: ArbitraryOptions
+        self,
+        names: tuple,
+        side: int,
+        opts: ArbitraryOptions,
+        sized: Callable[[int], list[torch.Tensor]],
     ) -> list[dict[str, Moments]]:
-        """The paintings' statistics with their longest side at `side` px, kept for the
-        next picture: a folder of photos, a video, or the web page's next photo painted
-        like the same paintings (`names`: their fingerprints) encodes them once per size,
-        whatever the strength, the blend or `preserve_color` luminance. The
-        KEPT_STATISTICS most recently used are kept, for every thread."""
+        """The statistics of the paintings `sized(side)` gives, kept for the next picture:
+        a folder of photos, a video, or the web page's next photo painted like the same
+        paintings (`names`: their fingerprints) encodes them once per size, whatever the
+        strength, the blend or `preserve_color` luminance. The KEPT_STATISTICS most
+        recently used are kept, for every thread."""
         _, layers, _, _ = self._plan(opts)
         bf16 = usable_precision(opts.precision, self.device) == "bf16"
         key = (names, side, tuple(layers), bf16, self.encoder, self.decoders)
@@ -291,8 +302,7 @@ class ArbitraryStylizer:
             if found is not None:
                 kept[key] = found  # the most recently used last
         if found is None:
-            sized = [to_tensor(resize_longest(p, side)).to(self.device) for p in paintings]
-            found = self.statistics(sized, opts)
+            found = self.statistics(sized(side), opts)
             with self._kept_lock:
                 kept[key] = found
                 while len(kept) > KEPT_STATISTICS:
