@@ -5,14 +5,17 @@ import pytest
 import torch
 
 from impasto.cli import main
-from impasto.errors import ImpastoError
+from impasto.errors import ImpastoError, ModelError
 from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.io.modelfile import load_model
 from impasto.methods.arbitrary import ArbitraryStylizer
 from impasto.models import resolve_model
+from impasto.nets.decoders import DecoderArchitecture
 from impasto.training.arbitrary import (
     ArbitraryTrainOptions,
     adain,
+    paint,
+    painter_network,
     split_paintings,
     train_arbitrary,
 )
@@ -133,9 +136,72 @@ def test_training_resumes_exactly(data, tmp_path):
     assert resumed == straight[2:]
 
 
+def test_modulated_blocks_start_at_nothing_then_take_the_paintings_statistics(content, style):
+    """A decoder given the painting's statistics at relu1_1 ... relu3_1 paints exactly as
+    the one it starts from until it has learnt to use them; then the same relu4_1
+    features with other statistics there make another picture."""
+    photo = to_tensor(resize_longest(load_image(content), 64))
+    painting = to_tensor(resize_longest(load_image(style), 64))
+    plain, modulated = painter_network("painter"), painter_network("painter", modulated=(1, 2, 3))
+    assert modulated.arch.modulated == (1, 2, 3)
+    before = paint(plain, photo, painting)
+    assert torch.equal(paint(modulated, photo, painting), before)
+
+    decoder = modulated.decoders["4"]
+    features = torch.rand(1, 256, 6, 8) * 2000
+    codes = lambda v: {  # noqa: E731
+        b: torch.full((1, m.scale.in_features), v)
+        for b, m in ((int(k), m) for k, m in decoder.modulations.items())
+    }
+    with torch.no_grad():
+        assert torch.equal(
+            decoder(features, (48, 64), None, codes(0.5)),
+            decoder(features, (48, 64), None, codes(2.0)),
+        )
+        decoder.modulations["1"].shift.weight.fill_(0.05)  # as if trained
+        decoder.modulations["3"].scale.weight.fill_(0.05)
+        a, b = (
+            decoder(features, (48, 64), None, codes(0.5)),
+            decoder(features, (48, 64), None, codes(2.0)),
+        )
+    assert (a - b).abs().mean() > 0.01
+    assert (paint(modulated, photo, painting) - before).abs().mean() > 0.01
+
+
+def test_a_modulated_network_trains_and_paints(data, tmp_path, content, style):
+    out = tmp_path / "modulated.safetensors"
+    meta = train_arbitrary(options(data, out, steps=4, lr=1e-3, modulate=[1, 3]), progress=False)
+    assert meta["architecture"]["modulated"] == [1, 3]
+    state, _ = load_model(out)
+    learnt = [v for k, v in state.items() if ".modulations." in k and k.endswith("weight")]
+    assert len(learnt) == 4 and all(w.abs().sum() > 0 for w in learnt)  # from zero
+
+    painter = ArbitraryStylizer(out, device="cpu")
+    photo = to_tensor(resize_longest(load_image(content), 64))
+    assert torch.equal(painter.run(content, style, size=64, strength=0).pixels, photo)
+    full = painter.run(content, style, size=64).pixels
+    assert full.shape == photo.shape and (full - photo).abs().mean() > 0.01
+    # the paintings' statistics kept include the modulated blocks' layers
+    (kept,) = painter._kept.values()
+    assert set(kept[0]) == {"relu1_1", "relu3_1", "relu4_1"}
+    # in tiles each block takes the same statistics (the whole picture's): the same picture
+    whole = painter.run(content, style, size=256, strength=0.7).pixels
+    painter.tile = 192
+    tiled = painter.run(content, style, size=256, strength=0.7).pixels
+    assert tiled.shape == whole.shape and (tiled - whole).abs().mean() < 0.03
+    assert painter.reconstruct(content, 4, size=64).size == (64, 48)
+    with pytest.raises(ModelError, match="statistics at relu1_1, relu3_1"):
+        painter.decoders[4](torch.zeros(1, 256, 4, 4), (32, 32))
+    with pytest.raises(ModelError, match="impossible decoders"):
+        DecoderArchitecture.from_dict({**meta["architecture"], "modulated": [4]})
+    with pytest.raises(ImpastoError, match="also modulates blocks 1,3"):
+        train_arbitrary(options(data, tmp_path / "again.safetensors", encoder=str(out)))
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
+        ({"modulate": [4]}, "the decoder's blocks are 1 ... 3"),
         ({"style_weight": -1.0}, "style_weight must be at least 0"),
         ({"style_layers": {"relu9_1": 1.0}}, "relu9_1"),
         ({"style_loss": "l1"}, "style_loss must be one of"),

@@ -4,7 +4,9 @@
 The image is encoded, its features take on the style's statistics (AdaIN: the style's
 per-channel mean and spread; WCT: whitening then colouring by the style's covariance),
 and are decoded. Decoders trained to paint (the built-in `painter`, `impasto
-train-arbitrary`) do it once, at relu4_1, with AdaIN. Decoders trained to reconstruct go
+train-arbitrary`) do it once, at relu4_1, with AdaIN; those that modulate (`--modulate`)
+are also given the paintings' statistics at relu1_1 ... relu3_1, blended and mixed with
+the photo's by the strength as the features are. Decoders trained to reconstruct go
 coarse to fine, as in Li et al.: the result is encoded again at the next level, and so on
 down to relu1_1. Each file says which transform it was trained for.
 
@@ -43,7 +45,7 @@ from ..io.images import (
 )
 from ..losses import Moments
 from ..models import load_network
-from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
+from ..nets.decoders import DecoderArchitecture, Decoders, level_layer, style_code
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights
 from ..options import ArbitraryOptions, update
@@ -172,6 +174,12 @@ def _cov_power(cov: torch.Tensor, power: float, eps: float) -> torch.Tensor:
 MATRICES = {"wct": wct_matrix, "adain": adain_matrix}
 
 
+def _code(stats: Moments, block: int) -> torch.Tensor:
+    """A modulating decoder's input from a picture's relu{block}_1 statistics, (1, 2C)."""
+    spread = stats.covariance().diagonal().clamp_min(0).sqrt()
+    return style_code(stats.mean[None], spread[None], block).float()
+
+
 def fingerprint(image: Image.Image) -> tuple:
     """What tells one painting from another: its size, mode and a digest of its pixels
     (far cheaper than encoding it)."""
@@ -293,7 +301,7 @@ class ArbitraryStylizer:
         paintings (`names`: their fingerprints) encodes them once per size, whatever the
         strength, the blend or `preserve_color` luminance. The KEPT_STATISTICS most
         recently used are kept, for every thread."""
-        _, layers, _, _ = self._plan(opts)
+        layers = self._statistics_layers(opts)
         bf16 = usable_precision(opts.precision, self.device) == "bf16"
         key = (names, side, tuple(layers), bf16, self.encoder, self.decoders)
         kept = self.__dict__.setdefault("_kept", {})  # {key: statistics}, oldest first
@@ -326,10 +334,22 @@ class ArbitraryStylizer:
 
         return levels, [level_layer(level) for level in levels], encode, decoders
 
+    def _shallow(self, level: int) -> dict[int, str]:
+        """The blocks the relu{level}_1 decoder modulates, and their layers."""
+        return {b: level_layer(b) for b in self.decoders.arch.modulated if b < level}
+
+    def _statistics_layers(self, opts) -> list[str]:
+        """The layers whose statistics a painting gives: each level's, and those its
+        decoder modulates with."""
+        levels, layers, _, _ = self._plan(opts)
+        shallow = [name for lv in levels for name in self._shallow(lv).values()]
+        return list(dict.fromkeys(layers + shallow))
+
     @torch.no_grad()
     def statistics(self, paintings: list[torch.Tensor], opts) -> list[dict[str, Moments]]:
         """Each painting's feature statistics at the layers `opts` paints with."""
-        _, layers, encode, _ = self._plan(opts)
+        _, _, encode, _ = self._plan(opts)
+        layers = self._statistics_layers(opts)
         return [self._moments(p, layers, encode) for p in paintings]
 
     @torch.no_grad()
@@ -359,12 +379,24 @@ class ArbitraryStylizer:
         `whole` (a picture of at most `tile` px), the picture goes through in overlapping
         tiles; the statistics are always the whole picture's, so the tiles agree."""
         method = opts.method or self.decoders.arch.method
+        shallow = self._shallow(level)
+        # the photo's own statistics at the modulated blocks: only to mix with the strength
+        names = [layer, *shallow.values()] if opts.strength < 1 else [layer]
         if whole:  # one encoder pass gives both the statistics and the features
             switches = self.decoders.switches()
-            features = encode(x, [layer], switches)[layer]
-            stats = moments([features[0].flatten(1)])
+            found = encode(x, names, switches)
+            features = found[layer]
+            own = {name: moments([found[name][0].flatten(1)]) for name in names}
         else:
-            stats = self._moments(x, [layer], encode)[layer]
+            own = self._moments(x, names, encode)
+        stats = own[layer]
+        # what the decoder's modulated blocks take: the paintings' statistics there,
+        # blended, and mixed with the photo's own by the strength, as the features are
+        style = {}
+        for b, name in shallow.items():
+            theirs = sum(w * _code(s[name], b) for w, s in zip(blend, style_stats, strict=True))
+            mine = _code(own[name], b) if name in own else theirs
+            style[b] = torch.lerp(mine, theirs, opts.strength)
         maps = [
             affine_map(stats, s[layer], MATRICES[method](stats, s[layer]), opts.strength)
             for s in style_stats
@@ -378,7 +410,7 @@ class ArbitraryStylizer:
             """Features moved to the styles' statistics (blended), then decoded (at the
             photo's own pooling switches, for decoders that unpool)."""
             mixed = apply_map(features, blended)
-            return decoders[level](mixed, size, switches).float().clamp(0, 1)
+            return decoders[level](mixed, size, switches, style).float().clamp(0, 1)
 
         def paint(window):
             switches = self.decoders.switches()
@@ -397,10 +429,11 @@ class ArbitraryStylizer:
             picture = resize_longest(picture, size)
         x = to_tensor(picture).to(self.device)
         encoder, decoders, prepare = self._networks(bf16=False)
-        layer = level_layer(level)
+        layer, shallow = level_layer(level), self._shallow(level)
         switches = self.decoders.switches()
-        features = encoder(prepare(x), [layer], switches)[layer]
-        return to_image(decoders[level](features, x.shape[-2:], switches).float())
+        found = encoder(prepare(x), [layer, *shallow.values()], switches)
+        own = {b: _code(moments([found[name][0].flatten(1)]), b) for b, name in shallow.items()}
+        return to_image(decoders[level](found[layer], x.shape[-2:], switches, own).float())
 
     def _networks(self, bf16: bool) -> tuple[nn.Module, Decoders, Callable]:
         """The encoder and decoders as a run uses them, with the function that readies a

@@ -11,7 +11,9 @@ as in PhotoWCT, Li et al. 2018) instead of copying them over the 2×2 block: edg
 back where the photo had them, so the pictures are far sharper (docs/models.md).
 With `encoder_width` < 1 the decoders come with their own compact encoder, a narrow VGG
 distilled from VGG-19 (as in Wang et al. 2020, "Collaborative distillation"), kept in the
-same file: a one-pass style then needs ~1/4 of the arithmetic (width 0.5).
+same file: a one-pass style then needs ~1/4 of the arithmetic (width 0.5). A decoder
+trained to paint may also take the painting's statistics at shallower layers
+(`modulated`): relu4_1's say little of its colours and finest texture.
 
     decoders = Decoders(Architecture(levels=(1, 2, 3, 4, 5), width=0.5))
     image = decoders[4](features, size=(h, w))   # features: relu4_1 of an (h, w) image
@@ -62,9 +64,18 @@ class DecoderArchitecture:
     # Trained with style losses: it paints even the photo's own features, so a strength
     # below 1 also fades its picture into the photo (0 is the photo itself)
     paints: bool = False
+    # Blocks below a decoder's level whose activations also take the painting's own
+    # statistics at relu{b}_1 (`Modulation`): the finest colour and texture, which
+    # relu4_1's statistics alone do not carry
+    modulated: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "levels": list(self.levels), "kind": "decoders"}
+        return {
+            **asdict(self),
+            "levels": list(self.levels),
+            "modulated": list(self.modulated),
+            "kind": "decoders",
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> DecoderArchitecture:
@@ -78,6 +89,7 @@ class DecoderArchitecture:
                 encoder_convention=str(d.get("encoder_convention", "caffe")),
                 method=str(d.get("method", "wct")),
                 paints=bool(d.get("paints", False)),
+                modulated=tuple(int(v) for v in d.get("modulated", ())),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ModelError(f"model metadata does not describe decoders ({e})") from e
@@ -91,6 +103,7 @@ class DecoderArchitecture:
             or not 0 < arch.encoder_width <= 1
             or arch.encoder_convention not in CONVENTIONS
             or arch.method not in ONE_PASS_METHODS
+            or not all(0 < b < min(arch.levels) for b in arch.modulated)
         ):
             raise ModelError("model metadata has impossible decoders")
         return arch
@@ -103,6 +116,32 @@ class _Conv(nn.Sequential):
             self.append(nn.ReLU(inplace=True))
 
 
+def style_code(mean: torch.Tensor, std: torch.Tensor, block: int) -> torch.Tensor:
+    """What a `Modulation` reads: the (N, C) per-channel mean and spread of a painting's
+    relu{block}_1 features, side by side at about unit scale, (N, 2C)."""
+    return torch.cat([mean, std], 1) / FEATURE_RMS[block]
+
+
+class Modulation(nn.Module):
+    """A decoder's activations at one block, given a painting's statistics there: each
+    channel scaled and shifted by amounts read from the painting's `style_code` (FiLM,
+    Perez et al. 2018). Nothing in it depends on the picture's own activations, so tiles
+    of a large picture are modulated alike. It starts at nothing (zero weights): a decoder
+    that did not have it paints as before until it learns to use it."""
+
+    def __init__(self, encoded: int, channels: int):
+        super().__init__()
+        self.scale, self.shift = nn.Linear(2 * encoded, channels), nn.Linear(2 * encoded, channels)
+        for linear in (self.scale, self.shift):
+            nn.init.zeros_(linear.weight)
+            nn.init.zeros_(linear.bias)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        code = code.to(self.scale.weight.dtype)
+        gain, shift = 1 + self.scale(code), self.shift(code)
+        return torch.addcmul(shift[..., None, None], x, gain[..., None, None])
+
+
 class Decoder(nn.Module):
     """relu{level}_1 features -> RGB in [0, 1] (clamped only at inference)."""
 
@@ -113,6 +152,7 @@ class Decoder(nn.Module):
         input_scale: float = 1.0,
         unpool: bool = False,
         encoder_width: float = 1.0,
+        modulated: tuple[int, ...] = (),
     ):
         super().__init__()
         self.level, self.input_scale = level, input_scale / FEATURE_RMS[level]
@@ -138,6 +178,9 @@ class Decoder(nn.Module):
             stages.append(nn.ModuleList([nn.Sequential(*layers), nn.Sequential(*post)]))
             cin = ch(block - 1)
         self.stages = nn.ModuleList(stages)
+        self.modulations = nn.ModuleDict(
+            {str(b): Modulation(encoded(b), ch(b)) for b in modulated if b < level}
+        )
         self.out = _Conv(cin, 3, relu=False)
         for module in self.modules():  # He init: the signal survives up to 16 ReLU layers
             if isinstance(module, nn.Conv2d):
@@ -148,10 +191,15 @@ class Decoder(nn.Module):
             self.out[1].bias.fill_(0.45)
 
     def forward(
-        self, features: torch.Tensor, size: tuple[int, int], switches: list | None = None
+        self,
+        features: torch.Tensor,
+        size: tuple[int, int],
+        switches: list | None = None,
+        style: dict[int, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """`switches`: what VGG19(..., switches=[]) collected on the way to the features
-        (needed when this decoder unpools; pools beyond this level are ignored)."""
+        (needed when this decoder unpools; pools beyond this level are ignored). `style`:
+        the `style_code` of each block it modulates."""
         if min(features.shape[-2:]) < 2:  # reflection padding needs 2 px of features
             h, w = size
             raise ImageError(
@@ -167,6 +215,11 @@ class Decoder(nn.Module):
                 f"this {level_layer(self.level)} decoder unpools: pass the "
                 "encoder's pooling switches"
             )
+        if self.modulations and not set(map(int, self.modulations)) <= set(style or ()):
+            raise ModelError(
+                f"this {level_layer(self.level)} decoder takes the painting's statistics at "
+                + ", ".join(level_layer(int(b)) for b in self.modulations)
+            )
         x = features * self.input_scale
         for (before, after), target, pool in zip(
             self.stages, sizes[-2::-1], range(self.level - 2, -1, -1), strict=True
@@ -175,6 +228,8 @@ class Decoder(nn.Module):
                 x = unpool(before(x), switches[pool], target)
             else:
                 x = F.interpolate(before(x), size=target, mode="nearest")
+            if str(pool + 1) in self.modulations:  # the block this stage arrives at
+                x = self.modulations[str(pool + 1)](x, style[pool + 1])
             x = after(x)
         return self.out(x)
 
@@ -185,7 +240,14 @@ class Decoders(nn.Module):
         self.arch = arch
         self.decoders = nn.ModuleDict(
             {
-                str(lv): Decoder(lv, arch.width, arch.input_scale, arch.unpool, arch.encoder_width)
+                str(lv): Decoder(
+                    lv,
+                    arch.width,
+                    arch.input_scale,
+                    arch.unpool,
+                    arch.encoder_width,
+                    arch.modulated,
+                )
                 for lv in arch.levels
             }
         )

@@ -12,7 +12,10 @@ decoders that learn to reconstruct, this one learns with the losses of style tra
   (`--style-loss`, per picture), which is what puts strokes and shapes in, where
   whitening and colouring a reconstruction decoder's features leaves a recoloured photo.
 The decoder starts as the `compact` relu4_1 decoder, with plain nearest upsampling in
-place of unpooling at the photo's switches (which copies the photo's edges back).
+place of unpooling at the photo's switches (which copies the photo's edges back). With
+`--modulate`, its activations at shallower blocks are also scaled and shifted by what it
+reads from the painting's statistics there (`nets.decoders.Modulation`): relu4_1's carry
+little of the painting's colours and finest texture.
 
 Photos and paintings are crops drawn by (seed, position), as in `impasto train`; a tenth
 of the paintings, chosen by file name (`held_out`), never trains: the sample sheets and
@@ -39,7 +42,7 @@ from ..io.images import load_image, resize_longest, save_image, to_image, to_ten
 from ..io.sheet import contact_sheet
 from ..losses import STYLE_LOSSES, Moments, content_distance, style_distances, style_target, tv_loss
 from ..models import load_network
-from ..nets.decoders import DecoderArchitecture, Decoders, level_layer
+from ..nets.decoders import DecoderArchitecture, Decoders, level_layer, style_code
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from ..options import check
@@ -63,6 +66,8 @@ SAMPLE_PAINTINGS = 4  # held-out paintings in each sample sheet
 def validate(opts: ArbitraryTrainOptions) -> None:
     check(opts)
     check_loss_layers("style", opts.style_layers)
+    if not all(0 < b < LEVEL for b in opts.modulate):
+        raise OptionError(f"modulate: the decoder's blocks are 1 ... {LEVEL - 1}")
     opts.check_output()
 
 
@@ -107,27 +112,51 @@ class _Painter(nn.Module):
 
     def forward(self, photos: torch.Tensor, paintings: torch.Tensor):
         layer = level_layer(LEVEL)
+        shallow = {b: level_layer(b) for b in self.arch.modulated}
         with torch.no_grad():
             switches = [] if self.arch.unpool else None
             content = self.encoder(photos, [layer], switches)[layer].float()
-            target = adain(content, self.encoder(paintings, [layer])[layer].float())
-        return self.decoders[str(LEVEL)](target, photos.shape[-2:], switches), target
+            theirs = self.encoder(paintings, [*shallow.values(), layer])
+            target = adain(content, theirs[layer].float())
+            style = {b: _code(theirs[name].float(), b) for b, name in shallow.items()}
+        return self.decoders[str(LEVEL)](target, photos.shape[-2:], switches, style), target
 
 
-def painter_network(encoder: str, unpool: bool = False) -> Decoders:
+def _code(features: torch.Tensor, block: int, eps: float = 1e-5) -> torch.Tensor:
+    """Each painting's `style_code` at relu{block}_1 from its (N, C, H, W) features."""
+    var, mean = torch.var_mean(features, dim=(2, 3))
+    return style_code(mean, var.add(eps).sqrt(), block)
+
+
+def painter_network(
+    encoder: str, unpool: bool = False, modulated: tuple[int, ...] = ()
+) -> Decoders:
     """A relu4_1 decoder with the compact encoder of `encoder` (frozen), starting as its
     relu4_1 decoder; it upsamples by nearest neighbours, or, with `unpool`, at the
-    photo's pooling switches."""
+    photo's pooling switches. `modulated` blocks also take the painting's statistics
+    there; what `encoder`'s decoder does not have of them starts at nothing."""
     source, _ = load_network(
         encoder, "decoders", lambda a: Decoders(DecoderArchitecture.from_dict(a))
     )
     if source.encoder is None or LEVEL not in source.arch.levels:
         raise OptionError(f"{encoder}: decoders with a compact encoder and relu4_1 are needed")
-    arch = replace(source.arch, levels=(LEVEL,), unpool=unpool, method="adain", paints=True)
+    arch = replace(
+        source.arch,
+        levels=(LEVEL,),
+        unpool=unpool,
+        method="adain",
+        paints=True,
+        modulated=tuple(sorted(modulated)),
+    )
     net = Decoders(arch)
     net.encoder.load_state_dict(source.encoder.state_dict())
     net.encoder.requires_grad_(False)
-    net.decoders[str(LEVEL)].load_state_dict(source.decoders[str(LEVEL)].state_dict())
+    _, unexpected = net.decoders[str(LEVEL)].load_state_dict(
+        source.decoders[str(LEVEL)].state_dict(), strict=False
+    )  # missing: only the modulations it did not have
+    if unexpected:
+        have = ",".join(map(str, source.arch.modulated))
+        raise OptionError(f"{encoder}: its decoder also modulates blocks {have} (--modulate)")
     return net
 
 
@@ -144,7 +173,7 @@ def train_arbitrary(
     photos, skipped = find_images(opts.data)
     paintings, kept_out = split_paintings(opts.paintings)
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
-    net = painter_network(opts.encoder, opts.unpool).to(device)
+    net = painter_network(opts.encoder, opts.unpool, tuple(opts.modulate)).to(device)
     net.encoder.eval()
     layers = sorted(opts.style_layers, key=LAYERS.index)
     shown = [holdout_photos(opts.holdout), _sample_paintings(kept_out)] if rank == 0 else [[], []]

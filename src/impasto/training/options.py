@@ -193,6 +193,13 @@ class ArbitraryTrainOptions(TrainerOptions):
     unpool: bool = opt(
         False, "upsample at the photo's pooling switches: sharper, closer to the photo"
     )
+    modulate: list[int] = opt(
+        [],
+        "decoder blocks that also take the painting's per-channel statistics at relu{B}_1 "
+        "(1, 2, 3): its finest colour and texture, which relu4_1 alone does not carry",
+        parse=levels,
+        metavar="1,2,...",
+    )
     content_weight: float = opt(1.0, "content weight", low=0.0)
     style_weight: float = opt(2.0, "style weight", low=0.0)
     style_layers: dict[str, float] = opt(
