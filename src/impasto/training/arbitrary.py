@@ -123,8 +123,9 @@ class _Painter(nn.Module):
 
 
 def _code(features: torch.Tensor, block: int, eps: float = 1e-5) -> torch.Tensor:
-    """Each painting's `style_code` at relu{block}_1 from its (N, C, H, W) features."""
-    var, mean = torch.var_mean(features, dim=(2, 3))
+    """Each painting's `style_code` at relu{block}_1 from its (N, C, H, W) features (the
+    spread over the picture's positions, as the stylizer's statistics give it)."""
+    var, mean = torch.var_mean(features, dim=(2, 3), correction=0)
     return style_code(mean, var.add(eps).sqrt(), block)
 
 
