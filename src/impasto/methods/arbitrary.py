@@ -301,7 +301,7 @@ class ArbitraryStylizer:
         paintings (`names`: their fingerprints) encodes them once per size, whatever the
         strength, the blend or `preserve_color` luminance. The KEPT_STATISTICS most
         recently used are kept, for every thread."""
-        layers = self._statistics_layers(opts)
+        layers = self._statistics_layers(self._plan(opts)[0])
         bf16 = usable_precision(opts.precision, self.device) == "bf16"
         key = (names, side, tuple(layers), bf16, self.encoder, self.decoders)
         kept = self.__dict__.setdefault("_kept", {})  # {key: statistics}, oldest first
@@ -338,18 +338,18 @@ class ArbitraryStylizer:
         """The blocks the relu{level}_1 decoder modulates, and their layers."""
         return {b: level_layer(b) for b in self.decoders.arch.modulated if b < level}
 
-    def _statistics_layers(self, opts) -> list[str]:
-        """The layers whose statistics a painting gives: each level's, and those its
-        decoder modulates with."""
-        levels, layers, _, _ = self._plan(opts)
-        shallow = [name for lv in levels for name in self._shallow(lv).values()]
-        return list(dict.fromkeys(layers + shallow))
+    def _statistics_layers(self, levels: list[int]) -> list[str]:
+        """The layers whose statistics a painting gives for `levels`: each level's, and
+        those its decoder modulates with."""
+        names = [level_layer(lv) for lv in levels]
+        names += [name for lv in levels for name in self._shallow(lv).values()]
+        return list(dict.fromkeys(names))
 
     @torch.no_grad()
     def statistics(self, paintings: list[torch.Tensor], opts) -> list[dict[str, Moments]]:
         """Each painting's feature statistics at the layers `opts` paints with."""
-        _, _, encode, _ = self._plan(opts)
-        layers = self._statistics_layers(opts)
+        levels, _, encode, _ = self._plan(opts)
+        layers = self._statistics_layers(levels)
         return [self._moments(p, layers, encode) for p in paintings]
 
     @torch.no_grad()
