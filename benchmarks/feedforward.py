@@ -266,6 +266,8 @@ def main() -> None:
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument("--markdown", help="also write the tables to this file")
     args = parser.parse_args()
+    if args.train_steps < 3:  # the first step warms up; the rate needs two after it
+        parser.error("--train-steps must be at least 3")
     if not DATA.is_dir():
         sys.exit(f"benchmark images not found at {DATA}")
     if not CPU_BF16:  # impasto would run bf16 in fp32 here: the rows would repeat fp32's

