@@ -133,6 +133,43 @@ def test_flow_found_while_painting_gives_the_same_frames(content):
     np.testing.assert_array_equal(wrong(frames[1], paint(frames[1])), expected[1])
 
 
+def test_flow_consistency_keeps_still_pixels_the_flow_cannot_follow(content):
+    """Where the forward and backward flows disagree (as DIS's do on a white wall), a pixel
+    whose photo did not change and which the flow does not move keeps the last frame as it
+    stands, by the strength; one whose photo changed, or which the flow moves, keeps none
+    of it (no trail behind what moves)."""
+    pytest.importorskip("cv2")
+    from PIL import Image
+
+    from impasto.methods.temporal import FlowConsistency
+
+    photo = np.asarray(Image.open(content).convert("RGB").resize((96, 64)))
+    rng = np.random.default_rng(0)
+    paint = lambda: rng.uniform(0, 255, photo.shape).astype(np.float32)  # noqa: E731
+    steady = FlowConsistency(0.9)
+    nowhere = np.zeros((64, 96, 1), np.float32)  # not one pixel the flows agree on
+    steady.flow.carry = lambda grey, last_grey, last, flows=None: (last, nowhere)
+    flow = np.zeros((64, 96, 2), np.float32)  # and no motion found
+    steady.flow.flows = lambda grey, last_grey: (flow, -flow)
+
+    first = steady(photo, paint())
+    again = paint()
+    kept = steady(photo, again)  # the same photo: nothing changed, nothing moved
+    np.testing.assert_allclose(kept, 0.1 * again + 0.9 * first, atol=0.5)
+
+    changed = photo.copy()
+    dark = photo[:, :48].mean(-1, keepdims=True) < 128
+    changed[:, :48] = np.where(dark, 255, 0)  # the left half changes, the right does not
+    fresh = paint()
+    shown = steady(changed, fresh)
+    assert np.abs(shown[8:-8, :40] - fresh[8:-8, :40]).max() < 1
+    np.testing.assert_allclose(shown[:, 56:], 0.1 * fresh[:, 56:] + 0.9 * kept[:, 56:], atol=0.5)
+
+    flow += 5  # now the flow moves every pixel by 7 px
+    fresh = paint()
+    assert np.abs(steady(changed, fresh) - fresh).max() < 1
+
+
 def test_flow_consistency_keeps_carried_strokes_sharp(content):
     """A slow pan by a fraction of a pixel a frame, painted consistently (each frame the
     picture itself): what is carried is warped again at every frame, so a blurring warp

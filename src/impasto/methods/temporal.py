@@ -9,6 +9,12 @@ motion) keep the new frame as painted. Blending outputs, not photos, carries str
 frame to frame, so they stay put on still and moving things alike (Ruder et al. 2016 at
 inference; Lai et al. 2018's warping error measures it: benchmarks/video.py).
 
+The two flows also disagree where there is nothing to follow: a white wall, bare asphalt.
+There a pixel whose photo did not change, and where the flow finds no motion, keeps the
+last frame as it stands, unwarped, by the same strength: what flickered most (a
+network paints flat areas anew at every frame) holds still, and nothing that moves
+leaves a trail.
+
 What is carried is blended again at the next frame, so its sharpness compounds: the
 output is warped bicubically (bilinear resampling, a blur, softened strokes frame after
 frame) along a flow found at the frame's full size, so that a frame can keep most of the
@@ -30,6 +36,9 @@ import numpy as np
 from ..errors import OptionError
 
 CONSISTENCY = ("off", "flow")
+# A pixel is still where its photo changed by well under STILL_CHANGE grey levels and the
+# flow moves it by well under STILL_MOTION px (each takes the weight to 1/e)
+STILL_CHANGE, STILL_MOTION = 8.0, 2.0
 
 
 def _cv2():
@@ -104,6 +113,15 @@ class Flow:
         reliable = cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
         return warped.reshape(last.shape), reliable
 
+    def still(self, grey: np.ndarray, last_grey: np.ndarray, back: np.ndarray) -> np.ndarray:
+        """How still each pixel is, (h, w, 1) in (0, 1]: 1 where the grey photo did not
+        change from the last one and the backward flow `back` does not move it."""
+        cv2 = self.cv2
+        change = cv2.GaussianBlur(cv2.absdiff(grey, last_grey).astype(np.float32), (0, 0), 1.5)
+        motion = cv2.GaussianBlur(np.sqrt(_squared(back)), (0, 0), 1.5)
+        still = np.exp(-change / STILL_CHANGE - (motion / STILL_MOTION) ** 2)
+        return still[..., None]
+
     def flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Backward (new pixel -> where it was) and forward flow."""
         return self.dis.calc(grey, last_grey, None), self.dis.calc(last_grey, grey, None)
@@ -111,8 +129,9 @@ class Flow:
 
 class FlowConsistency:
     """Call with each photo (H, W, 3 uint8) and its stylized frame (h, w, 3, float 0-255),
-    in order; returns the frame to show. `strength` in [0, 1): how much of the last frame,
-    warped, a reliable pixel keeps."""
+    in order; returns the frame to show. `strength` in [0, 1): how much of the last frame
+    a pixel keeps, carried along the flow where the flow is reliable, as it stands where
+    the flow is not but the pixel is still."""
 
     def __init__(self, strength: float):
         if not 0.0 <= strength < 1.0:
@@ -157,9 +176,15 @@ class FlowConsistency:
         if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
             self.last = (grey, styled)
             return styled
-        warped, reliable = self.flow.carry(grey, *self.last, flows=flows)
-        out = warped - styled
-        out *= self.strength * reliable
+        last_grey, last = self.last
+        flows = flows or self.flow.flows(grey, last_grey)
+        warped, reliable = self.flow.carry(grey, last_grey, last, flows=flows)
+        out = warped - styled  # reliable pixels keep the last frame carried along the flow,
+        out *= reliable
+        kept = last - styled  # unreliable still ones keep it where it stands
+        kept *= (1 - reliable) * self.flow.still(grey, last_grey, flows[0])
+        out += kept
+        out *= self.strength
         out += styled
         # clipped: bicubic warping overshoots at edges, and what is kept is warped again
         np.clip(out, 0, 255, out=out)
