@@ -1,4 +1,5 @@
-"""Every benchmark script runs end to end at a tiny size and prints whole tables.
+"""Every benchmark script runs end to end at a tiny size and prints whole tables (all but
+gpu.py, which needs a CUDA GPU; textbook.py runs inside optimize.py).
 
 The benchmarks are how the project's speed and quality goals are measured, and nothing
 else runs them: a change to the library can break one unseen until the next time its
