@@ -173,13 +173,16 @@ def main() -> None:
 
     painting = next((DATA / "styles").glob(f"{args.style}.*"))
     style = painting if args.method == "arbitrary" else args.style
-    judge = Evaluator(device="cpu")
-    lite = StyleTransfer(device="cpu", max_size=None)
     rows, clips = [], sorted((DATA / "video").glob("*.mp4"))
     if args.clips:
-        clips = [c for c in clips if c.stem in args.clips.split(",")]
+        wanted = args.clips.split(",")
+        if missing := set(wanted) - {c.stem for c in clips}:
+            sys.exit(f"no clip {', '.join(sorted(missing))} in {DATA / 'video'}")
+        clips = [c for c in clips if c.stem in wanted]
     if not clips:
-        sys.exit(f"no clips {args.clips or ''} in {DATA / 'video'}")
+        sys.exit(f"no clips in {DATA / 'video'}")
+    judge = Evaluator(device="cpu")
+    lite = StyleTransfer(device="cpu", max_size=None)
     for clip in clips:
         photos = frames_of(clip, args.frames)
         matches = correspondences(photos, args.metric_flow)
