@@ -25,6 +25,17 @@ def binaries() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
+def require() -> None:
+    """Skip the calling test where PostgreSQL is not installed; in CI, which installs it
+    (.ci/run), fail instead of skipping."""
+    import pytest
+
+    if binaries() is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("PostgreSQL is not installed; .ci/run installs it")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+
+
 def _version(path: str) -> int:
     return int(Path(path).parts[-3]) if Path(path).parts[-3].isdigit() else 0
 

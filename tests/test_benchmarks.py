@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from postgres import binaries
+from postgres import require
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,10 +71,8 @@ def test_tables_are_read_whole():
 @pytest.mark.parametrize("script", sorted(RUNS))
 def test_benchmark_runs(script, data, tmp_path):
     arguments, markdown = RUNS[script]
-    if script == "serve_scale" and binaries() is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("PostgreSQL is not installed; .ci/run installs it")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    if script == "serve_scale":
+        require()
     report = tmp_path / "report.md"
     command = [sys.executable, str(REPO / "benchmarks" / f"{script}.py"), *arguments.split()]
     if markdown:

@@ -2,7 +2,6 @@
 with workers killed and stopped mid-job."""
 
 import io
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from PIL import Image
 
 pytest.importorskip("procrastinate")
 from fastapi.testclient import TestClient  # noqa: E402
-from postgres import Cluster, binaries  # noqa: E402
+from postgres import Cluster, require  # noqa: E402
 from test_serve import submit, wait  # noqa: E402
 
 from impasto.cli import main  # noqa: E402
@@ -27,10 +26,7 @@ from impasto.serve.shared import SharedQueue, _finish, _take  # noqa: E402
 def store():
     """The URL of a fresh database on a throwaway PostgreSQL server. CI installs
     PostgreSQL (.ci/run), so there a missing server fails the tests rather than skip them."""
-    if binaries() is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("PostgreSQL is not installed; .ci/run installs it")
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    require()
     with Cluster() as url:
         yield url
 

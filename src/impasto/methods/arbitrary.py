@@ -334,15 +334,11 @@ class ArbitraryStylizer:
 
         return levels, [level_layer(level) for level in levels], encode, decoders
 
-    def _shallow(self, level: int) -> dict[int, str]:
-        """The blocks the relu{level}_1 decoder modulates, and their layers."""
-        return {b: level_layer(b) for b in self.decoders.arch.modulated if b < level}
-
     def _statistics_layers(self, levels: list[int]) -> list[str]:
         """The layers whose statistics a painting gives for `levels`: each level's, and
         those its decoder modulates with."""
         names = [level_layer(lv) for lv in levels]
-        names += [name for lv in levels for name in self._shallow(lv).values()]
+        names += [name for lv in levels for name in self.decoders.arch.shallow(lv).values()]
         return list(dict.fromkeys(names))
 
     @torch.no_grad()
@@ -379,7 +375,7 @@ class ArbitraryStylizer:
         `whole` (a picture of at most `tile` px), the picture goes through in overlapping
         tiles; the statistics are always the whole picture's, so the tiles agree."""
         method = opts.method or self.decoders.arch.method
-        shallow = self._shallow(level)
+        shallow = self.decoders.arch.shallow(level)
         # the photo's own statistics at the modulated blocks: only to mix with the strength
         names = [layer, *shallow.values()] if opts.strength < 1 else [layer]
         if whole:  # one encoder pass gives both the statistics and the features
@@ -429,7 +425,7 @@ class ArbitraryStylizer:
             picture = resize_longest(picture, size)
         x = to_tensor(picture).to(self.device)
         encoder, decoders, prepare = self._networks(bf16=False)
-        layer, shallow = level_layer(level), self._shallow(level)
+        layer, shallow = level_layer(level), self.decoders.arch.shallow(level)
         switches = self.decoders.switches()
         found = encoder(prepare(x), [layer, *shallow.values()], switches)
         own = {b: _code(moments([found[name][0].flatten(1)]), b) for b, name in shallow.items()}

@@ -69,6 +69,11 @@ class DecoderArchitecture:
     # relu4_1's statistics alone do not carry
     modulated: tuple[int, ...] = ()
 
+    def shallow(self, level: int) -> dict[int, str]:
+        """The blocks a relu{level}_1 decoder modulates, and the layers whose statistics
+        they take."""
+        return {b: level_layer(b) for b in self.modulated if b < level}
+
     def to_dict(self) -> dict:
         return {
             **asdict(self),

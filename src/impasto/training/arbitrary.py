@@ -112,7 +112,7 @@ class _Painter(nn.Module):
 
     def forward(self, photos: torch.Tensor, paintings: torch.Tensor):
         layer = level_layer(LEVEL)
-        shallow = {b: level_layer(b) for b in self.arch.modulated}
+        shallow = self.arch.shallow(LEVEL)
         with torch.no_grad():
             switches = [] if self.arch.unpool else None
             content = self.encoder(photos, [layer], switches)[layer].float()
