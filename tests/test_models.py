@@ -67,7 +67,7 @@ def test_painter_builtin_strength_moves_away_from_the_photo(data, stylizer, phot
     from impasto.methods.arbitrary import ArbitraryStylizer
 
     painter = ArbitraryStylizer(device="cpu")  # the default: painter
-    assert painter.decoders.arch.paints and painter.decoders.arch.method == "adain"
+    assert painter.decoders.arch.paints and painter.decoders.arch.method == "wct"
     content = next((data / "content").glob(f"{photo}.*"))
     style = next((data / "styles").glob(f"{painting}.*"))
     x = to_tensor(resize_longest(load_image(content), 128))
@@ -84,7 +84,7 @@ def test_cli_models_and_sheet(content, tmp_path, capsys):
     listing = capsys.readouterr().out
     assert "styles" in listing and "decoders" in listing
     assert "own encoder (VGG-19 at width 0.5)" in listing
-    assert "painter" in listing and "trained to paint (AdaIN)" in listing
+    assert "painter" in listing and "trained to paint (WCT)" in listing
     out = tmp_path / "sheet.png"
     assert main(["sheet", str(content), "-o", str(out), "--size", "64"]) == 0
     assert out.exists()

@@ -13,11 +13,11 @@ from impasto.models import resolve_model
 from impasto.nets.decoders import DecoderArchitecture
 from impasto.training.arbitrary import (
     ArbitraryTrainOptions,
-    adain,
     paint,
     painter_network,
     split_paintings,
     train_arbitrary,
+    transfer,
 )
 from impasto.training.data import held_out
 
@@ -61,18 +61,30 @@ def test_a_tenth_of_the_paintings_is_held_out(data):
     assert held_out(kept[0].name) and held_out(f"/elsewhere/{kept[0].name}")  # the name decides
 
 
-def test_adain_gives_each_picture_its_paintings_statistics():
+def test_each_picture_takes_its_own_paintings_statistics():
     content, style = torch.randn(2, 8, 5, 6), torch.randn(2, 8, 7, 4) * 3 + 2
-    moved = adain(content, style)
-    assert torch.allclose(moved.mean((2, 3)), style.mean((2, 3)), atol=1e-4)
-    assert torch.allclose(moved.var((2, 3)), style.var((2, 3)), rtol=1e-3)
-    # each picture takes its own painting's, not the batch's
-    assert torch.allclose(adain(content[1:], style[1:]), moved[1:], atol=1e-5)
+    style[:, 1] += style[:, 0]  # correlated channels, which only wct carries over
+
+    def covariance(x):
+        flat = x.flatten(1)
+        return torch.cov(flat, correction=0)
+
+    for method in ("adain", "wct"):
+        moved = transfer(content, style, method)
+        assert torch.allclose(moved.mean((2, 3)), style.mean((2, 3)), atol=1e-4)
+        spread = moved.var((2, 3), correction=0)
+        assert torch.allclose(spread, style.var((2, 3), correction=0), rtol=1e-3)
+        # each picture takes its own painting's, not the batch's
+        assert torch.allclose(transfer(content[1:], style[1:], method), moved[1:], atol=1e-5)
+    for c, s in zip(moved, style, strict=True):  # wct: the whole covariance
+        assert torch.allclose(covariance(c), covariance(s), atol=1e-2, rtol=1e-3)
+    adain = transfer(content, style, "adain")
+    assert not torch.allclose(covariance(adain[0]), covariance(style[0]), atol=0.5)
 
 
 def test_training_paints_and_the_file_is_a_one_pass_network(painter_file, content, style):
     out, meta, seen = painter_file
-    assert meta["architecture"] == {**meta["architecture"], "levels": [4], "method": "adain"}
+    assert meta["architecture"] == {**meta["architecture"], "levels": [4], "method": "wct"}
     assert meta["architecture"]["paints"] and not meta["architecture"]["unpool"]
     training = meta["training"]
     assert training["paintings"] > 5 * training["held_out_paintings"] > 0
@@ -91,9 +103,19 @@ def test_training_paints_and_the_file_is_a_one_pass_network(painter_file, conten
     painter = ArbitraryStylizer(out, device="cpu")
     result = painter.run(content, style, size=64)
     assert result.image.size == (64, 48)
-    assert result.options["method"] is None  # the file's own: AdaIN
-    wct = painter.run(content, style, size=64, method="wct")  # still possible, and differs
-    assert not torch.equal(wct.pixels, result.pixels)
+    assert result.options["method"] is None  # the file's own: WCT
+    adain = painter.run(content, style, size=64, method="adain")  # still possible, and differs
+    assert not torch.equal(adain.pixels, result.pixels)
+
+
+def test_a_network_trained_on_adain_features_paints_with_adain(data, tmp_path, content, style):
+    out = tmp_path / "adain.safetensors"
+    meta = train_arbitrary(options(data, out, steps=2, method="adain"), progress=False)
+    assert meta["architecture"]["method"] == meta["training"]["options"]["method"] == "adain"
+    painter = ArbitraryStylizer(out, device="cpu")
+    mine = painter.run(content, style, size=64)
+    assert torch.equal(mine.pixels, painter.run(content, style, size=64, method="adain").pixels)
+    assert not torch.equal(mine.pixels, painter.run(content, style, size=64, method="wct").pixels)
 
 
 def test_strength_moves_the_picture_away_from_the_photo(painter_file, content, style):
@@ -205,6 +227,7 @@ def test_a_modulated_network_trains_and_paints(data, tmp_path, content, style):
         ({"style_weight": -1.0}, "style_weight must be at least 0"),
         ({"style_layers": {"relu9_1": 1.0}}, "relu9_1"),
         ({"style_loss": "l1"}, "style_loss must be one of"),
+        ({"method": "svd"}, "method must be one of"),
         ({"encoder": "styles"}, "decoders"),
         ({"encoder": "decoders"}, "compact encoder"),
     ],

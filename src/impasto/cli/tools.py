@@ -11,6 +11,8 @@ from ..options import Inspect, Output, Setup
 from .args import add_options, chosen
 from .files import announce
 
+TRANSFORMS = {"adain": "AdaIN", "wct": "WCT"}  # how `impasto models` names a one-pass transform
+
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
     if command in ("info", "models", "evaluate"):
@@ -120,6 +122,7 @@ def models(args: argparse.Namespace) -> int:
                 "levels": arch.get("levels"),
                 "encoder_width": arch.get("encoder_width"),
                 "paints": arch.get("paints", False),
+                "method": arch.get("method"),
                 "megabytes": round(path.stat().st_size / 2**20, 2),
                 "sha256": meta["sha256"],
                 "path": str(path),
@@ -135,7 +138,7 @@ def models(args: argparse.Namespace) -> int:
         if (r["encoder_width"] or 1) < 1:
             what += f", own encoder (VGG-19 at width {r['encoder_width']})"
         if r["paints"]:
-            what += ", trained to paint (AdaIN)"
+            what += f", trained to paint ({TRANSFORMS.get(r['method'], r['method'])})"
         print(f"{r['name']:<12}{r['kind']:<13}{r['megabytes']:>6} MB  {what}")
     return 0
 

@@ -4,7 +4,8 @@
 The image is encoded, its features take on the style's statistics (AdaIN: the style's
 per-channel mean and spread; WCT: whitening then colouring by the style's covariance),
 and are decoded. Decoders trained to paint (the built-in `painter`, `impasto
-train-arbitrary`) do it once, at relu4_1, with AdaIN; those that modulate (`--modulate`)
+train-arbitrary`) do it once, at relu4_1, with the transform they were trained on (the
+built-in: WCT); those that modulate (`--modulate`)
 are also given the paintings' statistics at relu1_1 ... relu3_1, blended and mixed with
 the photo's by the strength as the features are. Decoders trained to reconstruct go
 coarse to fine, as in Li et al.: the result is encoded again at the next level, and so on

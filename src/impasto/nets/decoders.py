@@ -59,7 +59,7 @@ class DecoderArchitecture:
     encoder_width: float = 1.0
     encoder_convention: str = "caffe"  # the input convention the encoder was pruned from
     # The feature transform they decode best: wct for decoders that learnt to reconstruct,
-    # adain for a decoder trained with style losses on AdaIN's features (train-arbitrary)
+    # for decoders trained with style losses (train-arbitrary), the one they trained on
     method: str = "wct"
     # Trained with style losses: it paints even the photo's own features, so a strength
     # below 1 also fades its picture into the photo (0 is the photo itself)

@@ -4,9 +4,11 @@ adaptive instance normalization").
 
 A compact encoder (frozen: the one distilled from VGG-19 for the `compact` decoders)
 gives relu4_1 features of a photo and of a painting; AdaIN moves each channel of the
-photo's to the painting's mean and spread; the decoder turns them into a picture. Unlike
+photo's to the painting's mean and spread (or, with `--method wct`, whitening and
+colouring give them the painting's whole covariance, which carries how its features go
+together: Li et al. 2017); the decoder turns them into a picture. Unlike
 decoders that learn to reconstruct, this one learns with the losses of style transfer:
-- content: the picture's own relu4_1 features must be the AdaIN features it came from
+- content: the picture's own relu4_1 features must be the moved features it came from
   (relative squared error), so the photo's layout stays;
 - style: VGG-19's statistics of the picture at the style layers must be the painting's
   (`--style-loss`, per picture), which is what puts strokes and shapes in, where
@@ -41,6 +43,7 @@ from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.sheet import contact_sheet
 from ..losses import STYLE_LOSSES, Moments, content_distance, style_distances, style_target, tv_loss
+from ..methods.arbitrary import MATRICES, affine_map, apply_map, moments
 from ..models import load_network
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer, style_code
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
@@ -59,7 +62,7 @@ from .loop import (
 )
 from .options import ArbitraryTrainOptions
 
-LEVEL = 4  # AdaIN at relu4_1, as in Huang & Belongie
+LEVEL = 4  # the painting's statistics at relu4_1, as in Huang & Belongie
 SAMPLE_PAINTINGS = 4  # held-out paintings in each sample sheet
 
 
@@ -80,13 +83,18 @@ def split_paintings(folder: str) -> tuple[list, list]:
     return train, [p for p in paths if held_out(p)]
 
 
-def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Each picture's (N, C, H, W) features with each channel moved to the mean and spread
-    of its painting's."""
-    c_mean, s_mean = content.mean((2, 3), keepdim=True), style.mean((2, 3), keepdim=True)
-    c_std = content.var((2, 3), keepdim=True).add(eps).sqrt()
-    s_std = style.var((2, 3), keepdim=True).add(eps).sqrt()
-    return (content - c_mean) / c_std * s_std + s_mean
+def transfer(content: torch.Tensor, style: torch.Tensor, method: str) -> torch.Tensor:
+    """Each picture's (N, C, H, W) features moved to its painting's statistics by the
+    stylizer's own transform (`method`: adain, each channel's mean and spread; wct, the
+    whole covariance), so the decoder trains on what it will be given. Out of autocast:
+    a covariance multiplied out in bf16 is not positive definite enough to whiten by."""
+    moved = []
+    with torch.autocast(content.device.type, enabled=False):
+        for c, s in zip(content.float(), style.float(), strict=True):
+            ours, theirs = moments([c.flatten(1)]), moments([s.flatten(1)])
+            matrix = MATRICES[method](ours, theirs)
+            moved.append(apply_map(c[None], affine_map(ours, theirs, matrix, 1)))
+    return torch.cat(moved)
 
 
 class Pairs(Dataset):
@@ -104,7 +112,7 @@ class Pairs(Dataset):
 
 class _Painter(nn.Module):
     """The frozen encoder and the decoder that trains: photos and paintings -> (pictures,
-    the AdaIN features they were painted from)."""
+    the moved features they were painted from)."""
 
     def __init__(self, net: Decoders):
         super().__init__()
@@ -117,7 +125,7 @@ class _Painter(nn.Module):
             switches = [] if self.arch.unpool else None
             content = self.encoder(photos, [layer], switches)[layer].float()
             theirs = self.encoder(paintings, [*shallow.values(), layer])
-            target = adain(content, theirs[layer].float())
+            target = transfer(content, theirs[layer].float(), self.arch.method)
             style = {b: _code(theirs[name].float(), b) for b, name in shallow.items()}
         return self.decoders[str(LEVEL)](target, photos.shape[-2:], switches, style), target
 
@@ -130,12 +138,13 @@ def _code(features: torch.Tensor, block: int, eps: float = 1e-5) -> torch.Tensor
 
 
 def painter_network(
-    encoder: str, unpool: bool = False, modulated: tuple[int, ...] = ()
+    encoder: str, unpool: bool = False, modulated: tuple[int, ...] = (), method: str = "adain"
 ) -> Decoders:
     """A relu4_1 decoder with the compact encoder of `encoder` (frozen), starting as its
-    relu4_1 decoder; it upsamples by nearest neighbours, or, with `unpool`, at the
-    photo's pooling switches. `modulated` blocks also take the painting's statistics
-    there; what `encoder`'s decoder does not have of them starts at nothing."""
+    relu4_1 decoder, for features moved by `method`; it upsamples by nearest neighbours,
+    or, with `unpool`, at the photo's pooling switches. `modulated` blocks also take the
+    painting's statistics there; what `encoder`'s decoder does not have of them starts at
+    nothing."""
     source, _ = load_network(
         encoder, "decoders", lambda a: Decoders(DecoderArchitecture.from_dict(a))
     )
@@ -145,7 +154,7 @@ def painter_network(
         source.arch,
         levels=(LEVEL,),
         unpool=unpool,
-        method="adain",
+        method=method,
         paints=True,
         modulated=tuple(sorted(modulated)),
     )
@@ -174,7 +183,8 @@ def train_arbitrary(
     photos, skipped = find_images(opts.data)
     paintings, kept_out = split_paintings(opts.paintings)
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
-    net = painter_network(opts.encoder, opts.unpool, tuple(opts.modulate)).to(device)
+    net = painter_network(opts.encoder, opts.unpool, tuple(opts.modulate), opts.method)
+    net = net.to(device)
     net.encoder.eval()
     layers = sorted(opts.style_layers, key=LAYERS.index)
     shown = [holdout_photos(opts.holdout), _sample_paintings(kept_out)] if rank == 0 else [[], []]
@@ -208,7 +218,7 @@ def train_arbitrary(
 
 
 def _losses(model, net, vgg, photos, paintings, layers, opts) -> dict[str, torch.Tensor]:
-    """Content (relu4_1 against the AdaIN features) and style (each picture against its
+    """Content (relu4_1 against the moved features) and style (each picture against its
     painting at the style layers)."""
     layer = level_layer(LEVEL)
     pictures, target = model(photos, paintings)

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OptionError
-from ..options import DEFAULT_STYLE_LAYERS, PRECISIONS, STYLE_LOSSES, layers, levels, opt
+from ..options import (
+    DEFAULT_STYLE_LAYERS,
+    ONE_PASS_METHODS,
+    PRECISIONS,
+    STYLE_LOSSES,
+    layers,
+    levels,
+    opt,
+)
 
 DECODER_LEVELS = (1, 2, 3, 4, 5)
 
@@ -175,7 +183,7 @@ class DecoderOptions(TrainerOptions):
 @dataclass
 class ArbitraryTrainOptions(TrainerOptions):
     """A one-pass painting network for any painting: a compact encoder, the painting's
-    feature statistics at relu4_1 (AdaIN), and a decoder trained with content and style
+    feature statistics at relu4_1 (AdaIN or WCT), and a decoder trained with content and style
     losses to paint from them (Huang & Belongie 2017)."""
 
     paintings: str = opt(
@@ -192,6 +200,12 @@ class ArbitraryTrainOptions(TrainerOptions):
     )
     unpool: bool = opt(
         False, "upsample at the photo's pooling switches: sharper, closer to the photo"
+    )
+    method: str = opt(
+        "wct",
+        "how the photo's relu4_1 features take the painting's statistics: adain, each "
+        "channel's mean and spread (Huang & Belongie); wct, their whole covariance (Li et al.)",
+        choices=ONE_PASS_METHODS,
     )
     modulate: list[int] = opt(
         [],
