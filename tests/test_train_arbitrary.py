@@ -66,8 +66,7 @@ def test_each_picture_takes_its_own_paintings_statistics():
     style[:, 1] += style[:, 0]  # correlated channels, which only wct carries over
 
     def covariance(x):
-        flat = x.flatten(1)
-        return torch.cov(flat, correction=0)
+        return torch.cov(x.flatten(1), correction=0)
 
     for method in ("adain", "wct"):
         moved = transfer(content, style, method)

@@ -3,10 +3,10 @@ only its colours (Huang & Belongie 2017, "Arbitrary style transfer in real-time 
 adaptive instance normalization").
 
 A compact encoder (frozen: the one distilled from VGG-19 for the `compact` decoders)
-gives relu4_1 features of a photo and of a painting; AdaIN moves each channel of the
-photo's to the painting's mean and spread (or, with `--method wct`, whitening and
-colouring give them the painting's whole covariance, which carries how its features go
-together: Li et al. 2017); the decoder turns them into a picture. Unlike
+gives relu4_1 features of a photo and of a painting; whitening and colouring (WCT, Li et
+al. 2017) give the photo's the painting's mean and covariance, which says how its
+features go together (with `--method adain`, each channel takes only the painting's mean
+and spread); the decoder turns them into a picture. Unlike
 decoders that learn to reconstruct, this one learns with the losses of style transfer:
 - content: the picture's own relu4_1 features must be the moved features it came from
   (relative squared error), so the photo's layout stays;
@@ -138,7 +138,7 @@ def _code(features: torch.Tensor, block: int, eps: float = 1e-5) -> torch.Tensor
 
 
 def painter_network(
-    encoder: str, unpool: bool = False, modulated: tuple[int, ...] = (), method: str = "adain"
+    encoder: str, unpool: bool = False, modulated: tuple[int, ...] = (), method: str = "wct"
 ) -> Decoders:
     """A relu4_1 decoder with the compact encoder of `encoder` (frozen), starting as its
     relu4_1 decoder, for features moved by `method`; it upsamples by nearest neighbours,

@@ -183,8 +183,8 @@ class DecoderOptions(TrainerOptions):
 @dataclass
 class ArbitraryTrainOptions(TrainerOptions):
     """A one-pass painting network for any painting: a compact encoder, the painting's
-    feature statistics at relu4_1 (AdaIN or WCT), and a decoder trained with content and style
-    losses to paint from them (Huang & Belongie 2017)."""
+    feature statistics at relu4_1 (WCT or AdaIN), and a decoder trained with content and
+    style losses to paint from them (Huang & Belongie 2017)."""
 
     paintings: str = opt(
         None,
