@@ -19,7 +19,8 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors name the closest flag or command there is."""
 
     def error(self, message: str):
-        words = [a for a in sys.argv[1:] if a.startswith("--")] + message.split()
+        # the message's words first: sys.argv is another program's when main() is called
+        words = message.split() + [a for a in sys.argv[1:] if a.startswith("--")]
         known = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
         known += [c for a in self._actions if a.choices and not a.option_strings for c in a.choices]
         for word in words:
