@@ -157,6 +157,48 @@ def test_training_resumes_exactly(data, tmp_path):
     assert resumed == straight[2:]
 
 
+def test_temporal_training_steadies_the_network(data, painter_file, tmp_path):
+    """Fine-tuned with --temporal-weight, a one-pass network paints a photo moved a little
+    (and noised) much closer to its picture of the photo moved the same way than its twin
+    fine-tuned as long without it."""
+    import numpy as np
+
+    from impasto.methods.arbitrary import load_decoders
+    from impasto.training.data import find_images, move, random_motion
+
+    photos = [
+        to_tensor(resize_longest(load_image(p), 64)) for p in find_images(data / "holdout")[0][:4]
+    ]
+    painting = to_tensor(
+        resize_longest(load_image(split_paintings(str(data / "paintings"))[1][0]), 64)
+    )
+
+    def gap(path) -> float:
+        net = load_decoders(path)[0].eval()
+        rng, gaps = np.random.default_rng(1), []  # the same motions for each network
+        for photo in photos:
+            theta = random_motion(rng, 64)[None]
+            carried = move(paint(net, photo, painting), theta)
+            seen = move(torch.ones_like(photo[:, :1]), theta, padding="zeros") > 0.999
+            moved = paint(net, move(photo, theta), painting)
+            gaps.append(((moved - carried).abs() * seen).sum() / seen.sum() / 3)
+        return float(sum(gaps) / len(gaps))
+
+    def finetune(name, **more) -> str:
+        out = tmp_path / f"{name}.safetensors"
+        history: list[dict] = []
+        train_arbitrary(
+            options(data, out, encoder=str(painter_file[0]), lr=1e-3, image_size=160, **more),
+            progress=False,
+            callback=lambda _, losses: history.append(losses),
+        )
+        assert ("temporal" in history[0]) == bool(more)
+        return str(out)
+
+    steady, twin = finetune("steady", temporal_weight=1e-2), finetune("twin")
+    assert gap(steady) < 0.7 * gap(twin)
+
+
 def test_modulated_blocks_start_at_nothing_then_take_the_paintings_statistics(content, style):
     """A decoder given the painting's statistics at relu1_1 ... relu3_1 paints exactly as
     the one it starts from until it has learnt to use them; then the same relu4_1

@@ -59,6 +59,7 @@ from .loop import (
     fit,
     holdout_photos,
     options_record,
+    temporal_term,
 )
 from .options import ArbitraryTrainOptions
 
@@ -95,7 +96,8 @@ def transfer(content: torch.Tensor, style: torch.Tensor, method: str) -> torch.T
 
 
 class Pairs(Dataset):
-    """Item `position` -> (photo crop, painting crop), each drawn from (seed, position)."""
+    """Item `position` -> (photo crop, painting crop[, moved photo crop, motion]), each
+    drawn from (seed, position); the moved crop where `photos` gives one (its `motion`)."""
 
     def __init__(self, photos: CropDataset, paintings: CropDataset):
         self.photos, self.paintings = photos, paintings
@@ -104,7 +106,8 @@ class Pairs(Dataset):
         return len(self.photos)
 
     def __getitem__(self, position: int):
-        return self.photos[position][0], self.paintings[position][0]
+        photo, _, *moved = self.photos[position]
+        return photo, self.paintings[position][0], *moved
 
 
 class _Painter(nn.Module):
@@ -187,12 +190,12 @@ def train_arbitrary(
     shown = [holdout_photos(opts.holdout), _sample_paintings(kept_out)] if rank == 0 else [[], []]
 
     def losses(model, batch) -> dict[str, torch.Tensor]:
-        photo, painting = (t.to(device, non_blocking=True) for t in batch)
+        photo, painting, *moved = (t.to(device, non_blocking=True) for t in batch)
         with autocast(device, opts.precision):
-            return _losses(model, net, vgg, photo, painting, layers, opts)
+            return _losses(model, net, vgg, photo, painting, layers, opts, moved)
 
     dataset = Pairs(
-        CropDataset(photos, opts.image_size, 1, opts.seed),
+        CropDataset(photos, opts.image_size, 1, opts.seed, motion=opts.temporal_weight > 0),
         CropDataset(paintings, opts.image_size, 1, opts.seed + 1),
     )
     trainee = Trainee(
@@ -214,9 +217,10 @@ def train_arbitrary(
     return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
 
 
-def _losses(model, net, vgg, photos, paintings, layers, opts) -> dict[str, torch.Tensor]:
+def _losses(model, net, vgg, photos, paintings, layers, opts, moved=()) -> dict[str, torch.Tensor]:
     """Content (relu4_1 against the moved features) and style (each picture against its
-    painting at the style layers)."""
+    painting at the style layers); with `moved` (the photos moved a little, and the
+    motion), the temporal term: the moved photos' pictures against the pictures moved."""
     layer = level_layer(LEVEL)
     pictures, target = model(photos, paintings)
     pictures = pictures.float()
@@ -239,6 +243,9 @@ def _losses(model, net, vgg, photos, paintings, layers, opts) -> dict[str, torch
     if opts.tv_weight:
         terms["tv"] = opts.tv_weight * tv_loss(pictures)
     terms.update(artefact_terms(pictures, opts))
+    if opts.temporal_weight:
+        again = model(moved[0], paintings)[0]
+        terms["temporal"] = opts.temporal_weight * temporal_term(pictures, again, moved[1])
     terms["total"] = sum(terms.values())
     return terms
 

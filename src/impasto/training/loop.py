@@ -33,8 +33,8 @@ from ..errors import ModelError, OptionError
 from ..io.images import load_image, resize_longest, save_image, to_tensor
 from ..io.modelfile import load_model, save_model
 from ..io.sheet import plot_curves
-from ..losses import chroma_detail, grid_detail
-from .data import PositionSampler, find_images
+from ..losses import chroma_detail, grid_detail, temporal_loss
+from .data import PositionSampler, find_images, move
 from .options import ArbitraryTrainOptions, TrainerOptions, TrainOptions
 
 SAMPLE_PHOTOS = 4  # held-out photos in each sample sheet
@@ -65,6 +65,15 @@ def artefact_terms(
     if opts.grid_weight:
         terms["grid"] = opts.grid_weight * grid_detail(pictures).mean()
     return terms
+
+
+def temporal_term(pictures: torch.Tensor, again: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """How far `again`, the pictures of the photos moved by (N, 2, 3) `theta`
+    (`data.random_motion`, with noise), is from `pictures` moved the same way, where both
+    see the scene (Huang et al. 2017; ReCoNet): what makes strokes hold still on video."""
+    carried = move(pictures.float(), theta)
+    seen = move(torch.ones_like(pictures[:, :1]).float(), theta, padding="zeros") > 0.999
+    return temporal_loss(again.float(), carried, seen.float())
 
 
 def checkpoint_path(output: str | os.PathLike) -> Path:

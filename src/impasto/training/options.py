@@ -92,6 +92,19 @@ def grid_weight():
     )
 
 
+def temporal_weight():
+    """The option of the temporal loss's weight (`loop.temporal_term`), for the trainers
+    whose networks paint video; off by default, as each trainer's losses have their own
+    scale (10000 for `impasto train`, 0.01 for `impasto train-arbitrary`;
+    docs/models.md)."""
+    return opt(
+        0.0,
+        "train for video: how strongly a photo moved a little (a small random shift, turn and "
+        "zoom, plus noise) must give the picture moved the same way (0: off)",
+        low=0.0,
+    )
+
+
 @dataclass
 class TrainOptions(TrainerOptions):
     """A feed-forward network for one or more styles (Johnson et al.; several styles by
@@ -131,12 +144,7 @@ class TrainOptions(TrainerOptions):
         high=256,
     )
     blocks: int = opt(5, "residual blocks", low=0, high=64)
-    temporal_weight: float = opt(
-        0.0,
-        "train for video: how strongly a photo moved a little (a small random shift, turn and "
-        "zoom, plus noise) must give the picture moved the same way (0: off)",
-        low=0.0,
-    )
+    temporal_weight: float = temporal_weight()
     finetune: str | None = opt(
         None,
         "start from this network's weights: a built-in name or a model file with the same "
@@ -223,6 +231,7 @@ class ArbitraryTrainOptions(TrainerOptions):
     tv_weight: float = opt(0.0, "total-variation weight", low=0.0)
     chroma_weight: float = chroma_weight()
     grid_weight: float = grid_weight()
+    temporal_weight: float = temporal_weight()
 
 
 __all__ = [

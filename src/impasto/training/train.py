@@ -29,12 +29,12 @@ from ..devices import autocast
 from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.sheet import contact_sheet
-from ..losses import content_loss, gram_matrix, temporal_loss, tv_loss
+from ..losses import content_loss, gram_matrix, tv_loss
 from ..nets.transformer import Architecture, TransformerNet
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from ..options import check
-from .data import CropDataset, find_images, move
+from .data import CropDataset, find_images
 from .loop import (
     Trainee,
     artefact_terms,
@@ -43,6 +43,7 @@ from .loop import (
     fit,
     holdout_photos,
     options_record,
+    temporal_term,
 )
 from .options import TrainOptions
 
@@ -106,9 +107,8 @@ def train(
             if opts.temporal_weight:
                 moved = batch[-2].to(device, memory_format=channels_last, non_blocking=True)
                 theta = batch[-1].to(device)
-                terms["temporal"] = opts.temporal_weight * _temporal(
-                    model, out, moved, theta, styles
-                )
+                again = model(moved, styles)
+                terms["temporal"] = opts.temporal_weight * temporal_term(out, again, theta)
                 terms["total"] = terms["total"] + terms["temporal"]
         return terms
 
@@ -126,16 +126,6 @@ def train(
         },
     )
     return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
-
-
-def _temporal(model, out, moved, theta, styles) -> torch.Tensor:
-    """How far the picture of a photo moved a little (with noise) is from the photo's
-    picture moved the same way, where both see the scene (Huang et al. 2017; ReCoNet):
-    what makes strokes hold still on video."""
-    again = model(moved, styles)
-    carried = move(out.float(), theta)
-    seen = move(torch.ones_like(out[:, :1]).float(), theta, padding="zeros") > 0.999
-    return temporal_loss(again.float(), carried, seen.float())
 
 
 def _start_from(net: TransformerNet, model: str) -> dict:
