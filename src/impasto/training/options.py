@@ -95,7 +95,7 @@ def grid_weight():
 def temporal_weight():
     """The option of the temporal loss's weight (`loop.temporal_term`), for the trainers
     whose networks paint video; off by default, as each trainer's losses have their own
-    scale (10000 for `impasto train`, 0.01 for `impasto train-arbitrary`;
+    scale (10000 for `impasto train`, 2e-4 for `impasto train-arbitrary`;
     docs/models.md)."""
     return opt(
         0.0,
