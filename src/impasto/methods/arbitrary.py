@@ -148,20 +148,31 @@ def transform(
     return apply_map(features, affine_map(content, style, matrix, alpha))
 
 
+def move_to_style(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    method: str,
+    alpha: float = 1.0,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """(1, C, H, W) `content` features moved to `style`'s statistics by `method` (a key of
+    MATRICES: wct, adain), then mixed with the originals by `alpha`."""
+    c, s = moments([content[0].flatten(1)]), moments([style[0].flatten(1)])
+    return transform(content, c, s, MATRICES[method](c, s, eps), alpha)
+
+
 def wct(
     content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, eps: float = 1e-5
 ) -> torch.Tensor:
     """Whitening and colouring transform of (1, C, H, W) features (Li et al. 2017)."""
-    c, s = moments([content[0].flatten(1)]), moments([style[0].flatten(1)])
-    return transform(content, c, s, wct_matrix(c, s, eps), alpha)
+    return move_to_style(content, style, "wct", alpha, eps)
 
 
 def adain(
     content: torch.Tensor, style: torch.Tensor, alpha: float = 1.0, eps: float = 1e-5
 ) -> torch.Tensor:
     """Adaptive instance normalization: the style's per-channel mean and std."""
-    c, s = moments([content[0].flatten(1)]), moments([style[0].flatten(1)])
-    return transform(content, c, s, adain_matrix(c, s, eps), alpha)
+    return move_to_style(content, style, "adain", alpha, eps)
 
 
 def _cov_power(cov: torch.Tensor, power: float, eps: float) -> torch.Tensor:

@@ -43,7 +43,7 @@ from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.sheet import contact_sheet
 from ..losses import STYLE_LOSSES, Moments, content_distance, style_distances, style_target, tv_loss
-from ..methods.arbitrary import adain, wct
+from ..methods.arbitrary import move_to_style
 from ..models import load_network
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer, style_code
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
@@ -89,10 +89,9 @@ def transfer(content: torch.Tensor, style: torch.Tensor, method: str) -> torch.T
     stylizer's own transform (`method`: adain, each channel's mean and spread; wct, the
     whole covariance), so the decoder trains on what it will be given. Out of autocast:
     a covariance multiplied out in bf16 is not positive definite enough to whiten by."""
-    move = wct if method == "wct" else adain
     with torch.autocast(content.device.type, enabled=False):
         pairs = zip(content.float(), style.float(), strict=True)
-        return torch.cat([move(c[None], s[None]) for c, s in pairs])
+        return torch.cat([move_to_style(c[None], s[None], method) for c, s in pairs])
 
 
 class Pairs(Dataset):
