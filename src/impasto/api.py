@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -37,6 +37,9 @@ from .errors import OptionError
 from .io.images import ImageSource
 from .methods.result import Progress, Result  # noqa: F401 (impasto.Progress)
 from .options import METHODS, SETUP, FrameOptions, Media, Setup, update
+
+if TYPE_CHECKING:
+    from .methods.temporal import FlowConsistency
 
 # The methods' classes load on first use: torch is imported only by a method that needs
 # it, so a command on the onnxruntime backend starts without it.
@@ -172,12 +175,19 @@ MEDIA = ("consistency", "consistency_strength", "smooth")  # Media's options for
 
 
 def painter(
-    method: str, style: Any = None, *, loader: Loader = load, **keywords: Any
+    method: str,
+    style: Any = None,
+    *,
+    loader: Loader = load,
+    steady: FlowConsistency | None = None,
+    **keywords: Any,
 ) -> Callable[[Image.Image], np.ndarray]:
     """Paint picture after picture (a video's frames, a camera's) with `method`, "fast"
     (`style`: the network's style or blend) or "arbitrary" (`style`: paintings): a function
     from a picture to its painting, an (h, w, 3) float array in 0-255. The style is read,
-    and its statistics found, once. Keywords: the method's options and setup."""
+    and its statistics found, once. `steady`: the frames' flow consistency, which the
+    one-pass method also applies to its network's features (methods.arbitrary.Carried).
+    Keywords: the method's options and setup."""
     from .io.images import pixels_array, resize_longest
 
     if method not in MOVING:
@@ -196,7 +206,7 @@ def painter(
             )
             return out
     else:
-        draw = loaded.painter(style, options)
+        draw = loaded.painter(style, options, steady.motion if steady else None)
 
     def paint(picture: Image.Image) -> np.ndarray:
         return pixels_array(draw(picture))[0].transpose(1, 2, 0) * 255
@@ -225,8 +235,8 @@ def video(
     from .methods.temporal import consistency
 
     media = update(Media(), {k: keywords.pop(k) for k in MEDIA if k in keywords}, "video")
-    paint = painter(method, style, loader=loader, **keywords)
     steady = consistency(media)
+    paint = painter(method, style, loader=loader, steady=steady, **keywords)
 
     def transform(frame: np.ndarray) -> np.ndarray:
         return paint(Image.fromarray(frame))

@@ -505,8 +505,9 @@ class Media:
 
     consistency: str = opt(
         "flow",
-        "keep strokes steady between frames: flow carries the last frame along the motion; "
-        "off paints each frame alone",
+        "keep strokes steady between frames: flow carries the last frame along the motion "
+        "(with a painting in one pass, its network's features too); off paints each frame "
+        "alone",
         choices=("off", "flow"),
     )
     consistency_strength: float = opt(

@@ -191,18 +191,17 @@ def webcam(args: argparse.Namespace) -> int:
     from ..methods.temporal import consistency
 
     method, style, keywords = _moving(args)
+    media = chosen(args, Media)
+    steady = consistency(media)
     if args.painting:  # one look: the painting (or the blend) given
         names, first = [painting_label(args.painting)], 0
-        paints = {0: api.painter(method, style, **keywords)}
+        paints = {0: api.painter(method, style, steady=steady, **keywords)}
     else:
         from ..methods.blend import style_mix
 
         names = list(_fast(args)[0].styles)
         first = int(style_mix(style, names).argmax())
         paints = {}
-
-    media = chosen(args, Media)
-    steady = consistency(media)
 
     def paint(picture, index):
         index = 0 if args.painting else index

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -198,6 +199,47 @@ def fingerprint(image: Image.Image) -> tuple:
     return image.size, image.mode, hashlib.blake2b(image.tobytes(), digest_size=16).digest()
 
 
+# A video's motion at a grid of features (methods.temporal.FlowConsistency.motion): given
+# the grid's (h, w) and the px of margin painted around the frame, where each cell was in
+# the last frame (x and y maps, in cells) and how much of it to keep; None: nothing to carry
+Motion = Callable[[tuple[int, int], int], tuple[np.ndarray, np.ndarray, np.ndarray] | None]
+
+
+class Carried:
+    """A video's painted features (the network's input), carried from frame to frame
+    along the motion: where the flow is reliable, a frame's features keep part of the
+    last frame's (warped bicubically, as the pictures are: a blur would compound), so
+    the decoder paints its strokes where they were; the pictures are then blended too
+    (methods.temporal). The blend is whitened and coloured back to the frame's own
+    features' statistics: averaged over frames, features lose spread, and the picture
+    would lose the painting's texture with it."""
+
+    def __init__(self, motion: Motion):
+        self.motion = motion
+        self.last: torch.Tensor | None = None  # the last frame's features, as decoded
+
+    def __call__(self, features: torch.Tensor, margin: int) -> torch.Tensor:
+        """(1, C, h, w) features of a frame painted with `margin` px around it, carried."""
+        h, w = features.shape[-2:]
+        found = None
+        if self.last is not None and self.last.shape == features.shape:
+            found = self.motion((h, w), margin)
+        if found is not None:
+            map_x, map_y, keep = (torch.from_numpy(a).to(features.device) for a in found)
+            grid = torch.stack([map_x * 2 / max(w - 1, 1) - 1, map_y * 2 / max(h - 1, 1) - 1], -1)
+            warped = F.grid_sample(
+                self.last.float(), grid[None], "bicubic", "border", align_corners=True
+            )
+            own = features.float()
+            blend = torch.lerp(own, warped, keep)
+            spread = moments([blend[0].flatten(1)])
+            wanted = moments([own[0].flatten(1)])
+            blend = blend.to(features.dtype, memory_format=torch.channels_last)
+            features = transform(blend, spread, wanted, wct_matrix(spread, wanted), 1.0)
+        self.last = features
+        return features
+
+
 def load_decoders(model: str | os.PathLike) -> tuple[Decoders, dict]:
     return load_network(model, "decoders", lambda a: Decoders(DecoderArchitecture.from_dict(a)))
 
@@ -269,14 +311,20 @@ class ArbitraryStylizer:
         )
 
     def painter(
-        self, style: ImageSource | Sequence[ImageSource], options: ArbitraryOptions | None = None
+        self,
+        style: ImageSource | Sequence[ImageSource],
+        options: ArbitraryOptions | None = None,
+        motion: Motion | None = None,
     ) -> Callable[[Image.Image], torch.Tensor]:
         """Paint picture after picture like `style`, as `run` does: a function from a
         picture to its painting, (1, 3, H, W) at `options.size`. The paintings are read
         once, and their statistics are found once for each picture size and kept by the
         stylizer (`_kept_statistics`), unless the paintings take each picture's colours
-        (preserve_color histogram: then the paintings are kept at the last size)."""
+        (preserve_color histogram: then the paintings are kept at the last size). With
+        `motion` (a video's `FlowConsistency.motion`), the pictures are frames whose
+        painted features are carried from one to the next (`Carried`)."""
         opts = options or ArbitraryOptions()
+        carried = Carried(motion) if motion is not None else None
         paintings = [load_image(s) for s in as_list(style)]
         names = tuple(fingerprint(p) for p in paintings)
 
@@ -294,7 +342,7 @@ class ArbitraryStylizer:
                 stats = self.statistics([color.match_color(p, photo) for p in sized(side)], opts)
             else:
                 stats = self._kept_statistics(names, side, opts, sized)
-            x = self.paint(photo, stats, opts)
+            x = self.paint(photo, stats, opts, carried)
             if opts.preserve_color == "luminance":
                 x = color.combine_luminance(x, photo)
             return x
@@ -362,11 +410,17 @@ class ArbitraryStylizer:
 
     @torch.no_grad()
     def paint(
-        self, photo: torch.Tensor, style_stats: list[dict[str, Moments]], opts
+        self,
+        photo: torch.Tensor,
+        style_stats: list[dict[str, Moments]],
+        opts,
+        carried: Carried | None = None,
     ) -> torch.Tensor:
         """The photo's features moved to the paintings' statistics (`statistics`, blended
         by style_weights) level by level, coarse to fine, by `opts.strength` (for decoders
-        that paint, the picture also faded into the photo by it); (1, 3, H, W)."""
+        that paint, the picture also faded into the photo by it); (1, 3, H, W). A video's
+        frame may carry the first level's painted features from the last frame
+        (`carried`; not for pictures of over `tile` px, painted in tiles)."""
         levels, layers, encode, decoders = self._plan(opts)
         blend = blend_weights(opts.style_weights, len(style_stats))
         whole = max(photo.shape[-2:]) <= self.tile  # the picture's size, not the margin's
@@ -374,18 +428,23 @@ class ArbitraryStylizer:
         if self.decoders.arch.paints:  # its picture frays at the edges: paint past them
             margin = min(PAINT_MARGIN, min(photo.shape[-2:]) - 1)
             x = F.pad(photo, [margin] * 4, mode="reflect")
+        carry = functools.partial(carried, margin=margin) if carried and whole else None
         for level, layer in zip(levels, layers, strict=True):
-            x = self._level(x, level, layer, style_stats, blend, opts, encode, decoders, whole)
+            x = self._level(
+                x, level, layer, style_stats, blend, opts, encode, decoders, whole, carry
+            )
+            carry = None  # the first level only: one memory of one size
         if margin:
             x = x[..., margin:-margin, margin:-margin]
         if self.decoders.arch.paints and opts.strength < 1:  # it paints even the photo
             x = torch.lerp(photo, x, opts.strength)
         return x
 
-    def _level(self, x, level, layer, style_stats, blend, opts, encode, decoders, whole):
+    def _level(self, x, level, layer, style_stats, blend, opts, encode, decoders, whole, carry):
         """One level: encode, move the features to the styles' statistics, decode. Unless
         `whole` (a picture of at most `tile` px), the picture goes through in overlapping
-        tiles; the statistics are always the whole picture's, so the tiles agree."""
+        tiles; the statistics are always the whole picture's, so the tiles agree. `carry`
+        (whole pictures): what the moved features become before they are decoded."""
         method = opts.method or self.decoders.arch.method
         shallow = self.decoders.arch.shallow(level)
         # the photo's own statistics at the modulated blocks: only to mix with the strength
@@ -414,10 +473,12 @@ class ArbitraryStylizer:
             sum(w * b for w, (_, b) in zip(blend, maps, strict=True)),
         )
 
-        def decode(features, size, switches):
+        def decode(features, size, switches, carry=None):
             """Features moved to the styles' statistics (blended), then decoded (at the
             photo's own pooling switches, for decoders that unpool)."""
             mixed = apply_map(features, blended)
+            if carry is not None:
+                mixed = carry(mixed)
             return decoders[level](mixed, size, switches, style).float().clamp(0, 1)
 
         def paint(window):
@@ -426,7 +487,7 @@ class ArbitraryStylizer:
             return decode(features, window.shape[-2:], switches)
 
         if whole:
-            return decode(features, x.shape[-2:], switches)
+            return decode(features, x.shape[-2:], switches, carry)
         return blend_tiles(x.cpu(), self.tile, paint).to(self.device)
 
     @torch.no_grad()

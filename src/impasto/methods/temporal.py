@@ -20,6 +20,12 @@ output is warped bicubically (bilinear resampling, a blur, softened strokes fram
 frame) along a flow found at the frame's full size, so that a frame can keep most of the
 last one without smearing it.
 
+The one-pass method blends at its network's features too (`motion`, used by
+methods.arbitrary.Carried): before a frame is decoded, its painted features keep as much
+of the last frame's, carried along the same flow, so the network paints its strokes
+where they were, and the pictures' blend then averages strokes that agree instead of
+fading ones that do not.
+
 The flow needs only the photos, so it can be found while the frame is painted:
 `FlowConsistency.expect(photo)` starts it in a thread (OpenCV and the networks let go of
 Python's lock while they compute; on 2 CPU cores this hides about half of its cost).
@@ -57,6 +63,12 @@ def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
+def _moved_grid(back: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel was in the last frame, x and y maps, by its (h, w, 2) backward flow."""
+    xs, ys = _pixel_grid(*back.shape[:2])
+    return xs + back[..., 0], ys + back[..., 1]
+
+
 def _squared(flow: np.ndarray) -> np.ndarray:
     """|v|² of each (h, w, 2) flow vector (20x faster than numpy's .sum(-1) over an axis of 2)."""
     x, y = flow[..., 0], flow[..., 1]
@@ -92,26 +104,34 @@ class Flow:
         last_grey: np.ndarray,
         last: np.ndarray,
         flows: tuple[np.ndarray, np.ndarray] | None = None,
+        reliable: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """`last` (h, w, c float32, the last frame's picture) carried along the motion to
         where its pixels are in this frame, and how far each pixel can be trusted, (h, w, 1)
         in [0, 1]: 0 where the forward and backward flows disagree (occlusions,
         disocclusions, fast motion) or the pixel came from outside the frame. `flows`:
-        the two greys' `flows`, if already found."""
+        the two greys' `flows`, and `reliable` theirs, if already found."""
         cv2 = self.cv2
-        h, w = grey.shape
         back, ahead = flows or self.flows(grey, last_grey)
-        xs, ys = _pixel_grid(h, w)
-        map_x, map_y = xs + back[..., 0], ys + back[..., 1]
+        map_x, map_y = _moved_grid(back)
         warped = cv2.remap(last, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        # Forward-backward check: going back then ahead should return to the start.
+        if reliable is None:
+            reliable = self.reliable(back, ahead)
+        return warped.reshape(last.shape), reliable
+
+    def reliable(self, back: np.ndarray, ahead: np.ndarray) -> np.ndarray:
+        """How far each pixel's backward flow can be trusted, (h, w, 1) in [0, 1]: going
+        back then ahead must return to the start (a forward-backward check), and where it
+        came from must be inside the frame."""
+        cv2 = self.cv2
+        h, w = back.shape[:2]
+        map_x, map_y = _moved_grid(back)
         there = cv2.remap(ahead, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mismatch = _squared(back + there)
         scale = _squared(back) + _squared(there)
         inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
         reliable = ((mismatch < 0.01 * scale + 0.5) & inside).astype(np.float32)
-        reliable = cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
-        return warped.reshape(last.shape), reliable
+        return cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
 
     def still(self, grey: np.ndarray, last_grey: np.ndarray, back: np.ndarray) -> np.ndarray:
         """How still each pixel is, (h, w, 1) in (0, 1]: 1 where the grey photo did not
@@ -141,6 +161,7 @@ class FlowConsistency:
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
         self.worker: ThreadPoolExecutor | None = None
         self.pending: tuple[np.ndarray, Future] | None = None  # photo, its flows from the last
+        self.checked: tuple[np.ndarray, np.ndarray] | None = None  # photo, its `reliable`
 
     def expect(self, photo: np.ndarray) -> None:
         """Start finding the flow from the last photo to `photo`, the next one, in a
@@ -152,6 +173,29 @@ class FlowConsistency:
         last_grey = self.last[0]
         grey = self.flow.grey(photo, last_grey.shape)  # the output's size: the last one's
         self.pending = (photo, self.worker.submit(self.flow.flows, grey, last_grey))
+
+    def motion(
+        self, shape: tuple[int, int], margin: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """For a one-pass network's features of the frame being painted (the photo last
+        given to `expect`), an (h, w) `shape` grid over the frame painted with `margin` px
+        of reflected photo around it: where each cell was in the last frame, x and y
+        maps in cells, and how much of the last frame's cell it keeps (the flow's
+        reliability times the strength; none in the margin). None when nothing is to be
+        carried (the first frame, or no flow expected)."""
+        if self.pending is None or self.last is None:
+            return None
+        photo, found = self.pending
+        back, ahead = found.result()
+        reliable = self.flow.reliable(back, ahead)
+        self.checked = (photo, reliable)  # for the output's blend, after the painting
+        cv2, (h, w) = self.flow.cv2, shape
+        back = cv2.copyMakeBorder(back, *[margin] * 4, cv2.BORDER_REFLECT_101)
+        trust = cv2.copyMakeBorder(reliable[..., 0], *[margin] * 4, cv2.BORDER_CONSTANT, value=0)
+        scale = np.array([w / back.shape[1], h / back.shape[0]], np.float32)
+        back = cv2.resize(back, (w, h), interpolation=cv2.INTER_AREA) * scale
+        trust = cv2.resize(trust, (w, h), interpolation=cv2.INTER_AREA) * self.strength
+        return *_moved_grid(back), trust
 
     def steadied(
         self, paint: Callable[[np.ndarray], np.ndarray]
@@ -169,6 +213,7 @@ class FlowConsistency:
         grey = self.flow.grey(photo, styled.shape[:2])
         styled = styled.astype(np.float32)
         flows, pending, self.pending = None, self.pending, None
+        checked, self.checked = self.checked, None
         if pending is not None:
             found = pending[1].result()  # waited for even if not used: DIS is not shared
             # Found at the last output's size: of no use if this one's differs (below)
@@ -177,8 +222,9 @@ class FlowConsistency:
             self.last = (grey, styled)
             return styled
         last_grey, last = self.last
+        reliable = checked[1] if flows and checked and checked[0] is photo else None
         flows = flows or self.flow.flows(grey, last_grey)
-        warped, reliable = self.flow.carry(grey, last_grey, last, flows=flows)
+        warped, reliable = self.flow.carry(grey, last_grey, last, flows, reliable)
         out = warped - styled  # reliable pixels keep the last frame carried along the flow,
         out *= reliable
         kept = last - styled  # unreliable still ones keep it where it stands
