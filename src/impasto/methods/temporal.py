@@ -161,7 +161,8 @@ class FlowConsistency:
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
         self.worker: ThreadPoolExecutor | None = None
         self.pending: tuple[np.ndarray, Future] | None = None  # photo, its flows from the last
-        self.checked: tuple[np.ndarray, np.ndarray] | None = None  # photo, its `reliable`
+        # the photo being painted, and its flow's `reliable` and `still`, if found already
+        self.checked: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def expect(self, photo: np.ndarray) -> None:
         """Start finding the flow from the last photo to `photo`, the next one, in a
@@ -180,18 +181,23 @@ class FlowConsistency:
         """For a one-pass network's features of the frame being painted (the photo last
         given to `expect`), an (h, w) `shape` grid over the frame painted with `margin` px
         of reflected photo around it: where each cell was in the last frame, x and y
-        maps in cells, and how much of the last frame's cell it keeps (the flow's
-        reliability times the strength; none in the margin). None when nothing is to be
-        carried (the first frame, or no flow expected)."""
+        maps in cells, and how much of the last frame's cell it keeps (the strength where
+        the flow is reliable or the pixels are still, as for the pictures; none in the
+        margin). None when nothing is to be carried (the first frame, or no flow
+        expected)."""
         if self.pending is None or self.last is None:
             return None
         photo, found = self.pending
         back, ahead = found.result()
+        last_grey = self.last[0]
         reliable = self.flow.reliable(back, ahead)
-        self.checked = (photo, reliable)  # for the output's blend, after the painting
+        still = self.flow.still(self.flow.grey(photo, last_grey.shape), last_grey, back)
+        self.checked = (photo, reliable, still)  # for the pictures' blend, after painting
+        # the pictures' rule: carried where the flow is reliable, else kept where still
+        trust = (reliable + (1 - reliable) * still)[..., 0]
         cv2, (h, w) = self.flow.cv2, shape
         back = cv2.copyMakeBorder(back, *[margin] * 4, cv2.BORDER_REFLECT_101)
-        trust = cv2.copyMakeBorder(reliable[..., 0], *[margin] * 4, cv2.BORDER_CONSTANT, value=0)
+        trust = cv2.copyMakeBorder(trust, *[margin] * 4, cv2.BORDER_CONSTANT, value=0)
         scale = np.array([w / back.shape[1], h / back.shape[0]], np.float32)
         back = cv2.resize(back, (w, h), interpolation=cv2.INTER_AREA) * scale
         trust = cv2.resize(trust, (w, h), interpolation=cv2.INTER_AREA) * self.strength
@@ -222,13 +228,17 @@ class FlowConsistency:
             self.last = (grey, styled)
             return styled
         last_grey, last = self.last
-        reliable = checked[1] if flows and checked and checked[0] is photo else None
+        reliable = still = None
+        if flows and checked and checked[0] is photo:
+            reliable, still = checked[1:]
         flows = flows or self.flow.flows(grey, last_grey)
         warped, reliable = self.flow.carry(grey, last_grey, last, flows, reliable)
+        if still is None:
+            still = self.flow.still(grey, last_grey, flows[0])
         out = warped - styled  # reliable pixels keep the last frame carried along the flow,
         out *= reliable
         kept = last - styled  # unreliable still ones keep it where it stands
-        kept *= (1 - reliable) * self.flow.still(grey, last_grey, flows[0])
+        kept *= (1 - reliable) * still
         out += kept
         out *= self.strength
         out += styled
