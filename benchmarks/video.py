@@ -206,9 +206,9 @@ def main() -> None:
         ways["--smooth 0.5"] = smooth
         # the default, painted again: the one-pass method carries its features too
         steady = FlowConsistency(Media().consistency_strength)
-        again = steadily(impasto, args.method, style, steady, size=max(photos[0].shape[:2]))
+        consistent = steadily(impasto, args.method, style, steady, size=max(photos[0].shape[:2]))
         start = time.perf_counter()
-        ways["flow consistency"] = [again(ph) for ph in photos]
+        ways["flow consistency"] = [consistent(ph) for ph in photos]
         steady_s = (time.perf_counter() - start) / len(photos)
         if args.steady_model:
             again = impasto.painter(
