@@ -230,12 +230,9 @@ class Carried:
             warped = F.grid_sample(
                 self.last.float(), grid[None], "bicubic", "border", align_corners=True
             )
-            own = features.float()
-            blend = torch.lerp(own, warped, keep)
-            spread = moments([blend[0].flatten(1)])
-            wanted = moments([own[0].flatten(1)])
+            blend = torch.lerp(features.float(), warped, keep)
             blend = blend.to(features.dtype, memory_format=torch.channels_last)
-            features = transform(blend, spread, wanted, wct_matrix(spread, wanted), 1.0)
+            features = move_to_style(blend, features, "wct")
         self.last = features
         return features
 

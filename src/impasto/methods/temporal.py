@@ -160,7 +160,8 @@ class FlowConsistency:
         self.strength = strength
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
         self.worker: ThreadPoolExecutor | None = None
-        self.pending: tuple[np.ndarray, Future] | None = None  # photo, its flows from the last
+        # the next photo, its grey and its flows from the last, found in a thread
+        self.pending: tuple[np.ndarray, np.ndarray, Future] | None = None
         # the photo being painted, and its flow's `reliable` and `still`, if found already
         self.checked: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
@@ -173,7 +174,7 @@ class FlowConsistency:
             self.worker = ThreadPoolExecutor(1, thread_name_prefix="impasto-flow")
         last_grey = self.last[0]
         grey = self.flow.grey(photo, last_grey.shape)  # the output's size: the last one's
-        self.pending = (photo, self.worker.submit(self.flow.flows, grey, last_grey))
+        self.pending = (photo, grey, self.worker.submit(self.flow.flows, grey, last_grey))
 
     def motion(
         self, shape: tuple[int, int], margin: int
@@ -187,11 +188,10 @@ class FlowConsistency:
         expected)."""
         if self.pending is None or self.last is None:
             return None
-        photo, found = self.pending
+        photo, grey, found = self.pending
         back, ahead = found.result()
-        last_grey = self.last[0]
         reliable = self.flow.reliable(back, ahead)
-        still = self.flow.still(self.flow.grey(photo, last_grey.shape), last_grey, back)
+        still = self.flow.still(grey, self.last[0], back)
         self.checked = (photo, reliable, still)  # for the pictures' blend, after painting
         # the pictures' rule: carried where the flow is reliable, else kept where still
         trust = (reliable + (1 - reliable) * still)[..., 0]
@@ -221,7 +221,7 @@ class FlowConsistency:
         flows, pending, self.pending = None, self.pending, None
         checked, self.checked = self.checked, None
         if pending is not None:
-            found = pending[1].result()  # waited for even if not used: DIS is not shared
+            found = pending[2].result()  # waited for even if not used: DIS is not shared
             # Found at the last output's size: of no use if this one's differs (below)
             flows = found if pending[0] is photo else None
         if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:

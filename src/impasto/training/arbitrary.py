@@ -243,8 +243,8 @@ def _losses(model, net, vgg, photos, paintings, layers, opts, moved=()) -> dict[
         terms["tv"] = opts.tv_weight * tv_loss(pictures)
     terms.update(artefact_terms(pictures, opts))
     if opts.temporal_weight:
-        again = model(moved[0], paintings)[0]
-        terms["temporal"] = opts.temporal_weight * temporal_term(pictures, again, moved[1])
+        shifted = model(moved[0], paintings)[0]  # the moved photos' pictures
+        terms["temporal"] = opts.temporal_weight * temporal_term(pictures, shifted, moved[1])
     terms["total"] = sum(terms.values())
     return terms
 
