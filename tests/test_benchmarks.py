@@ -44,7 +44,7 @@ RUNS = {
     "serve": ("--jobs 2 --clients 1", True),
     "serve_faults": ("--lock-seconds 1", True),
     "serve_scale": ("--jobs 4 --clients 2 --size 64", True),
-    "video": ("--frames 3 --clips car_parking_lot", True),
+    "video": ("--frames 3 --clips car_parking_lot --pipeline-runs 1", True),
 }
 
 

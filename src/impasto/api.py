@@ -185,28 +185,17 @@ def painter(
     """Paint picture after picture (a video's frames, a camera's) with `method`, "fast"
     (`style`: the network's style or blend) or "arbitrary" (`style`: paintings): a function
     from a picture to its painting, an (h, w, 3) float array in 0-255. The style is read,
-    and its statistics found, once. `steady`: the frames' flow consistency, which the
-    one-pass method also applies to its network's features (methods.arbitrary.Carried).
-    Keywords: the method's options and setup."""
-    from .io.images import pixels_array, resize_longest
+    and its statistics found, once. `steady`: the frames' flow consistency, which is also
+    applied to the network's features (methods.arbitrary.Carried). Keywords: the
+    method's options and setup."""
+    from .io.images import pixels_array
 
     if method not in MOVING:
         raise OptionError(f"moving pictures are painted by {' or '.join(MOVING)}, not {method}")
     setup, changes = split(method, keywords)
     options = update(METHODS[method](), changes, method)
     loaded = loader(method, **setup)
-    if method == "fast":
-        from .methods.blend import style_mix
-
-        weights = style_mix(style, loaded.styles)
-
-        def draw(picture: Image.Image):
-            (out,) = loaded.paint_pictures(
-                [resize_longest(picture, options.size)], weights, options
-            )
-            return out
-    else:
-        draw = loaded.painter(style, options, steady.motion if steady else None)
+    draw = loaded.painter(style, options, steady.motion if steady else None)
 
     def paint(picture: Image.Image) -> np.ndarray:
         return pixels_array(draw(picture))[0].transpose(1, 2, 0) * 255

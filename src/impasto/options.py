@@ -506,7 +506,7 @@ class Media:
     consistency: str = opt(
         "flow",
         "keep strokes steady between frames: flow carries the last frame along the motion "
-        "(with a painting in one pass, its network's features too); off paints each frame "
+        "(and the network's features, before it paints the frame); off paints each frame "
         "alone",
         choices=("off", "flow"),
     )

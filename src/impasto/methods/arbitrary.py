@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -53,6 +52,7 @@ from ..nets.weights import VGGWeights
 from ..options import ArbitraryOptions, update
 from .blend import blend_weights
 from .result import Progress, Result, as_list, one_pass_progress
+from .temporal import Motion
 from .tiles import FEATURE_CONTEXT, blend_tiles, feature_tiles
 
 # The paper starts at relu5_1; from relu4_1 the photo's layout stays readable, and the
@@ -177,11 +177,13 @@ def adain(
 
 
 def _cov_power(cov: torch.Tensor, power: float, eps: float) -> torch.Tensor:
-    scale = cov.diagonal().mean().clamp_min(1e-12)
-    cov = cov + (eps * scale + 1e-8) * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
-    values, vectors = torch.linalg.eigh(cov)
-    values = values.clamp_min(1e-12)
-    return vectors @ torch.diag(values.pow(power)) @ vectors.T
+    """cov^power, regularised: no eigenvalue under eps times the mean one (plus a floor),
+    even one that rounding made negative (a flat frame's bf16 features), which would
+    otherwise whiten by thousands and overflow."""
+    floor = eps * cov.diagonal().mean().clamp_min(1e-12) + 1e-8
+    eye = torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device)
+    values, vectors = torch.linalg.eigh(cov + floor * eye)
+    return vectors @ torch.diag(values.clamp_min(floor).pow(power)) @ vectors.T
 
 
 MATRICES = {"wct": wct_matrix, "adain": adain_matrix}
@@ -199,17 +201,12 @@ def fingerprint(image: Image.Image) -> tuple:
     return image.size, image.mode, hashlib.blake2b(image.tobytes(), digest_size=16).digest()
 
 
-# A video's motion at a grid of features (methods.temporal.FlowConsistency.motion): given
-# the grid's (h, w) and the px of margin painted around the frame, where each cell was in
-# the last frame (x and y maps, in cells) and how much of it to keep; None: nothing to carry
-Motion = Callable[[tuple[int, int], int], tuple[np.ndarray, np.ndarray, np.ndarray] | None]
-
-
 class Carried:
-    """A video's painted features (the network's input), carried from frame to frame
-    along the motion: where the flow is reliable, a frame's features keep part of the
+    """A video's features, carried from frame to frame along the motion: the one-pass
+    network's painted features (its decoder's input), the fast network's after its
+    residual blocks. Where the motion is trusted, a frame's features keep part of the
     last frame's (warped bicubically, as the pictures are: a blur would compound), so
-    the decoder paints its strokes where they were; the pictures are then blended too
+    the network paints its strokes where they were; the pictures are then blended too
     (methods.temporal). The blend is whitened and coloured back to the frame's own
     features' statistics: averaged over frames, features lose spread, and the picture
     would lose the painting's texture with it."""

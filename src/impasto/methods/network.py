@@ -25,6 +25,7 @@ from ..io.images import (
 from ..options import FastOptions, update
 from .blend import StyleSpec, style_mix
 from .result import Progress, Result, one_pass_progress
+from .temporal import Motion
 
 
 class Network:
@@ -39,6 +40,22 @@ class Network:
     ) -> Sequence[Any]:
         """Same-size pictures -> each one's stylized pixels, (1, 3, H, W) in [0, 1]."""
         raise NotImplementedError
+
+    def painter(
+        self, style: StyleSpec, options: FastOptions, motion: Motion | None = None
+    ) -> Callable[[Image.Image], Any]:
+        """Paint picture after picture (a video's frames) in `style`, as `run` does: a
+        function from a picture to its pixels, (1, 3, H, W) in [0, 1] at `options.size`.
+        `motion` (a video's `FlowConsistency.motion`): the frames' motion, along which a
+        backend whose network can carry its features from frame to frame does so
+        (FastStylizer); here each frame is painted anew."""
+        weights = style_mix(style, self.styles)
+
+        def paint(picture: Image.Image) -> Any:
+            (out,) = self.paint_pictures([resize_longest(picture, options.size)], weights, options)
+            return out
+
+        return paint
 
     def run(
         self,

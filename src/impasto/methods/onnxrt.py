@@ -23,7 +23,9 @@ from ..nets.architecture import Architecture
 from ..nets.graph import OPSET, transformer_graph
 from ..options import FastOptions
 from ..runtime import cache_dir
+from .blend import StyleSpec
 from .network import Network
+from .temporal import Motion
 
 # RGB -> YIQ, as color.py has it: the photo's chroma under the picture's brightness.
 _RGB_TO_YIQ = np.array(
@@ -86,15 +88,27 @@ class OnnxStylizer(Network):
         feed = {"image": images.astype(np.float32), "style_weights": weights.astype(np.float32)}
         return self.session.run(None, feed)[0]
 
+    def torch_twin(self):
+        """The same network on the torch backend (feedforward.FastStylizer), loaded once."""
+        if self._torch is None:
+            from .feedforward import FastStylizer
+
+            self._torch = FastStylizer(self.path, "cpu")
+        return self._torch
+
+    def painter(self, style: StyleSpec, options: FastOptions, motion: Motion | None = None):
+        """Network.painter; a video's frames with their `motion` go to the torch backend,
+        whose network can carry its features from frame to frame (on this backend the
+        graph paints each frame whole)."""
+        if motion is None:
+            return super().painter(style, options)
+        return self.torch_twin().painter(style, options, motion)
+
     def paint_pictures(self, pictures, weights, opts: FastOptions) -> list:
         """On onnxruntime; pictures over `opts.tile` px, or asked for in bf16, go to the
         torch backend, which paints big pictures in tiles."""
         if opts.precision == "bf16" or max(pictures[0].size) > opts.tile:
-            if self._torch is None:
-                from .feedforward import FastStylizer
-
-                self._torch = FastStylizer(self.path, "cpu")
-            return self._torch.paint_pictures(pictures, weights, opts)
+            return self.torch_twin().paint_pictures(pictures, weights, opts)
         content = np.concatenate([to_array(p) for p in pictures])
         out = _finish(self.run_batch(content, weights), content, opts)
         return [out[j : j + 1] for j in range(len(pictures))]

@@ -9,22 +9,25 @@ motion) keep the new frame as painted. Blending outputs, not photos, carries str
 frame to frame, so they stay put on still and moving things alike (Ruder et al. 2016 at
 inference; Lai et al. 2018's warping error measures it: benchmarks/video.py).
 
-The two flows also disagree where there is nothing to follow: a white wall, bare asphalt.
+The two flows also disagree where there is little to follow: a white wall, bare asphalt.
 There a pixel whose photo did not change, and where the flow finds no motion, keeps the
 last frame as it stands, unwarped, by the same strength: what flickered most (a
 network paints flat areas anew at every frame) holds still, and nothing that moves
-leaves a trail.
+leaves a trail. Any other such pixel follows the motion of the reliable pixels around
+it, as far as the photos agree along that motion: the asphalt between moving cars,
+seen by a camera whose frames differ by noise and compression, is carried too, and
+what came into view is not.
 
 What is carried is blended again at the next frame, so its sharpness compounds: the
 output is warped bicubically (bilinear resampling, a blur, softened strokes frame after
 frame) along a flow found at the frame's full size, so that a frame can keep most of the
 last one without smearing it.
 
-The one-pass method blends at its network's features too (`motion`, used by
-methods.arbitrary.Carried): before a frame is decoded, its painted features keep as much
-of the last frame's, carried along the same flow, so the network paints its strokes
-where they were, and the pictures' blend then averages strokes that agree instead of
-fading ones that do not.
+The networks blend their features too (`motion`, used by methods.arbitrary.Carried):
+before a frame is painted from them (the one-pass network's painted features, the fast
+network's after its residual blocks), they keep as much of the last frame's, carried
+along the same flow, so the network paints its strokes where they were, and the
+pictures' blend then averages strokes that agree instead of fading ones that do not.
 
 The flow needs only the photos, so it can be found while the frame is painted:
 `FlowConsistency.expect(photo)` starts it in a thread (OpenCV and the networks let go of
@@ -45,6 +48,12 @@ CONSISTENCY = ("off", "flow")
 # A pixel is still where its photo changed by well under STILL_CHANGE grey levels and the
 # flow moves it by well under STILL_MOTION px (each takes the weight to 1/e)
 STILL_CHANGE, STILL_MOTION = 8.0, 2.0
+# `followed`: cells (px), their blur (cells), photos' agreement (grey levels), motions' spread (px)
+FOLLOW_CELL, FOLLOW_REACH, FOLLOW_AGREE, FOLLOW_SPREAD = 8, 1.5, 6.0, 2.0
+# A video's motion at a grid of features (FlowConsistency.motion): given the grid's (h, w)
+# and the px of margin painted around the frame, where each cell was in the last frame
+# (x and y maps, in cells) and how much of it to keep; None: nothing to carry
+Motion = Callable[[tuple[int, int], int], tuple[np.ndarray, np.ndarray, np.ndarray] | None]
 
 
 def _cv2():
@@ -99,25 +108,28 @@ class Flow:
         return grey
 
     def carry(
-        self,
-        grey: np.ndarray,
-        last_grey: np.ndarray,
-        last: np.ndarray,
-        flows: tuple[np.ndarray, np.ndarray] | None = None,
-        reliable: np.ndarray | None = None,
+        self, grey: np.ndarray, last_grey: np.ndarray, last: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """`last` (h, w, c float32, the last frame's picture) carried along the motion to
         where its pixels are in this frame, and how far each pixel can be trusted, (h, w, 1)
         in [0, 1]: 0 where the forward and backward flows disagree (occlusions,
-        disocclusions, fast motion) or the pixel came from outside the frame. `flows`:
-        the two greys' `flows`, and `reliable` theirs, if already found."""
+        disocclusions, fast motion) or the pixel came from outside the frame."""
+        back, ahead = self.flows(grey, last_grey)
+        return self.warp(last, back), self.reliable(back, ahead)
+
+    def warp(self, last: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """`last` (h, w, c float32) carried along the backward `flow`, bicubically."""
         cv2 = self.cv2
-        back, ahead = flows or self.flows(grey, last_grey)
-        map_x, map_y = _moved_grid(back)
+        map_x, map_y = _moved_grid(flow)
         warped = cv2.remap(last, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        if reliable is None:
-            reliable = self.reliable(back, ahead)
-        return warped.reshape(last.shape), reliable
+        return warped.reshape(last.shape)
+
+    def trusted(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What flow consistency carries each pixel of `grey` along from `last_grey`, and
+        how far it trusts that (`followed`)."""
+        back, ahead = self.flows(grey, last_grey)
+        reliable = self.reliable(back, ahead)
+        return self.followed(grey, last_grey, back, reliable, self.still(grey, last_grey, back))
 
     def reliable(self, back: np.ndarray, ahead: np.ndarray) -> np.ndarray:
         """How far each pixel's backward flow can be trusted, (h, w, 1) in [0, 1]: going
@@ -142,6 +154,48 @@ class Flow:
         still = np.exp(-change / STILL_CHANGE - (motion / STILL_MOTION) ** 2)
         return still[..., None]
 
+    def followed(
+        self,
+        grey: np.ndarray,
+        last_grey: np.ndarray,
+        back: np.ndarray,
+        reliable: np.ndarray,
+        still: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The flow each pixel is carried along, (h, w, 2), and how far it is trusted, (h, w,
+        1) in [0, 1]: the backward flow `back` where it is `reliable`; elsewhere none where
+        the pixel is `still`, and otherwise the motion of the reliable pixels around it
+        (`FOLLOW_CELL`-px cells, blurred over `FOLLOW_REACH` of them), trusted as far as
+        the photos agree along it (within ~`FOLLOW_AGREE` grey levels): a flat wall or
+        bare asphalt, where DIS's two flows disagree for want of texture, moves with
+        what surrounds it."""
+        cv2 = self.cv2
+        h, w = back.shape[:2]
+        cells = (max(1, w // FOLLOW_CELL), max(1, h // FOLLOW_CELL))
+
+        def around_(values: np.ndarray) -> np.ndarray:  # the reliable pixels' mean around
+            summed = cv2.resize(values * reliable, cells, interpolation=cv2.INTER_AREA)
+            return cv2.GaussianBlur(summed, (0, 0), FOLLOW_REACH)
+
+        weight = around_(np.ones_like(reliable))[..., None] + 1e-4
+        mean = around_(back) / weight
+        spread = around_(_squared(back)[..., None])[..., None] / weight - _squared(mean)[..., None]
+        # one motion around (a pan, a still camera), not two (a car beside its shadow)
+        single = np.exp(-np.maximum(spread[..., 0], 0) / FOLLOW_SPREAD**2) * (weight[..., 0] > 0.05)
+        around = cv2.resize(mean, (w, h))
+        single = cv2.resize(single, (w, h))
+        map_x, map_y = _moved_grid(around)
+        there = cv2.remap(
+            last_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        differ = cv2.GaussianBlur(cv2.absdiff(grey, there).astype(np.float32), (0, 0), 1.5)
+        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+        agree = np.exp(-((differ / FOLLOW_AGREE) ** 2)) * inside * single
+        loose = (1 - reliable) * (1 - still)  # neither reliable nor still: follow around
+        flow = reliable * back + loose * around
+        trust = reliable + (1 - reliable) * still + loose * agree[..., None]
+        return flow, trust
+
     def flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Backward (new pixel -> where it was) and forward flow."""
         return self.dis.calc(grey, last_grey, None), self.dis.calc(last_grey, grey, None)
@@ -151,7 +205,8 @@ class FlowConsistency:
     """Call with each photo (H, W, 3 uint8) and its stylized frame (h, w, 3, float 0-255),
     in order; returns the frame to show. `strength` in [0, 1): how much of the last frame
     a pixel keeps, carried along the flow where the flow is reliable, as it stands where
-    the flow is not but the pixel is still."""
+    the flow is not but the pixel is still, and along the motion around it elsewhere, as
+    far as the photos agree along it (`Flow.followed`)."""
 
     def __init__(self, strength: float):
         if not 0.0 <= strength < 1.0:
@@ -160,48 +215,42 @@ class FlowConsistency:
         self.strength = strength
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
         self.worker: ThreadPoolExecutor | None = None
-        # the next photo, its grey and its flows from the last, found in a thread
+        # the next photo, its grey, and what it is carried along from the last (the flow
+        # and its trust, `Flow.trusted`), found in a thread
         self.pending: tuple[np.ndarray, np.ndarray, Future] | None = None
-        # the photo being painted, and its flow's `reliable` and `still`, if found already
-        self.checked: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def expect(self, photo: np.ndarray) -> None:
-        """Start finding the flow from the last photo to `photo`, the next one, in a
+        """Start finding how `photo`, the next one, moved from the last photo, in a
         thread: the frame's call picks it up, so it runs while the frame is painted."""
         if self.last is None or self.strength == 0:
             return
         if self.worker is None:
+            # the network has the cores: OpenCV's own threads would only fight it for them
+            self.flow.cv2.setNumThreads(1)
             self.worker = ThreadPoolExecutor(1, thread_name_prefix="impasto-flow")
         last_grey = self.last[0]
         grey = self.flow.grey(photo, last_grey.shape)  # the output's size: the last one's
-        self.pending = (photo, grey, self.worker.submit(self.flow.flows, grey, last_grey))
+        self.pending = (photo, grey, self.worker.submit(self.flow.trusted, grey, last_grey))
 
     def motion(
         self, shape: tuple[int, int], margin: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """For a one-pass network's features of the frame being painted (the photo last
-        given to `expect`), an (h, w) `shape` grid over the frame painted with `margin` px
-        of reflected photo around it: where each cell was in the last frame, x and y
-        maps in cells, and how much of the last frame's cell it keeps (the strength where
-        the flow is reliable or the pixels are still, as for the pictures; none in the
-        margin). None when nothing is to be carried (the first frame, or no flow
-        expected)."""
+        """For a network's features of the frame being painted (the photo last given to
+        `expect`), an (h, w) `shape` grid over the frame painted with `margin` px of
+        reflected photo around it: where each cell was in the last frame, x and y maps in
+        cells, and how much of the last frame's cell it keeps (the pictures' trust, times
+        the strength; none in the margin). None when nothing is to be carried (the first
+        frame, or no flow expected)."""
         if self.pending is None or self.last is None:
             return None
-        photo, grey, found = self.pending
-        back, ahead = found.result()
-        reliable = self.flow.reliable(back, ahead)
-        still = self.flow.still(grey, self.last[0], back)
-        self.checked = (photo, reliable, still)  # for the pictures' blend, after painting
-        # the pictures' rule: carried where the flow is reliable, else kept where still
-        trust = (reliable + (1 - reliable) * still)[..., 0]
+        flow, trust = self.pending[2].result()
         cv2, (h, w) = self.flow.cv2, shape
-        back = cv2.copyMakeBorder(back, *[margin] * 4, cv2.BORDER_REFLECT_101)
-        trust = cv2.copyMakeBorder(trust, *[margin] * 4, cv2.BORDER_CONSTANT, value=0)
-        scale = np.array([w / back.shape[1], h / back.shape[0]], np.float32)
-        back = cv2.resize(back, (w, h), interpolation=cv2.INTER_AREA) * scale
+        flow = cv2.copyMakeBorder(flow, *[margin] * 4, cv2.BORDER_REFLECT_101)
+        trust = cv2.copyMakeBorder(trust[..., 0], *[margin] * 4, cv2.BORDER_CONSTANT, value=0)
+        scale = np.array([w / flow.shape[1], h / flow.shape[0]], np.float32)
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA) * scale
         trust = cv2.resize(trust, (w, h), interpolation=cv2.INTER_AREA) * self.strength
-        return *_moved_grid(back), trust
+        return *_moved_grid(flow), trust
 
     def steadied(
         self, paint: Callable[[np.ndarray], np.ndarray]
@@ -218,28 +267,19 @@ class FlowConsistency:
     def __call__(self, photo: np.ndarray, styled: np.ndarray) -> np.ndarray:
         grey = self.flow.grey(photo, styled.shape[:2])
         styled = styled.astype(np.float32)
-        flows, pending, self.pending = None, self.pending, None
-        checked, self.checked = self.checked, None
+        found, pending, self.pending = None, self.pending, None
         if pending is not None:
             found = pending[2].result()  # waited for even if not used: DIS is not shared
             # Found at the last output's size: of no use if this one's differs (below)
-            flows = found if pending[0] is photo else None
+            found = found if pending[0] is photo else None
         if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
             self.last = (grey, styled)
             return styled
         last_grey, last = self.last
-        reliable = still = None
-        if flows and checked and checked[0] is photo:
-            reliable, still = checked[1:]
-        flows = flows or self.flow.flows(grey, last_grey)
-        warped, reliable = self.flow.carry(grey, last_grey, last, flows, reliable)
-        if still is None:
-            still = self.flow.still(grey, last_grey, flows[0])
-        out = warped - styled  # reliable pixels keep the last frame carried along the flow,
-        out *= reliable
-        kept = last - styled  # unreliable still ones keep it where it stands
-        kept *= (1 - reliable) * still
-        out += kept
+        flow, trust = found or self.flow.trusted(grey, last_grey)
+        out = self.flow.warp(last, flow)  # each pixel keeps the last frame carried along
+        out -= styled  # its flow, as far as that is trusted
+        out *= trust
         out *= self.strength
         out += styled
         # clipped: bicubic warping overshoots at edges, and what is kept is warped again

@@ -13,6 +13,8 @@ styles. A single-style network is the same thing with one style.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -104,11 +106,18 @@ class TransformerNet(nn.Module):
             norm.stats, norm.recording = norm.stats_seen, False
             del norm.stats_seen
 
-    def forward(self, image: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        image: torch.Tensor,
+        weights: torch.Tensor | None = None,
+        carry: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Stylize `image` (RGB in [0, 1], (N, 3, H, W)) -> RGB in [0, 1], same size.
 
         `weights`: the style mix, (n_styles,) for the whole batch or (N, n_styles) per
-        image; None means the first style.
+        image; None means the first style. `carry`: what the features after the residual
+        blocks become before they are upsampled (a video's frame keeps part of the last
+        one's there: methods.arbitrary.Carried).
         """
         n = image.shape[0]
         if weights is None:
@@ -122,6 +131,8 @@ class TransformerNet(nn.Module):
             x = F.relu(layer(x, weights))
         for block in self.res:
             x = block(x, weights)
+        if carry is not None:
+            x = carry(x)
         for layer, size in zip(self.up, sizes[:0:-1], strict=True):
             x = F.relu(layer(x, weights, size))
         return torch.sigmoid(self.out(x, weights))
