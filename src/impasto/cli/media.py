@@ -207,7 +207,8 @@ def webcam(args: argparse.Namespace) -> int:
         index = 0 if args.painting else index
         if index not in paints:  # a network's style, or all of them blended (None)
             spec = [1.0] * len(names) if index is None else index
-            paints[index] = api.painter(method, spec, **keywords)
+            paints.clear()  # one at a time: the features it carries are its own last frame's
+            paints[index] = api.painter(method, spec, steady=steady, **keywords)
         if steady is None:
             frame = paints[index](picture)
         else:

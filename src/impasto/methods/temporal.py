@@ -14,9 +14,10 @@ There a pixel whose photo did not change, and where the flow finds no motion, ke
 last frame as it stands, unwarped, by the same strength: what flickered most (a
 network paints flat areas anew at every frame) holds still, and nothing that moves
 leaves a trail. Any other such pixel follows the motion of the reliable pixels around
-it, as far as the photos agree along that motion: the asphalt between moving cars,
-seen by a camera whose frames differ by noise and compression, is carried too, and
-what came into view is not.
+it, as far as the photos agree along that motion and where that motion is one: the
+asphalt between moving cars, seen by a camera whose frames differ by noise and
+compression, is carried too; what came into view is not, nor is a still shadow beside a
+moving car (following the mean of the two motions would drag its strokes along).
 
 What is carried is blended again at the next frame, so its sharpness compounds: the
 output is warped bicubically (bilinear resampling, a blur, softened strokes frame after
@@ -166,20 +167,22 @@ class Flow:
         1) in [0, 1]: the backward flow `back` where it is `reliable`; elsewhere none where
         the pixel is `still`, and otherwise the motion of the reliable pixels around it
         (`FOLLOW_CELL`-px cells, blurred over `FOLLOW_REACH` of them), trusted as far as
-        the photos agree along it (within ~`FOLLOW_AGREE` grey levels): a flat wall or
-        bare asphalt, where DIS's two flows disagree for want of texture, moves with
-        what surrounds it."""
+        the photos agree along it (within ~`FOLLOW_AGREE` grey levels) and the motions
+        around are one (spread by under ~`FOLLOW_SPREAD` px): a flat wall or bare
+        asphalt, where DIS's two flows disagree for want of texture, moves with what
+        surrounds it, but the shadow beside a moving car is not dragged along by the
+        mean of the car's motion and its own."""
         cv2 = self.cv2
         h, w = back.shape[:2]
         cells = (max(1, w // FOLLOW_CELL), max(1, h // FOLLOW_CELL))
 
-        def around_(values: np.ndarray) -> np.ndarray:  # the reliable pixels' mean around
+        def nearby(values: np.ndarray) -> np.ndarray:  # summed over the reliable pixels around
             summed = cv2.resize(values * reliable, cells, interpolation=cv2.INTER_AREA)
             return cv2.GaussianBlur(summed, (0, 0), FOLLOW_REACH)
 
-        weight = around_(np.ones_like(reliable))[..., None] + 1e-4
-        mean = around_(back) / weight
-        spread = around_(_squared(back)[..., None])[..., None] / weight - _squared(mean)[..., None]
+        weight = nearby(np.ones_like(reliable))[..., None] + 1e-4
+        mean = nearby(back) / weight
+        spread = nearby(_squared(back)[..., None])[..., None] / weight - _squared(mean)[..., None]
         # one motion around (a pan, a still camera), not two (a car beside its shadow)
         single = np.exp(-np.maximum(spread[..., 0], 0) / FOLLOW_SPREAD**2) * (weight[..., 0] > 0.05)
         around = cv2.resize(mean, (w, h))
