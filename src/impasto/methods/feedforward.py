@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -137,7 +137,9 @@ class FastStylizer(Network):
         out = self.run_batch(content, weights, opts.precision, opts.tile, carried)
         return finish(out, content, opts.strength, opts.preserve_color)
 
-    def painter(self, style: StyleSpec, options: FastOptions, motion: Motion | None = None):
+    def painter(
+        self, style: StyleSpec, options: FastOptions, motion: Motion | None = None
+    ) -> Callable[[Image.Image], torch.Tensor]:
         """Network.painter; with `motion`, the features after the residual blocks are
         carried from frame to frame along it (`Carried`), so the network paints its
         strokes where they were: blending the pictures alone averages strokes painted

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..errors import ImpastoError, OptionError
 from ..io.atomic import atomic_write
@@ -88,7 +91,7 @@ class OnnxStylizer(Network):
         feed = {"image": images.astype(np.float32), "style_weights": weights.astype(np.float32)}
         return self.session.run(None, feed)[0]
 
-    def torch_twin(self):
+    def _torch_twin(self):
         """The same network on the torch backend (feedforward.FastStylizer), loaded once."""
         if self._torch is None:
             from .feedforward import FastStylizer
@@ -96,19 +99,21 @@ class OnnxStylizer(Network):
             self._torch = FastStylizer(self.path, "cpu")
         return self._torch
 
-    def painter(self, style: StyleSpec, options: FastOptions, motion: Motion | None = None):
+    def painter(
+        self, style: StyleSpec, options: FastOptions, motion: Motion | None = None
+    ) -> Callable[[Image.Image], Any]:
         """Network.painter; a video's frames with their `motion` go to the torch backend,
         whose network can carry its features from frame to frame (on this backend the
         graph paints each frame whole)."""
         if motion is None:
             return super().painter(style, options)
-        return self.torch_twin().painter(style, options, motion)
+        return self._torch_twin().painter(style, options, motion)
 
     def paint_pictures(self, pictures, weights, opts: FastOptions) -> list:
         """On onnxruntime; pictures over `opts.tile` px, or asked for in bf16, go to the
         torch backend, which paints big pictures in tiles."""
         if opts.precision == "bf16" or max(pictures[0].size) > opts.tile:
-            return self.torch_twin().paint_pictures(pictures, weights, opts)
+            return self._torch_twin().paint_pictures(pictures, weights, opts)
         content = np.concatenate([to_array(p) for p in pictures])
         out = _finish(self.run_batch(content, weights), content, opts)
         return [out[j : j + 1] for j in range(len(pictures))]
