@@ -10,16 +10,8 @@ from impasto.cli import main
 from impasto.errors import ModelError, OptionError
 from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.io.modelfile import load_model
-from impasto.methods.arbitrary import (
-    KEPT_STATISTICS,
-    ArbitraryStylizer,
-    RunningMoments,
-    adain,
-    apply_map,
-    load_decoders,
-    moments,
-    wct,
-)
+from impasto.methods.arbitrary import KEPT_STATISTICS, ArbitraryStylizer, load_decoders
+from impasto.methods.transforms import RunningMoments, adain, apply_map, moments, wct
 from impasto.nets.decoders import Decoders
 from impasto.training.decoders import DecoderOptions, train_decoders
 

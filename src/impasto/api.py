@@ -186,7 +186,7 @@ def painter(
     (`style`: the network's style or blend) or "arbitrary" (`style`: paintings): a function
     from a picture to its painting, an (h, w, 3) float array in 0-255. The style is read,
     and its statistics found, once. `steady`: the frames' flow consistency, which is also
-    applied to the network's features (methods.arbitrary.Carried). Keywords: the
+    applied to the network's features (methods.carried.Carried). Keywords: the
     method's options and setup."""
     from .io.images import pixels_array
 

@@ -23,9 +23,9 @@ from ..io.images import resize_longest, to_tensor
 from ..models import load_network
 from ..nets.transformer import Architecture, TransformerNet
 from ..options import FastOptions
-from .arbitrary import Carried
 from .base import finish
 from .blend import StyleSpec, style_mix
+from .carried import Carried
 from .network import Network
 from .temporal import Motion
 from .tiles import blend_tiles

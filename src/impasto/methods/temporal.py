@@ -24,7 +24,7 @@ output is warped bicubically (bilinear resampling, a blur, softened strokes fram
 frame) along a flow found at the frame's full size, so that a frame can keep most of the
 last one without smearing it.
 
-The networks blend their features too (`motion`, used by methods.arbitrary.Carried):
+The networks blend their features too (`motion`, used by methods.carried.Carried):
 before a frame is painted from them (the one-pass network's painted features, the fast
 network's after its residual blocks), they keep as much of the last frame's, carried
 along the same flow, so the network paints its strokes where they were, and the

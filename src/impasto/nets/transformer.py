@@ -117,7 +117,7 @@ class TransformerNet(nn.Module):
         `weights`: the style mix, (n_styles,) for the whole batch or (N, n_styles) per
         image; None means the first style. `carry`: what the features after the residual
         blocks become before they are upsampled (a video's frame keeps part of the last
-        one's there: methods.arbitrary.Carried).
+        one's there: methods.carried.Carried).
         """
         n = image.shape[0]
         if weights is None:

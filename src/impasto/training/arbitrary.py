@@ -43,7 +43,7 @@ from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.sheet import contact_sheet
 from ..losses import STYLE_LOSSES, Moments, content_distance, style_distances, style_target, tv_loss
-from ..methods.arbitrary import move_to_style
+from ..methods.transforms import move_to_style
 from ..models import load_network
 from ..nets.decoders import DecoderArchitecture, Decoders, level_layer, style_code
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
