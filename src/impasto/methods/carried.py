@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from .temporal import Motion
-from .transforms import moments, transform, wct_matrix
+from .transforms import move_to_style
 
 CUBIC = -0.75  # the bicubic kernel's a, as torch's grid_sample and OpenCV's remap use
-SAMPLED_FROM = 4096  # cells: a grid this big has its statistics found on a quarter of them
 
 
 def _cubic_weights(t: torch.Tensor) -> torch.Tensor:
@@ -40,8 +39,7 @@ def warp_bicubic(features: torch.Tensor, map_x: torch.Tensor, map_y: torch.Tenso
     """(1, C, h, w) features resampled at (h, w) maps of positions in cells, bicubically,
     the borders repeated: what grid_sample(..., "bicubic", "border", align_corners=True)
     gives, in float32. On a CPU, as one sparse matrix of 16 taps a cell times the
-    channels-last features: about 5x faster than grid_sample there (256 channels at
-    114 × 68 cells: ~6 against ~33 ms on 2 cores)."""
+    channels-last features: several times faster than grid_sample there."""
     _, c, h, w = features.shape
     if features.device.type != "cpu":
         grid = torch.stack([map_x * 2 / max(w - 1, 1) - 1, map_y * 2 / max(h - 1, 1) - 1], -1)
@@ -78,17 +76,6 @@ class Carried:
             map_x, map_y, keep = (torch.from_numpy(a).to(features.device) for a in found)
             blend = torch.lerp(features.float(), warp_bicubic(self.last, map_x, map_y), keep)
             blend = blend.to(features.dtype, memory_format=torch.channels_last)
-            features = _with_statistics_of(blend, features)
+            features = move_to_style(blend, features, "wct")
         self.last = features
         return features
-
-
-def _with_statistics_of(blend: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
-    """(1, C, h, w) `blend` whitened and coloured to `own`'s mean and covariance. On a
-    big grid the statistics come from every other cell each way, a quarter of the cost
-    (one-pass, 480p: ~40 against ~56 ms for the whole carry) for the same warping error
-    and style distance. Matching each channel's spread alone costs less still, but keeps
-    less of the fast network's fine detail on a still camera."""
-    step = 2 if own.shape[-2] * own.shape[-1] >= SAMPLED_FROM else 1
-    b, o = (moments([x[0, :, ::step, ::step].flatten(1)]) for x in (blend, own))
-    return transform(blend, b, o, wct_matrix(b, o), 1.0)
