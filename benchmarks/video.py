@@ -161,8 +161,8 @@ def main() -> None:
         "--pipeline-runs",
         type=int,
         default=3,
-        help="times each clip goes through the whole pipeline each way (the median counts; "
-        "0: not timed)",
+        help="times each clip goes through the whole pipeline each way, in turns (the median "
+        "of the turns' ratios counts; 0: not timed)",
     )
     p.add_argument(
         "--pipeline-only", action="store_true", help="only the whole pipeline's frames per second"
@@ -286,10 +286,8 @@ def main() -> None:
             ),
             "",
         ]
-    lines += (
-        []
-        if not pipeline
-        else [
+    if pipeline:
+        lines += [
             "Whole pipeline (impasto.video: decode, paint, flow, encode), every frame, "
             f"{args.pipeline_runs} runs each way, taken in turns: the median frame rates, and "
             "the median and range of each turn's ratio:",
@@ -297,7 +295,6 @@ def main() -> None:
             "| clip | frames | frames/s, consistency off | frames/s, flow | x off | range |",
             "|---|---|---|---|---|---|",
         ]
-    )
     for name, n, off, flow, ratios in pipeline:
         lines.append(
             f"| {name} | {n} | {off:.1f} | {flow:.1f} | {statistics.median(ratios):.2f} "
