@@ -38,6 +38,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from impasto.options import BACKENDS
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -90,7 +92,7 @@ def correspondences(photos: list[np.ndarray], flow: str = "farneback") -> list[t
 
 def steadily(impasto, method: str, style, steady, **options):
     """Frames painted with flow consistency `steady`, as `impasto video` paints them: photo
-    (h, w, 3 uint8) -> frame (float 0-255), the flow found while the frame is painted."""
+    (h, w, 3 uint8) -> frame (float 0-255), the flow found before the frame is painted."""
     paint = impasto.painter(method, style, steady=steady, **options)
     return steady.steadied(lambda photo: paint(Image.fromarray(photo)))
 
@@ -166,6 +168,13 @@ def main() -> None:
     )
     p.add_argument(
         "--pipeline-only", action="store_true", help="only the whole pipeline's frames per second"
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="the fast network's engine in the pipeline (auto: onnxruntime on a CPU; torch: "
+        "as flow consistency paints, which carries the network's features)",
     )
     p.add_argument("--markdown", help="also write the table to this file")
     p.add_argument(
@@ -267,6 +276,7 @@ def main() -> None:
                         method=args.method,
                         consistency=consistency,
                         size=side,
+                        **({"backend": args.backend} if args.method == "fast" else {}),
                     )
                     fps[consistency].append(n / (time.perf_counter() - start))
             # each turn's own ratio: a run is compared with the one beside it in time
@@ -289,8 +299,8 @@ def main() -> None:
     if pipeline:
         lines += [
             "Whole pipeline (impasto.video: decode, paint, flow, encode), every frame, "
-            f"{args.pipeline_runs} runs each way, taken in turns: the median frame rates, and "
-            "the median and range of each turn's ratio:",
+            f"{args.pipeline_runs} runs each way, taken in turns, backend {args.backend}: the "
+            "median frame rates, and the median and range of each turn's ratio:",
             "",
             "| clip | frames | frames/s, consistency off | frames/s, flow | x off | range |",
             "|---|---|---|---|---|---|",

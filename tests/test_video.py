@@ -104,10 +104,10 @@ def test_flow_consistency_steadies_a_flickering_pan(content):
     assert abs(np.mean(shown[-1]) - np.mean(painted[-1])) < 2
 
 
-def test_flow_found_while_painting_gives_the_same_frames(content):
-    """The flow started in a thread before each frame is painted (`steadied`, what
-    `impasto video` does) gives exactly the frames the flow found after painting gives;
-    a flow started for another photo is not used."""
+def test_flow_found_before_painting_gives_the_same_frames(content):
+    """The flow found before each frame is painted (`steadied`, what `impasto video`
+    does) gives exactly the frames the flow found after painting gives; a flow found for
+    another photo is not used."""
     pytest.importorskip("cv2")
     from PIL import Image
 
@@ -123,9 +123,9 @@ def test_flow_found_while_painting_gives_the_same_frames(content):
 
     inline = FlowConsistency(0.9)
     expected = [inline(f, paint(f)) for f in frames]
-    threaded = FlowConsistency(0.9).steadied(paint)
+    before = FlowConsistency(0.9).steadied(paint)
     for frame, want in zip(frames, expected, strict=True):
-        np.testing.assert_array_equal(threaded(frame), want)
+        np.testing.assert_array_equal(before(frame), want)
 
     wrong = FlowConsistency(0.9)
     wrong(frames[0], paint(frames[0]))

@@ -213,7 +213,7 @@ def webcam(args: argparse.Namespace) -> int:
             frame = paints[index](picture)
         else:
             photo = np.asarray(picture)
-            steady.expect(photo)  # the flow is found while the frame is painted
+            steady.expect(photo)  # the flow, found first: the network carries along it
             frame = steady(photo, paints[index](picture))
         return Image.fromarray(np.clip(frame + 0.5, 0, 255).astype(np.uint8))
 

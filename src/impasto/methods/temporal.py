@@ -30,16 +30,18 @@ network's after its residual blocks), they keep as much of the last frame's, car
 along the same flow, so the network paints its strokes where they were, and the
 pictures' blend then averages strokes that agree instead of fading ones that do not.
 
-The flow needs only the photos, so it can be found while the frame is painted:
-`FlowConsistency.expect(photo)` starts it in a thread (OpenCV and the networks let go of
-Python's lock while they compute; on 2 CPU cores this hides about half of its cost).
+The flow is found before the frame is painted (`FlowConsistency.expect(photo)`), so the
+network can carry its features along it; its two directions are found at once, on two
+threads (one DIS each: DIS makes poor use of a second core on its own). It is not found
+while the frame is painted: on 2 CPU cores a flow thread beside the network slowed the
+network by more than the flow's own time (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -96,15 +98,20 @@ class Flow:
 
     def __init__(self):
         self.cv2 = _cv2()
-        # DIS's medium preset at the frame's size (~11 ms a flow at 640x360 on 2 CPU
-        # cores), with 12 gradient-descent iterations instead of 25, patches every 4 px
-        # instead of 3 and 3 variational refinement iterations instead of 5: as steady,
-        # 1.5x faster. The fast preset, or flow found at half size (~2-8 ms), misplaced
-        # strokes enough to smear them when blended strongly (docs/benchmarks.md)
-        self.dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        self.dis.setGradientDescentIterations(12)
-        self.dis.setPatchStride(4)
-        self.dis.setVariationalRefinementIterations(3)
+        self.back, self.ahead = self._dis(), self._dis()  # one a direction: found at once
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="impasto-flow")
+
+    def _dis(self):
+        """DIS's medium preset at the frame's size (~11 ms a flow at 640x360 on 2 CPU
+        cores), with 12 gradient-descent iterations instead of 25, patches every 4 px
+        instead of 3 and 3 variational refinement iterations instead of 5: as steady,
+        1.5x faster. The fast preset, or flow found at half size (~2-8 ms), misplaced
+        strokes enough to smear them when blended strongly (docs/benchmarks.md)."""
+        dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        dis.setGradientDescentIterations(12)
+        dis.setPatchStride(4)
+        dis.setVariationalRefinementIterations(3)
+        return dis
 
     def grey(self, photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The photo in grey at (h, w) `shape`: what the flow is found on."""
@@ -203,8 +210,10 @@ class Flow:
         return flow, trust
 
     def flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Backward (new pixel -> where it was) and forward flow."""
-        return self.dis.calc(grey, last_grey, None), self.dis.calc(last_grey, grey, None)
+        """Backward (new pixel -> where it was) and forward flow, found at once: the
+        forward one in the worker thread (OpenCV lets go of Python's lock)."""
+        ahead = self.worker.submit(self.ahead.calc, last_grey, grey, None)
+        return self.back.calc(grey, last_grey, None), ahead.result()
 
 
 class FlowConsistency:
@@ -220,23 +229,19 @@ class FlowConsistency:
         self.flow = Flow()
         self.strength = strength
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
-        self.worker: ThreadPoolExecutor | None = None
         # the next photo, its grey, and what it is carried along from the last (the flow
-        # and its trust, `Flow.trusted`), found in a thread
-        self.pending: tuple[np.ndarray, np.ndarray, Future] | None = None
+        # and its trust, `Flow.trusted`), found before it is painted
+        self.pending: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
 
     def expect(self, photo: np.ndarray) -> None:
-        """Start finding how `photo`, the next one, moved from the last photo, in a
-        thread: the frame's call picks it up, so it runs while the frame is painted."""
+        """Find how `photo`, the next one, moved from the last photo, before it is
+        painted: the network's features are carried along it (`motion`), and the frame's
+        call blends the pictures along it."""
         if self.last is None or self.strength == 0:
             return
-        if self.worker is None:
-            # the network has the cores: OpenCV's own threads would only fight it for them
-            self.flow.cv2.setNumThreads(1)
-            self.worker = ThreadPoolExecutor(1, thread_name_prefix="impasto-flow")
         last_grey = self.last[0]
         grey = self.flow.grey(photo, last_grey.shape)  # the output's size: the last one's
-        self.pending = (photo, grey, self.worker.submit(self.flow.trusted, grey, last_grey))
+        self.pending = (photo, grey, self.flow.trusted(grey, last_grey))
 
     def motion(
         self, shape: tuple[int, int], margin: int
@@ -249,7 +254,7 @@ class FlowConsistency:
         frame, or no flow expected)."""
         if self.pending is None or self.last is None:
             return None
-        flow, trust = self.pending[2].result()
+        flow, trust = self.pending[2]
         cv2, (h, w) = self.flow.cv2, shape
         flow = cv2.copyMakeBorder(flow, *[margin] * 4, cv2.BORDER_REFLECT_101)
         trust = cv2.copyMakeBorder(trust[..., 0], *[margin] * 4, cv2.BORDER_CONSTANT, value=0)
@@ -262,7 +267,7 @@ class FlowConsistency:
         self, paint: Callable[[np.ndarray], np.ndarray]
     ) -> Callable[[np.ndarray], np.ndarray]:
         """`paint` (photo -> stylized frame) with its frames made steady, the flow found
-        while each one is painted."""
+        before each one is painted."""
 
         def steady(photo: np.ndarray) -> np.ndarray:
             self.expect(photo)
@@ -274,9 +279,8 @@ class FlowConsistency:
         styled = styled.astype(np.float32)
         grey = found = None
         if self.pending is not None:
-            expected, grey, future = self.pending
+            expected, grey, found = self.pending
             self.pending = None
-            found = future.result()  # waited for even if not used: DIS is not shared
             # found for another photo, or at the last output's size, differing: of no use
             if expected is not photo or grey.shape != styled.shape[:2]:
                 grey = found = None
