@@ -104,6 +104,28 @@ def test_flow_consistency_steadies_a_flickering_pan(content):
     assert abs(np.mean(shown[-1]) - np.mean(painted[-1])) < 2
 
 
+def test_flows_found_at_once_are_those_found_one_after_the_other(content):
+    """The backward and forward flows, found at once on two threads with a DIS each, are
+    to the bit what one DIS finds one after the other, and point opposite ways along a
+    known pan."""
+    pytest.importorskip("cv2")
+    from PIL import Image
+
+    from impasto.methods.temporal import Flow
+
+    photo = np.asarray(Image.open(content).convert("L").resize((240, 180)))
+    last, grey = (np.ascontiguousarray(photo[20:160, x : x + 200]) for x in (0, 3))
+    flow = Flow()
+    alone = flow._dis()
+    for _ in range(3):  # the worker thread, used again
+        back, ahead = flow.flows(grey, last)
+        np.testing.assert_array_equal(back, alone.calc(grey, last, None))
+        np.testing.assert_array_equal(ahead, alone.calc(last, grey, None))
+    inner = (slice(20, -20), slice(20, -20))
+    assert np.median(back[inner][..., 0]) == pytest.approx(3, abs=0.2)  # came from 3 px right
+    assert np.median(ahead[inner][..., 0]) == pytest.approx(-3, abs=0.2)
+
+
 def test_flow_found_before_painting_gives_the_same_frames(content):
     """The flow found before each frame is painted (`steadied`, what `impasto video`
     does) gives exactly the frames the flow found after painting gives; a flow found for
