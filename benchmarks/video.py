@@ -6,12 +6,13 @@ style kept, on the clips of ../shared/data/video, in one run.
     python benchmarks/video.py --frames 12 --method optimize --size 128       # stylize-video
     python benchmarks/video.py --frames 36 --gif docs/video_flicker.webp      # side by side
 
-For each clip the built-in `styles` network paints every frame (onnxruntime, the default
-on a CPU), or the one-pass method paints it like the painting of the same name, and the
-frames go out as they are (per frame), through `--smooth 0.5`, or through flow
-consistency (`--consistency flow`, the default). With `--method optimize`, each frame is
-optimized from the photo on its own, or as `impasto stylize-video` paints it (from the
-last painting carried along the motion, with the temporal loss), at `--size`.
+For each clip the built-in `styles` network paints every frame (as `impasto video`
+paints it: on torch on a CPU with bf16 kernels, else onnxruntime), or the one-pass
+method paints it like the painting of the same name, and the frames go out as they are
+(per frame), through `--smooth 0.5`, or through flow consistency (`--consistency flow`,
+the default). With `--method optimize`, each frame is optimized from the photo on its
+own, or as `impasto stylize-video` paints it (from the last painting carried along the
+motion, with the temporal loss), at `--size`.
 
 The warping error is the mean absolute difference (0-255) between each output frame and
 the last one warped by the flow of the *input* frames, over the pixels that flow says are
@@ -173,8 +174,8 @@ def main() -> None:
         "--backend",
         choices=BACKENDS,
         default="auto",
-        help="the fast network's engine in the pipeline (auto: onnxruntime on a CPU; torch: "
-        "as flow consistency paints, which carries the network's features)",
+        help="the fast network's engine in the pipeline (auto: as impasto video chooses; "
+        "onnx: onnxruntime, which flow consistency hands to torch to carry the features)",
     )
     p.add_argument("--markdown", help="also write the table to this file")
     p.add_argument(

@@ -196,6 +196,31 @@ def test_the_onnx_backend_runs_without_torch(model_file, content, tmp_path):
     assert big.image.size == (300, 225) and not isinstance(big.pixels, np.ndarray)
 
 
+def test_moving_pictures_paint_on_torch_where_its_bf16_is_fast(model_file, content, monkeypatch):
+    """For a video or the webcam (`api.painter`), the fast method's `auto` backend is
+    torch on a CPU with bf16 kernels, whose bf16 copy paints frames faster than
+    onnxruntime's graph; onnxruntime where the CPU has none or fp32 is asked for; a
+    backend asked for by name stays."""
+    pytest.importorskip("onnxruntime")
+    from impasto import api, devices
+
+    monkeypatch.setattr(api.runtime, "cuda_device_present", lambda: False)
+
+    def loaded(fast: bool, **keywords):
+        monkeypatch.setattr(devices, "bf16_is_fast", lambda device: fast)
+        loader = api.Loader()
+        paint = api.painter("fast", "udnie", loader=loader, model=str(model_file), **keywords)
+        (network,) = loader.loaded.values()
+        return network, paint
+
+    network, paint = loaded(True, size=48)
+    assert isinstance(network, FastStylizer)
+    assert paint(Image.open(content)).shape == (36, 48, 3)
+    assert isinstance(loaded(False, size=48)[0], OnnxStylizer)
+    assert isinstance(loaded(True, size=48, precision="fp32")[0], OnnxStylizer)
+    assert isinstance(loaded(True, size=48, backend="onnx")[0], OnnxStylizer)
+
+
 def test_torchscript_export_matches_torch(net):
     buffer = io.BytesIO()
     export_torchscript(net, buffer)

@@ -78,6 +78,20 @@ def _fast(s: Setup) -> Method:
     return __getattr__("FastStylizer")(s.model, s.device)
 
 
+def _moving_backend(device: str, precision: str) -> str:
+    """The fast method's `auto` backend for moving pictures: torch where it paints in bf16
+    on a CPU with bf16 kernels, whose bfloat16 copy of the network paints frame after
+    frame faster than onnxruntime's fp32 graph (docs/benchmarks.md), and torch's import
+    is paid once for the whole clip; elsewhere `auto` as for a picture."""
+    if device not in ("auto", "cpu") or precision == "fp32":
+        return "auto"
+    import torch
+
+    from .devices import bf16_is_fast
+
+    return "torch" if bf16_is_fast(torch.device("cpu")) else "auto"
+
+
 LOADERS = {
     "optimize": lambda s: __getattr__("Stylizer")(s.weights, s.device),
     "fast": _fast,
@@ -194,6 +208,8 @@ def painter(
         raise OptionError(f"moving pictures are painted by {' or '.join(MOVING)}, not {method}")
     setup, changes = split(method, keywords)
     options = update(METHODS[method](), changes, method)
+    if method == "fast" and setup.get("backend", "auto") == "auto":
+        setup["backend"] = _moving_backend(setup.get("device", "auto"), options.precision)
     loaded = loader(method, **setup)
     draw = loaded.painter(style, options, steady.motion if steady else None)
 

@@ -475,7 +475,8 @@ class Setup:
         "auto",
         "the fast method's engine: torch (CPU or GPU, bf16, big pictures in tiles) or onnx "
         "(onnxruntime on the CPU, no torch to load: quick to start); auto: onnx on a "
-        "machine without a CUDA GPU, where onnxruntime is installed",
+        "machine without a CUDA GPU, where onnxruntime is installed, but torch for videos "
+        "and the webcam on a CPU with bf16 kernels (its bf16 copy paints frames faster)",
         choices=BACKENDS,
     )
 
