@@ -83,13 +83,13 @@ def _moving_backend(device: str, precision: str) -> str:
     on a CPU with bf16 kernels, whose bfloat16 copy of the network paints frame after
     frame faster than onnxruntime's fp32 graph (docs/benchmarks.md), and torch's import
     is paid once for the whole clip; elsewhere `auto` as for a picture."""
-    if device not in ("auto", "cpu") or precision == "fp32":
+    if device not in ("auto", "cpu"):
         return "auto"
     import torch
 
-    from .devices import bf16_is_fast
+    from .devices import usable_precision
 
-    return "torch" if bf16_is_fast(torch.device("cpu")) else "auto"
+    return "torch" if usable_precision(precision, torch.device("cpu")) == "bf16" else "auto"
 
 
 LOADERS = {
