@@ -35,6 +35,44 @@ def test_any_size_comes_back_in_range(net, shape):
     assert out.min() >= 0 and out.max() <= 1
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_upsampling_convs_are_the_three_steps(layout, monkeypatch):
+    """Nearest upsampling to twice the size, reflection padding and a 3×3 conv (both
+    kinds of network paint back up so) are one transposed conv: the same values and
+    gradients; other sizes take the three steps."""
+    from torch.nn import functional as F
+
+    from impasto.nets import upsample
+
+    conv = torch.nn.Conv2d(5, 4, 3)
+
+    def three_steps(x, size):
+        return conv(F.pad(F.interpolate(x, size=size, mode="nearest"), [1] * 4, mode="reflect"))
+
+    def with_gradients(paint, x, size):
+        x = x.detach().requires_grad_()
+        conv.zero_grad()
+        out = paint(x, size)
+        out.square().sum().backward()
+        return out, x.grad, conv.weight.grad.clone(), conv.bias.grad.clone()
+
+    for shape, size in [((2, 5, 7, 6), (14, 12)), ((1, 5, 1, 2), (2, 4)), ((1, 5, 6, 9), (13, 18))]:
+        x = torch.randn(shape).to(memory_format=layout)
+        expected = with_gradients(three_steps, x, size)
+        if size == (2 * shape[2], 2 * shape[3]):  # no upsampled copy made
+            monkeypatch.setattr(upsample.F, "interpolate", None)
+        got = with_gradients(lambda x, size: upsample.upsampled_conv(x, conv, size), x, size)
+        monkeypatch.undo()
+        torch.testing.assert_close(got[0], expected[0])
+        for a, b in zip(got[1:], expected[1:], strict=True):  # summed in other orders
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    x = torch.randn(1, 5, 8, 8).to(memory_format=layout)
+    with torch.no_grad():
+        full = three_steps(x, (16, 16))
+        half = upsample.upsampled_conv(x.bfloat16(), conv.bfloat16(), (16, 16)).float()
+    torch.testing.assert_close(half, full, atol=0.1, rtol=0.05)
+
+
 def test_blend_weights_one_zero_equal_the_style_alone(net):
     x = torch.rand(1, 3, 48, 64)
     with torch.no_grad():

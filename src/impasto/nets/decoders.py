@@ -27,11 +27,11 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ImageError, ModelError
 from ..options import ONE_PASS_METHODS
+from .upsample import upsampled_conv
 from .vgg import VGG19, narrow, unpool
 from .weights import CONVENTIONS
 
@@ -115,10 +115,18 @@ class DecoderArchitecture:
 
 
 class _Conv(nn.Sequential):
+    """Reflection pad, 3×3 conv, [ReLU]; with `size`, the features upsampled to it first."""
+
     def __init__(self, cin: int, cout: int, relu: bool = True):
         super().__init__(nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3))
         if relu:
             self.append(nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        if size is None:
+            return super().forward(x)
+        x = upsampled_conv(x, self[1], size)
+        return self[2](x) if len(self) > 2 else x
 
 
 def style_code(mean: torch.Tensor, std: torch.Tensor, block: int) -> torch.Tensor:
@@ -229,13 +237,14 @@ class Decoder(nn.Module):
         for (before, after), target, pool in zip(
             self.stages, sizes[-2::-1], range(self.level - 2, -1, -1), strict=True
         ):
+            x = before(x)
             if self.unpool:
-                x = unpool(before(x), switches[pool], target)
-            else:
-                x = F.interpolate(before(x), size=target, mode="nearest")
-            if str(pool + 1) in self.modulations:  # the block this stage arrives at
+                x = unpool(x, switches[pool], target)
+            # the block this stage arrives at; per channel, so the same before upsampling
+            if str(pool + 1) in self.modulations:
                 x = self.modulations[str(pool + 1)](x, style[pool + 1])
-            x = after(x)
+            # nearest upsampling is done by the first conv after it (nets.upsample)
+            x = after[1:](after[0](x, size=None if self.unpool else target))
         return self.out(x)
 
 
