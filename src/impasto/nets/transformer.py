@@ -1,9 +1,10 @@
 """The image transformation network of feed-forward style transfer.
 
 Johnson et al. 2016 (perceptual losses), with the fixes that later work settled on:
-reflection padding, instance normalization, and upsample + convolution instead of
-transposed convolution (no checkerboard artefacts). Every normalization layer is
-conditional (Dumoulin et al. 2017): it holds one scale and shift per style, so a
+reflection padding, instance normalization, and upsample + convolution instead of a
+learned transposed convolution (no checkerboard artefacts; where the size doubles it is
+computed as a transposed one whose taps it ties, nets/upsample.py). Every normalization
+layer is conditional (Dumoulin et al. 2017): it holds one scale and shift per style, so a
 network learns several styles at once, and a weighted mix of those parameters blends
 styles. A single-style network is the same thing with one style.
 

@@ -9,8 +9,8 @@ exactly: along each axis, output pixel 2i reads input pixels i - 1 and i (by the
 kernel's first tap and its other two summed), and 2i + 1 reads i and i + 1 (the first
 two summed, then the last); at the edges, reflecting the upsampled features is
 replicating the small ones. That is 16 multiply-adds a small pixel instead of 36, and
-no upsampled or padded copy of the features is made: the same result to rounding, 2.4-
-3.8x faster for these layers on a CPU (docs/benchmarks.md).
+no upsampled or padded copy of the features is made: the same result to rounding, in
+a fraction of the time (docs/benchmarks.md).
 """
 
 from __future__ import annotations
