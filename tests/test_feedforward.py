@@ -234,6 +234,36 @@ def test_the_onnx_backend_runs_without_torch(model_file, content, tmp_path):
     assert big.image.size == (300, 225) and not isinstance(big.pixels, np.ndarray)
 
 
+def test_the_onnx_backend_carries_a_videos_features_as_torch_does(model_file, content):
+    """With flow consistency, a video's frames go through the onnxruntime graph in two
+    halves, the features carried between them from frame to frame: the frames the torch
+    backend paints, without loading it."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("cv2")
+    from impasto import api
+    from impasto.methods.temporal import FlowConsistency
+
+    photo = np.asarray(Image.open(content).convert("RGB").resize((112, 80)))
+    frames = [np.roll(photo, 2 * i, axis=1) for i in range(4)]  # a pan
+    shown, networks = {}, {}
+    for backend in ("onnx", "torch"):
+        steady, loader = FlowConsistency(0.9), api.Loader()
+        keywords = {"model": str(model_file), "size": 112, "precision": "fp32"}
+        paint = api.painter(
+            "fast", "udnie", loader=loader, steady=steady, backend=backend, **keywords
+        )
+        (networks[backend],) = loader.loaded.values()
+        steadied = steady.steadied(lambda f, paint=paint: paint(Image.fromarray(f)))
+        shown[backend] = [steadied(f) for f in frames]
+    assert isinstance(networks["onnx"], OnnxStylizer) and networks["onnx"]._torch is None
+    onnx = OnnxStylizer(model_file)
+    alone = [np.asarray(onnx.run(Image.fromarray(f), "udnie", size=112).pixels) for f in frames]
+    for i, (a, b) in enumerate(zip(shown["onnx"], shown["torch"], strict=True)):
+        assert np.abs(a - b).max() < 1, i  # of 255
+        if i:  # carried: not the frame painted alone
+            assert np.abs(a - alone[i][0].transpose(1, 2, 0) * 255).mean() > 1, i
+
+
 def test_moving_pictures_paint_on_torch_where_its_bf16_is_fast(model_file, content, monkeypatch):
     """For a video or the webcam (`api.painter`), the fast method's `auto` backend is
     torch on a CPU with bf16 kernels, whose bf16 copy paints frames faster than

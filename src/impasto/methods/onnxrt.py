@@ -19,14 +19,14 @@ from PIL import Image
 
 from ..errors import ImpastoError, OptionError
 from ..io.atomic import atomic_write
-from ..io.images import to_array
+from ..io.images import resize_longest, to_array
 from ..io.modelfile import load_model
 from ..models import resolve_model
 from ..nets.architecture import Architecture
 from ..nets.graph import OPSET, transformer_graph
 from ..options import FastOptions
 from ..runtime import cache_dir
-from .blend import StyleSpec
+from .blend import StyleSpec, style_mix
 from .network import Network
 from .temporal import Motion
 
@@ -45,14 +45,16 @@ def available() -> bool:
     return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 
 
-def cached_graph(arch: Architecture, state: dict, sha256: str) -> bytes:
-    """The network's ONNX graph, from the cache (runtime.cache_dir) if it was built
-    before: building needs the onnx package, whose import alone takes longer than a
-    picture. Named by the weights' checked SHA-256, so a graph serves only its weights."""
-    path = cache_dir() / f"transformer-{sha256[:32]}-g{GRAPH_VERSION}-o{OPSET}.onnx"
+def cached_graph(arch: Architecture, state: dict, sha256: str, part: str = "whole") -> bytes:
+    """The network's ONNX graph (or a `part` of it, nets.graph), from the cache
+    (runtime.cache_dir) if it was built before: building needs the onnx package, whose
+    import alone takes longer than a picture. Named by the weights' checked SHA-256, so
+    a graph serves only its weights."""
+    name = f"transformer-{sha256[:32]}-g{GRAPH_VERSION}-o{OPSET}"
+    path = cache_dir() / (name + ("" if part == "whole" else f"-{part}") + ".onnx")
     if path.is_file():
         return path.read_bytes()
-    graph = transformer_graph(arch, state)
+    graph = transformer_graph(arch, state, part)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as f:
@@ -70,21 +72,25 @@ class OnnxStylizer(Network):
     def __init__(self, model: str | os.PathLike = "styles"):
         if not available():
             raise OptionError("backend onnx needs onnxruntime: pip install 'impasto[onnx]'")
-        import onnxruntime
 
         self.path = path = resolve_model(model)
         self._torch = None
-        state, self.metadata = load_model(path, kind="transformer", arrays=True)
-        arch = Architecture.from_dict(self.metadata["architecture"])
-        self.styles = tuple(arch.styles)
+        self._state, self.metadata = load_model(path, kind="transformer", arrays=True)
+        self._arch = Architecture.from_dict(self.metadata["architecture"])
+        self.styles = tuple(self._arch.styles)
+        self.session = self._session("whole")
+        self._halves: tuple | None = None  # the head and tail sessions, made for a video
+
+    def _session(self, part: str):
+        """An onnxruntime session of the graph's `part` (nets.graph) on the CPU."""
+        import onnxruntime
+
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         # Idle threads that spin steal the cores from decoding, encoding and the rest.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        graph = cached_graph(arch, state, self.metadata["sha256"])
-        self.session = onnxruntime.InferenceSession(
-            graph, options, providers=["CPUExecutionProvider"]
-        )
+        graph = cached_graph(self._arch, self._state, self.metadata["sha256"], part)
+        return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def run_batch(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) RGB in [0, 1] -> stylized, same shape, float32."""
@@ -102,12 +108,39 @@ class OnnxStylizer(Network):
     def painter(
         self, style: StyleSpec, options: FastOptions, motion: Motion | None = None
     ) -> Callable[[Image.Image], Any]:
-        """Network.painter; a video's frames with their `motion` go to the torch backend,
-        whose network can carry its features from frame to frame (on this backend the
-        graph paints each frame whole)."""
+        """Network.painter; with a video's `motion`, each frame goes through the graph in
+        two halves, and the features after the residual blocks are carried between them
+        from frame to frame along it (methods.carried.Carried, in torch), as the torch
+        backend carries them. In bf16, or over `options.tile` px, frames go to the torch
+        backend, as `paint_pictures` sends pictures."""
         if motion is None:
             return super().painter(style, options)
-        return self._torch_twin().painter(style, options, motion)
+        if options.precision == "bf16":
+            return self._torch_twin().painter(style, options, motion)
+        import torch
+
+        from .carried import Carried
+
+        if self._halves is None:
+            self._halves = self._session("head"), self._session("tail")
+        (head, tail), carried = self._halves, Carried(motion)
+        weights = {"style_weights": style_mix(style, self.styles).astype(np.float32)}
+        twin = None
+
+        def paint(picture: Image.Image) -> Any:
+            nonlocal twin
+            picture = resize_longest(picture, options.size)
+            if max(picture.size) > options.tile:  # in tiles, as the torch backend paints
+                twin = twin or self._torch_twin().painter(style, options, motion)
+                return twin(picture)
+            content = to_array(picture)
+            features, *sizes = head.run(None, {"image": content, **weights})
+            features = carried(torch.from_numpy(features), margin=0).float().contiguous()
+            feed = {"features": features.numpy(), "size0": sizes[0], "size1": sizes[1]}
+            (out,) = tail.run(None, {**feed, **weights})
+            return _finish(out, content, options)
+
+        return paint
 
     def paint_pictures(self, pictures, weights, opts: FastOptions) -> list:
         """On onnxruntime; pictures over `opts.tile` px, or asked for in bf16, go to the

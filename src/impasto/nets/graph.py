@@ -87,8 +87,20 @@ class _Graph:
         return self.op("Add", x, self.op("Reshape", shift, "column"))
 
 
-def transformer_graph(arch: Architecture, state: Mapping[str, np.ndarray]) -> bytes:
-    """The serialized ONNX model of the network `arch` with weights `state`."""
+# The whole network, or its halves either side of the features after the residual
+# blocks, which a video's frame carries from the last one (methods.carried).
+PARTS = ("whole", "head", "tail")
+
+
+def transformer_graph(
+    arch: Architecture, state: Mapping[str, np.ndarray], part: str = "whole"
+) -> bytes:
+    """The serialized ONNX model of the network `arch` with weights `state`: the `part`
+    "whole" takes `image` and `style_weights` and gives `stylized`; the "head" gives
+    `features` and the two sizes its upsamplings return to (`size0`, `size1`); the
+    "tail" takes those and `style_weights` and gives `stylized`."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
     from onnx import TensorProto, helper
 
     g = _Graph(state)
@@ -97,32 +109,46 @@ def transformer_graph(arch: Architecture, state: Mapping[str, np.ndarray]) -> by
     g.constant("four", np.array([4]))
     g.constant("column", np.array([1, -1, 1, 1]))
     mix = g.op("Reshape", "style_weights", g.constant("row", np.array([1, -1])))
-    x, sizes = "image", []
-    for i, stride in enumerate((1, 2, 2)):
-        sizes.append(g.op("Slice", g.op("Shape", x), "two", "four"))
-        x = g.op("Relu", g.conv(x, f"down.{i}", mix, stride))
-    for i in range(arch.blocks):
-        inner = g.op("Relu", g.conv(x, f"res.{i}.a", mix))
-        x = g.op("Add", x, g.conv(inner, f"res.{i}.b", mix))
-    for i, size in enumerate(sizes[:0:-1]):
-        x = g.op("Relu", g.conv(x, f"up.{i}", mix, size=size))
-    out = g.op("Sigmoid", g.conv(x, "out", mix, norm=False))
-    g.nodes.append(helper.make_node("Identity", [out], ["stylized"]))
-    n = len(arch.styles)
+    n, channels = len(arch.styles), 4 * arch.width
+    image = helper.make_tensor_value_info(
+        "image", TensorProto.FLOAT, ["batch", 3, "height", "width"]
+    )
+    stylized = helper.make_tensor_value_info(
+        "stylized", TensorProto.FLOAT, ["batch", 3, "height", "width"]
+    )
+    features = helper.make_tensor_value_info(
+        "features", TensorProto.FLOAT, ["batch", channels, "rows", "columns"]
+    )
+    sizes = [helper.make_tensor_value_info(f"size{i}", TensorProto.INT64, [2]) for i in (0, 1)]
+    inputs = [helper.make_tensor_value_info("style_weights", TensorProto.FLOAT, [n])]
+    if part == "tail":
+        x, back = "features", ["size0", "size1"]
+        inputs += [features, *sizes]
+    else:
+        x, back = "image", []
+        inputs.insert(0, image)
+        for i, stride in enumerate((1, 2, 2)):
+            back.insert(0, g.op("Slice", g.op("Shape", x), "two", "four"))
+            x = g.op("Relu", g.conv(x, f"down.{i}", mix, stride))
+        back = back[:2]  # the sizes the upsamplings return to, the first one first
+        for i in range(arch.blocks):
+            inner = g.op("Relu", g.conv(x, f"res.{i}.a", mix))
+            x = g.op("Add", x, g.conv(inner, f"res.{i}.b", mix))
+    if part == "head":
+        for value, name in zip([x, *back], ["features", "size0", "size1"], strict=True):
+            g.nodes.append(helper.make_node("Identity", [value], [name]))
+        outputs = [features, *sizes]
+    else:
+        for i, size in enumerate(back):
+            x = g.op("Relu", g.conv(x, f"up.{i}", mix, size=size))
+        out = g.op("Sigmoid", g.conv(x, "out", mix, norm=False))
+        g.nodes.append(helper.make_node("Identity", [out], ["stylized"]))
+        outputs = [stylized]
     graph = helper.make_graph(
         g.nodes,
-        "impasto_transformer",
-        [
-            helper.make_tensor_value_info(
-                "image", TensorProto.FLOAT, ["batch", 3, "height", "width"]
-            ),
-            helper.make_tensor_value_info("style_weights", TensorProto.FLOAT, [n]),
-        ],
-        [
-            helper.make_tensor_value_info(
-                "stylized", TensorProto.FLOAT, ["batch", 3, "height", "width"]
-            )
-        ],
+        "impasto_transformer" + ("" if part == "whole" else f"_{part}"),
+        inputs,
+        outputs,
         g.initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
