@@ -175,7 +175,8 @@ def main() -> None:
         choices=BACKENDS,
         default="auto",
         help="the fast network's engine in the pipeline (auto: as impasto video chooses; "
-        "onnx: onnxruntime, which flow consistency hands to torch to carry the features)",
+        "onnx: onnxruntime, whose graph flow consistency runs in two halves, the features "
+        "carried between them)",
     )
     p.add_argument("--markdown", help="also write the table to this file")
     p.add_argument(

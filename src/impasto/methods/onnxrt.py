@@ -1,7 +1,9 @@
 """The fast method on onnxruntime, without torch: the trained network as an ONNX graph
 built from its weights (nets/graph.py), on the CPU. A command that runs it starts in a
 fraction of the time torch takes to import; pictures go through whole, in fp32 (bigger
-ones than the tile, or bf16, go to the torch backend).
+ones than the tile, or bf16, go to the torch backend). A video's frames under flow
+consistency go through the graph's two halves, the network's features carried between
+them (torch does that part).
 
     fast = OnnxStylizer("styles")
     fast.run("photo.jpg", "udnie:0.7,candy:0.3").image.save("out.png")
