@@ -67,6 +67,9 @@ def test_upsampling_convs_are_the_three_steps(layout, monkeypatch):
         for a, b in zip(got[1:], expected[1:], strict=True):  # summed in other orders
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     x = torch.randn(1, 5, 8, 8).to(memory_format=layout)
+    wide = torch.nn.Conv2d(5, 4, 5)  # other kernels take the three steps, padded by half
+    expected = wide(F.pad(F.interpolate(x, size=(16, 16)), [2] * 4, mode="reflect"))
+    torch.testing.assert_close(upsample.upsampled_conv(x, wide, (16, 16)), expected)
     with torch.no_grad():
         full = three_steps(x, (16, 16))
         half = upsample.upsampled_conv(x.bfloat16(), conv.bfloat16(), (16, 16)).float()

@@ -63,11 +63,9 @@ class Conv(nn.Module):
         self.norm = ConditionalInstanceNorm(cout, n_styles) if norm else None
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor, size=None) -> torch.Tensor:
-        if size is not None and self.pad == 1:
+        if size is not None:
             x = upsampled_conv(x, self.conv, size)
         else:
-            if size is not None:
-                x = F.interpolate(x, size=size, mode="nearest")
             x = self.conv(F.pad(x, [self.pad] * 4, mode="reflect"))
         return self.norm(x, weights) if self.norm is not None else x
 

@@ -28,9 +28,10 @@ def _four_taps(weight: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> torch.Tensor:
-    """`conv` (3×3, stride 1, unpadded) of `x` upsampled to `size` by nearest neighbour and
-    reflection-padded by 1 px; as one transposed convolution where `size` is twice `x`'s
-    (other sizes, and traced exports, which must stay dynamic, take the three steps)."""
+    """`conv` (stride 1, unpadded) of `x` upsampled to `size` by nearest neighbour and
+    reflection-padded by half its kernel; as one transposed convolution where the kernel
+    is 3×3 and `size` twice `x`'s (other sizes, and traced exports, which must stay
+    dynamic, take the three steps)."""
     h, w = x.shape[-2:]
     if (
         tuple(size) != (2 * h, 2 * w)
@@ -40,7 +41,7 @@ def upsampled_conv(x: torch.Tensor, conv: nn.Conv2d, size: tuple[int, int]) -> t
         or torch.jit.is_tracing()
     ):
         x = F.interpolate(x, size=tuple(size), mode="nearest")
-        return conv(F.pad(x, [1] * 4, mode="reflect"))
+        return conv(F.pad(x, [conv.kernel_size[0] // 2] * 4, mode="reflect"))
     weight = conv.weight.float()  # the taps summed in float32, then as the layer keeps them
     weight = _four_taps(_four_taps(weight, 2), 3).transpose(0, 1).to(conv.weight.dtype)
     x = F.pad(x, [1] * 4, mode="replicate")
