@@ -107,6 +107,12 @@ class OnnxStylizer(Network):
             self._torch = FastStylizer(self.path, "cpu")
         return self._torch
 
+    @staticmethod
+    def _torch_paints(opts: FastOptions, size: tuple[int, int]) -> bool:
+        """Whether the torch backend paints a picture of `size` for this one: in bf16, or
+        over the tile (it paints big pictures in tiles)."""
+        return opts.precision == "bf16" or max(size) > opts.tile
+
     def painter(
         self, style: StyleSpec, options: FastOptions, motion: Motion | None = None
     ) -> Callable[[Image.Image], Any]:
@@ -117,24 +123,22 @@ class OnnxStylizer(Network):
         backend, as `paint_pictures` sends pictures."""
         if motion is None:
             return super().painter(style, options)
-        if options.precision == "bf16":
-            return self._torch_twin().painter(style, options, motion)
         import torch
 
         from .carried import Carried
 
-        if self._halves is None:
-            self._halves = self._session("head"), self._session("tail")
-        (head, tail), carried = self._halves, Carried(motion)
+        carried, twin = Carried(motion), None
         weights = {"style_weights": style_mix(style, self.styles).astype(np.float32)}
-        twin = None
 
         def paint(picture: Image.Image) -> Any:
             nonlocal twin
             picture = resize_longest(picture, options.size)
-            if max(picture.size) > options.tile:  # in tiles, as the torch backend paints
+            if self._torch_paints(options, picture.size):
                 twin = twin or self._torch_twin().painter(style, options, motion)
                 return twin(picture)
+            if self._halves is None:
+                self._halves = self._session("head"), self._session("tail")
+            head, tail = self._halves
             content = to_array(picture)
             features, *sizes = head.run(None, {"image": content, **weights})
             features = carried(torch.from_numpy(features), margin=0).float().contiguous()
@@ -147,7 +151,7 @@ class OnnxStylizer(Network):
     def paint_pictures(self, pictures, weights, opts: FastOptions) -> list:
         """On onnxruntime; pictures over `opts.tile` px, or asked for in bf16, go to the
         torch backend, which paints big pictures in tiles."""
-        if opts.precision == "bf16" or max(pictures[0].size) > opts.tile:
+        if self._torch_paints(opts, pictures[0].size):
             return self._torch_twin().paint_pictures(pictures, weights, opts)
         content = np.concatenate([to_array(p) for p in pictures])
         out = _finish(self.run_batch(content, weights), content, opts)
