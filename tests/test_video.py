@@ -295,22 +295,27 @@ def test_motion_at_the_features_of_a_frame_painted_with_a_margin(content):
     assert keep[:2].max() == keep[:, :2].max() == 0  # the margin's
 
 
-def test_carried_features_keep_the_frames_own_statistics():
+@pytest.mark.parametrize("memory", ["channels_last", "contiguous_format"])
+def test_carried_features_keep_the_frames_own_statistics(memory):
     """A frame's features blended with the last frame's keep the last frame's layout, and
     are given back their own mean and covariance: averaging over frames would narrow
-    their spread, and the picture would lose the painting's texture with it."""
+    their spread, and the picture would lose the painting's texture with it. They come
+    back in the memory format they came in (torch's networks run channels-last,
+    onnxruntime takes plain arrays)."""
     import torch
 
     from impasto.methods.carried import Carried
     from impasto.methods.transforms import moments
 
     torch.manual_seed(0)
+    memory = getattr(torch, memory)
     cells_x, cells_y = np.meshgrid(np.arange(12, dtype=np.float32), np.arange(10, dtype=np.float32))
     carried = Carried(lambda shape, margin: (cells_x, cells_y, np.full(shape, 0.9, np.float32)))
-    first = torch.randn(1, 8, 10, 12) * 3 + 1
+    first = (torch.randn(1, 8, 10, 12) * 3 + 1).contiguous(memory_format=memory)
     assert carried(first, 0) is first  # the first frame: nothing to carry
-    second = torch.randn(1, 8, 10, 12)
+    second = torch.randn(1, 8, 10, 12).contiguous(memory_format=memory)
     out = carried(second, 0)
+    assert out.is_contiguous(memory_format=memory)
     mine, wanted = moments([out[0].flatten(1)]), moments([second[0].flatten(1)])
     torch.testing.assert_close(mine.mean, wanted.mean, atol=1e-5, rtol=0)
     torch.testing.assert_close(mine.covariance(), wanted.covariance(), atol=1e-4, rtol=0)
@@ -358,6 +363,8 @@ def test_video_carries_the_networks_features_where_the_scene_is_still(
     look = style if method == "arbitrary" else "candy"
     paint = impasto.painter(method, look, size=224)
     painted = [paint(Image.fromarray(f)) for f in frames]
+    # pixel by pixel in memory, as the flow's warps and the encoder take them
+    assert all(p.shape == (160, 224, 3) and p.flags.c_contiguous for p in painted)
     blended = FlowConsistency(0.9)
     pictures = [blended(f, p) for f, p in zip(frames, painted, strict=True)]
     steady = FlowConsistency(0.9)

@@ -75,7 +75,14 @@ class Carried:
         if found is not None:
             map_x, map_y, keep = (torch.from_numpy(a).to(features.device) for a in found)
             blend = torch.lerp(features.float(), warp_bicubic(self.last, map_x, map_y), keep)
-            blend = blend.to(features.dtype, memory_format=torch.channels_last)
+            # in the features' own layout: channels-last for torch's networks, plain for
+            # onnxruntime's, which would otherwise pay for two copies
+            layout = (
+                torch.channels_last
+                if features.is_contiguous(memory_format=torch.channels_last)
+                else torch.contiguous_format
+            )
+            blend = blend.to(features.dtype, memory_format=layout)
             features = move_to_style(blend, features, "wct")
         self.last = features
         return features
