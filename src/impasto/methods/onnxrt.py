@@ -38,7 +38,7 @@ _RGB_TO_YIQ = np.array(
 )
 
 
-GRAPH_VERSION = 1  # of nets/graph.py's graph: part of the cached graphs' names
+GRAPH_VERSION = 2  # of nets/graph.py's graph: part of the cached graphs' names
 
 
 def available() -> bool:

@@ -1,7 +1,7 @@
 """The transformation network as an ONNX graph, built from its weights without torch.
 
 The graph does what `TransformerNet.forward` does, layer for layer: reflection padding,
-convolution, conditional instance norm (instance norm, then the style mix's scale and
+convolution, conditional instance norm (instance norm with the style mix's scale and
 shift), nearest upsampling back to each downsampling's input size, a sigmoid at the end.
 It takes `image` (N, 3, H, W), RGB in [0, 1], any height and width, and `style_weights`
 (n_styles,), and gives `stylized`. `impasto export --format onnx` writes it, and the
@@ -77,14 +77,11 @@ class _Graph:
         )
         if not norm:
             return x
-        channels = self.state[f"{prefix}.norm.scale"].shape[1]
-        ones = self.constant(f"{prefix}.ones", np.ones(channels, np.float32))
-        zeros = self.constant(f"{prefix}.zeros", np.zeros(channels, np.float32))
-        x = self.op("InstanceNormalization", x, ones, zeros, epsilon=1e-5)
+        # the style mix's scale and shift are the norm's own: no pass of their own
         scale = self.op("MatMul", mix, self.weight(f"{prefix}.norm.scale"))
         shift = self.op("MatMul", mix, self.weight(f"{prefix}.norm.shift"))
-        x = self.op("Mul", x, self.op("Reshape", scale, "column"))
-        return self.op("Add", x, self.op("Reshape", shift, "column"))
+        scale, shift = self.op("Reshape", scale, "flat"), self.op("Reshape", shift, "flat")
+        return self.op("InstanceNormalization", x, scale, shift, epsilon=1e-5)
 
 
 # The whole network, or its halves either side of the features after the residual
@@ -107,7 +104,7 @@ def transformer_graph(
     g.constant("zero", np.array([0]))
     g.constant("two", np.array([2]))
     g.constant("four", np.array([4]))
-    g.constant("column", np.array([1, -1, 1, 1]))
+    g.constant("flat", np.array([-1]))
     mix = g.op("Reshape", "style_weights", g.constant("row", np.array([1, -1])))
     n, channels = len(arch.styles), 4 * arch.width
     image = helper.make_tensor_value_info(
