@@ -297,6 +297,8 @@ def test_browser_paints_a_photo(server, content):
             page.click("#paint")
             page.wait_for_selector("#download:not([hidden])", timeout=60_000)
             assert "Done" in page.text_content("#status")
+            # the link shows as the picture's address is set; the picture loads after it
+            page.wait_for_function("document.querySelector('#after').complete", timeout=10_000)
             width = page.eval_on_selector("#after", "img => img.naturalWidth")
             assert width == 256
             assert page.get_attribute("#builtin button[data-name=candy]", "aria-checked") == "true"
