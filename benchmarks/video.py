@@ -189,6 +189,8 @@ def main() -> None:
     args = p.parse_args()
     if args.pipeline_runs < 0:
         p.error("--pipeline-runs must be 0 or more")
+    if args.backend != "auto" and args.method != "fast":
+        p.error("--backend is the fast network's engine: it goes with --method fast")
     if args.method == "optimize":
         return optimized(args)
     if args.gif:
