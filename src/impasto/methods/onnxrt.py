@@ -167,6 +167,8 @@ def _finish(out: np.ndarray, photo: np.ndarray, opts: FastOptions) -> np.ndarray
         out = np.einsum("ij,njhw->nihw", np.linalg.inv(_RGB_TO_YIQ), yiq).clip(0, 1)
     elif opts.preserve_color == "histogram":
         out = np.stack([_match_color(o, p) for o, p in zip(out, photo, strict=True)])
+    if opts.strength == 1:  # in [0, 1] already (the sigmoid's, or clipped above): as it is
+        return out.astype(np.float32, copy=False)
     mixed = opts.strength * out + (1 - opts.strength) * photo
     return mixed.clip(0, 1).astype(np.float32)
 
