@@ -118,6 +118,8 @@ def test_parse_style(spec, expected):
     ("spec", "message"),
     [
         ("monet", "unknown style 'monet'"),
+        ("paintings/monet.JPG", "monet.JPG'; this model has: .*impasto arbitrary"),
+        ("paintings/udnie.jpg", "give the name alone: udnie$"),
         ("7", "out of range"),
         ("udnie:x", "bad style weight"),
         ("udnie:0", "not all zero"),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePath
 
 import numpy as np
 
 from ..errors import OptionError
+from ..io.images import IMAGE_EXTENSIONS
 
 StyleSpec = str | int | Sequence[float] | dict[str, float] | None
 
@@ -70,4 +72,12 @@ def _style_index(key: str | int, names: Sequence[str]) -> int:
     matches = [i for i, name in enumerate(names) if name.startswith(key)]
     if len(matches) == 1:
         return matches[0]
-    raise OptionError(f"unknown style {key!r}; this model has: {', '.join(names)}")
+    hint, file = "", PurePath(key)
+    if file.stem in names:  # a file named like one of the network's styles
+        hint = f"; for this network's style of that name, give the name alone: {file.stem}"
+    elif file.suffix.lower() in IMAGE_EXTENSIONS:  # a painting, given to a network
+        hint = (
+            "; a painting's file is a style for the one-pass method (impasto arbitrary) "
+            "or for training a network on it (impasto train)"
+        )
+    raise OptionError(f"unknown style {key!r}; this model has: {', '.join(names)}{hint}")
