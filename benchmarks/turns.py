@@ -8,7 +8,7 @@ order turned round from one turn to the next), runs that are compared lie side b
 in time: the ratio of each turn is taken, and their median counts.
 
     times = in_turns({"lite": run_lite, "impasto": run_ours}, repeats=5)
-    cell(times, "impasto", "lite")   # '212 ms (1.31x, 1.22-1.40)'
+    cell(times, "impasto", "lite")   # '212 ms (1.31x, 1.22–1.40)'
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 def in_turns(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
     """Each run's times in ms over `repeats` turns, after a warm-up of each (allocations,
     oneDNN's and onnxruntime's choice of kernels). Turn i starts at run i (mod the
-    number of runs), so no run always follows the same other one."""
+    number of runs), so each run takes each place in the order: none is always first."""
     names = list(runs)
     for name in names:
         runs[name]()
