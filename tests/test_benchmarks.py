@@ -68,6 +68,20 @@ def test_tables_are_read_whole():
     ]
 
 
+def test_ways_are_timed_in_turns_each_taking_each_place(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from turns import cell, in_turns
+
+    order = []
+    times = in_turns({w: lambda w=w: order.append(w) for w in "abc"}, 4)
+    # a warm-up of each, then turns whose order turns round
+    assert "".join(order) == "abc" + "abc" + "bca" + "cab" + "abc"
+    assert {w: len(t) for w, t in times.items()} == {"a": 4, "b": 4, "c": 4}
+    times = {"base": [100.0, 200.0, 100.0], "other": [150.0, 200.0, 300.0]}
+    assert cell(times, "base", "base") == "100 ms (1.00x)"
+    assert cell(times, "other", "base") == "200 ms (1.50x, 1.00–3.00)"  # median of turns
+
+
 @pytest.mark.parametrize("script", sorted(RUNS))
 def test_benchmark_runs(script, data, tmp_path):
     arguments, markdown = RUNS[script]
