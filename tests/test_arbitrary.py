@@ -190,6 +190,15 @@ def test_a_transformer_file_is_not_decoders(model_file):
         load_decoders(model_file)
 
 
+def test_the_built_ins_mixed_up_say_which_is_which():
+    from impasto.methods.feedforward import load_transformer
+
+    with pytest.raises(ModelError, match=r"decoders model \(a one-pass network: impasto arb"):
+        load_transformer("painter")
+    with pytest.raises(ModelError, match=r"not a decoders model \(a one-pass network"):
+        load_decoders("styles")
+
+
 def test_cli_arbitrary_and_train_decoders(decoders_file, content, style, tmp_path, capsys):
     out = tmp_path / "a.png"
     code = main(

@@ -64,6 +64,13 @@ def save_model(path: str | os.PathLike, state: Mapping[str, torch.Tensor], metad
     return meta
 
 
+# What each kind of model file is, in the words of the commands that use it
+KINDS = {
+    "transformer": "a feed-forward network: impasto fast",
+    "decoders": "a one-pass network: impasto arbitrary",
+}
+
+
 def load_model(
     source: str | os.PathLike | bytes, kind: str | None = None, arrays: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict]:
@@ -92,7 +99,12 @@ def load_model(
         raise ModelError(f"{label}: its metadata is not an impasto model's (not a JSON object)")
     if kind is not None and meta.get("architecture", {}).get("kind") != kind:
         found = meta.get("architecture", {}).get("kind", "unknown")
-        raise ModelError(f"{label}: is a {found} model, not a {kind} model")
+        known = found in KINDS and kind in KINDS  # then say which is which
+
+        def named(k: str) -> str:
+            return f"{k} model ({KINDS[k]})" if known else f"{k} model"
+
+        raise ModelError(f"{label}: is a {named(found)}, not a {named(kind)}")
     if meta.get("sha256") != weights_sha256(state):
         raise ModelError(f"{label}: weights do not match their recorded SHA-256 (corrupt file?)")
     for name, value in state.items():
