@@ -99,12 +99,9 @@ def load_model(
         raise ModelError(f"{label}: its metadata is not an impasto model's (not a JSON object)")
     if kind is not None and meta.get("architecture", {}).get("kind") != kind:
         found = meta.get("architecture", {}).get("kind", "unknown")
-        known = found in KINDS and kind in KINDS  # then say which is which
-
-        def named(k: str) -> str:
-            return f"{k} model ({KINDS[k]})" if known else f"{k} model"
-
-        raise ModelError(f"{label}: is a {named(found)}, not a {named(kind)}")
+        both = found in KINDS and kind in KINDS  # then say which is which
+        is_, wanted = (f"{k} model ({KINDS[k]})" if both else f"{k} model" for k in (found, kind))
+        raise ModelError(f"{label}: is a {is_}, not a {wanted}")
     if meta.get("sha256") != weights_sha256(state):
         raise ModelError(f"{label}: weights do not match their recorded SHA-256 (corrupt file?)")
     for name, value in state.items():

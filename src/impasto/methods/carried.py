@@ -17,6 +17,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from ..nets.vgg import layout
 from .temporal import Motion
 from .transforms import move_to_style
 
@@ -77,12 +78,7 @@ class Carried:
             blend = torch.lerp(features.float(), warp_bicubic(self.last, map_x, map_y), keep)
             # in the features' own layout: channels-last for torch's networks, plain for
             # onnxruntime's, which would otherwise pay for two copies
-            layout = (
-                torch.channels_last
-                if features.is_contiguous(memory_format=torch.channels_last)
-                else torch.contiguous_format
-            )
-            blend = blend.to(features.dtype, memory_format=layout)
+            blend = blend.to(features.dtype, memory_format=layout(features))
             features = move_to_style(blend, features, "wct")
         self.last = features
         return features
