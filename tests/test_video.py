@@ -106,8 +106,9 @@ def test_flow_consistency_steadies_a_flickering_pan(content):
 
 def test_flows_found_at_once_are_those_found_one_after_the_other(content):
     """The backward and forward flows, found at once on two threads with a DIS each, are
-    to the bit what one DIS finds one after the other, and point opposite ways along a
-    known pan."""
+    to the bit what each DIS finds alone, and point opposite ways along a known pan; the
+    forward flow, found without variational refinement, checks the backward one as the
+    refined one would."""
     pytest.importorskip("cv2")
     from PIL import Image
 
@@ -116,14 +117,17 @@ def test_flows_found_at_once_are_those_found_one_after_the_other(content):
     photo = np.asarray(Image.open(content).convert("L").resize((240, 180)))
     last, grey = (np.ascontiguousarray(photo[20:160, x : x + 200]) for x in (0, 3))
     flow = Flow()
-    alone = flow._dis()
+    back_alone, ahead_alone, refined = flow._dis(3), flow._dis(0), flow._dis(3)
     for _ in range(3):  # the worker thread, used again
         back, ahead = flow.flows(grey, last)
-        np.testing.assert_array_equal(back, alone.calc(grey, last, None))
-        np.testing.assert_array_equal(ahead, alone.calc(last, grey, None))
+        np.testing.assert_array_equal(back, back_alone.calc(grey, last, None))
+        np.testing.assert_array_equal(ahead, ahead_alone.calc(last, grey, None))
     inner = (slice(20, -20), slice(20, -20))
     assert np.median(back[inner][..., 0]) == pytest.approx(3, abs=0.2)  # came from 3 px right
     assert np.median(ahead[inner][..., 0]) == pytest.approx(-3, abs=0.2)
+    checked = flow.reliable(back, ahead)
+    assert np.abs(checked - flow.reliable(back, refined.calc(last, grey, None))).mean() < 0.02
+    assert checked[inner].mean() > 0.95  # a pan: followed everywhere inside
 
 
 def test_flow_found_before_painting_gives_the_same_frames(content):

@@ -106,19 +106,21 @@ class Flow:
 
     def __init__(self):
         self.cv2 = _cv2()
-        self.back, self.ahead = self._dis(), self._dis()  # one a direction: found at once
+        # one a direction, found at once. The forward flow only checks the backward one
+        # (`reliable`): its variational refinement, half its time, changes the check little
+        self.back, self.ahead = self._dis(refine=3), self._dis(refine=0)
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="impasto-flow")
 
-    def _dis(self):
+    def _dis(self, refine: int):
         """DIS's medium preset at the frame's size (~11 ms a flow at 640x360 on 2 CPU
         cores), with 12 gradient-descent iterations instead of 25, patches every 4 px
-        instead of 3 and 3 variational refinement iterations instead of 5: as steady,
-        1.5x faster. The fast preset, or flow found at half size (~2-8 ms), misplaced
-        strokes enough to smear them when blended strongly (docs/benchmarks.md)."""
+        instead of 3 and `refine` variational refinement iterations instead of 5 (3: as
+        steady, 1.5x faster). The fast preset, or flow found at half size (~2-8 ms),
+        misplaced strokes enough to smear them when blended strongly (docs/benchmarks.md)."""
         dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         dis.setGradientDescentIterations(12)
         dis.setPatchStride(4)
-        dis.setVariationalRefinementIterations(3)
+        dis.setVariationalRefinementIterations(refine)
         return dis
 
     def grey(self, photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
