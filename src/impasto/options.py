@@ -512,7 +512,7 @@ class Media:
         choices=("off", "flow"),
     )
     consistency_strength: float = opt(
-        0.9,
+        0.93,
         "how much of the last frame, carried along the motion, a new frame keeps",
         low=0.0,
         high=0.99,
