@@ -117,11 +117,11 @@ def test_flows_found_at_once_are_those_found_one_after_the_other(content):
     photo = np.asarray(Image.open(content).convert("L").resize((240, 180)))
     last, grey = (np.ascontiguousarray(photo[20:160, x : x + 200]) for x in (0, 3))
     flow = Flow()
-    back_alone, ahead_alone, refined = flow._dis(3), flow._dis(0), flow._dis(3)
+    refined, unrefined = flow._dis(refine=3), flow._dis(refine=0)
     for _ in range(3):  # the worker thread, used again
         back, ahead = flow.flows(grey, last)
-        np.testing.assert_array_equal(back, back_alone.calc(grey, last, None))
-        np.testing.assert_array_equal(ahead, ahead_alone.calc(last, grey, None))
+        np.testing.assert_array_equal(back, refined.calc(grey, last, None))
+        np.testing.assert_array_equal(ahead, unrefined.calc(last, grey, None))
     inner = (slice(20, -20), slice(20, -20))
     assert np.median(back[inner][..., 0]) == pytest.approx(3, abs=0.2)  # came from 3 px right
     assert np.median(ahead[inner][..., 0]) == pytest.approx(-3, abs=0.2)
