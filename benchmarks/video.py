@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-from turns import in_turns  # this folder is on sys.path when a script runs
+from turns import in_turns, ratios  # this folder is on sys.path when a script runs
 
 from impasto.options import BACKENDS
 
@@ -293,9 +293,9 @@ def main() -> None:
             times = in_turns(runs, args.pipeline_runs)
             n = counts[-1]
             fps = {c: [1000 * n / ms for ms in t] for c, t in times.items()}
-            ratios = [f / o for o, f in zip(fps["off"], fps["flow"], strict=True)]
             off, flow = (statistics.median(f) for f in fps.values())
-            pipeline.append((clip.stem, n, off, flow, ratios))
+            # frames/s with flow over without, turn by turn: off's time over flow's
+            pipeline.append((clip.stem, n, off, flow, ratios(times, "off", "flow")))
             print(pipeline[-1], flush=True)
     lines = []
     if not args.pipeline_only:
@@ -318,10 +318,10 @@ def main() -> None:
             "| clip | frames | frames/s, consistency off | frames/s, flow | x off | range |",
             "|---|---|---|---|---|---|",
         ]
-    for name, n, off, flow, ratios in pipeline:
+    for name, n, off, flow, kept in pipeline:
         lines.append(
-            f"| {name} | {n} | {off:.1f} | {flow:.1f} | {statistics.median(ratios):.2f} "
-            f"| {min(ratios):.2f}–{max(ratios):.2f} |"
+            f"| {name} | {n} | {off:.1f} | {flow:.1f} | {statistics.median(kept):.2f} "
+            f"| {min(kept):.2f}–{max(kept):.2f} |"
         )
     table = "\n".join(lines)
     print(table)
