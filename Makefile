@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	# dev's OpenCV is the contrib build, whose cv2 the plain build's would overwrite
+# dev's OpenCV is the contrib build, whose cv2 the plain build's would overwrite
 	$(PY) -m pip uninstall --quiet --yes opencv-python-headless
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
