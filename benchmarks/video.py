@@ -78,13 +78,19 @@ def metric_flow(name: str):
     return lambda a, b: deep.calc(a, b, None)
 
 
+def pixel_grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's x and y in an (h, w, ...) frame, float32: where a flow starts from."""
+    h, w = shape[:2]
+    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+
+
 def correspondences(photos: list[np.ndarray], flow: str = "deepflow") -> list[tuple]:
     """For each frame after the first, where each of its pixels was in the frame before (x
     and y maps) and whether both frames show it (a forward-backward check), by the flow of
     the *input* frames (`metric_flow`)."""
     find = metric_flow(flow)
-    h, w = photos[0].shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    xs, ys = pixel_grid(photos[0].shape)
+    h, w = xs.shape
     found = []
     for t in range(1, len(photos)):
         now = cv2.cvtColor(photos[t], cv2.COLOR_RGB2GRAY)
@@ -122,8 +128,7 @@ def flow_accuracy(clips: list[Path], frames: int) -> str:
     for clip in clips:
         photos = frames_of(clip, frames)
         greys = [cv2.cvtColor(p, cv2.COLOR_RGB2GRAY) for p in photos]
-        h, w = greys[0].shape
-        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        xs, ys = pixel_grid(greys[0].shape)
         errors = {name: [] for name in [*flows, "no motion"]}
         moved = {name: np.zeros(2) for name in flows}
         for t in range(1, len(photos)):
