@@ -422,7 +422,8 @@ class ArbitraryOptions(PaintOptions):
     )
     levels: Sequence[int] | None = opt(
         None,
-        "levels, coarse to fine (default: relu4_1 to relu1_1)",
+        "levels, coarse to fine (default: the decoders' own from relu4_1 down: relu4_1 alone for "
+        "decoders that paint, such as painter; relu4_1 to relu1_1 for compact and decoders)",
         parse=levels,
         metavar="relu4_1,...",
     )
