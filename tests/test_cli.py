@@ -241,6 +241,8 @@ def test_help_shows_real_defaults_only():
         assert len(text.splitlines()) > 5, name  # its flags, not only a line of help
     arbitrary = build_parser(["arbitrary"])._subparsers._group_actions[0].choices["arbitrary"]
     assert "(default: 1)" in arbitrary.format_help()  # --strength
+    webcam = build_parser(["webcam"])._subparsers._group_actions[0].choices["webcam"]
+    assert "q or Esc quits" in webcam.format_help()  # the window's keys, found nowhere else
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc setting")

@@ -25,7 +25,7 @@ COMMANDS = {
     "dream": ("paint", "DeepDream: amplify what VGG-19's layers see"),
     "video": ("media", "stylize a video with a trained network or any painting (audio is kept)"),
     "stylize-video": ("media", "a video by optimization (Ruder et al.): best, minutes a frame"),
-    "webcam": ("media", "live webcam, a trained network or any painting (needs opencv)"),
+    "webcam": ("media", "live webcam with a trained network or any painting (needs opencv)"),
     "sheet": ("media", "a photo in every style of a network, labelled"),
     "train": ("train", "train a feed-forward network on one or more styles (torchrun-ready)"),
     "train-decoders": ("train", "train decoders that reconstruct, for `impasto arbitrary`"),

@@ -60,10 +60,9 @@ def configure(command: str, p: argparse.ArgumentParser) -> None:
         add_options(p, Media, only=("consistency", "consistency_strength", "smooth"))
         add_options(p, Output, only=("json", "quiet"))
     if command == "webcam":
-        p.epilog = (  # what io/webcam.py's window answers to
-            "keys: 1-9 pick a style, n / p the next / previous one, b blends all styles\n"
-            "equally, s saves the current frame as a PNG here, q or Esc quits"
-        )
+        from ..io.webcam import KEYS
+
+        p.epilog = KEYS
         add_options(p, Media, only=("camera", "consistency", "consistency_strength"))
     if command in ("video", "webcam"):
         style = p.add_mutually_exclusive_group()

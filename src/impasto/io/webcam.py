@@ -1,8 +1,5 @@
-"""Live webcam stylization in an OpenCV window (`pip install 'impasto[webcam]'`).
-
-Keys: 1–9 pick a style, n / p the next / previous one, b blends all styles equally,
-s saves the current frame as a PNG here, q or Esc quits.
-"""
+"""Live webcam stylization in an OpenCV window (`pip install 'impasto[webcam]'`), which
+answers to the keys of KEYS (`impasto webcam --help` shows them)."""
 
 from __future__ import annotations
 
@@ -14,6 +11,11 @@ from PIL import Image
 
 from ..errors import OptionError
 from .images import resize_longest, save_image
+
+KEYS = (
+    "keys: 1-9 pick a style, n / p the next / previous one, b blends all styles\n"
+    "equally, s saves the current frame as a PNG here, q or Esc quits"
+)
 
 
 def run_webcam(
