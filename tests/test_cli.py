@@ -245,6 +245,21 @@ def test_help_shows_real_defaults_only():
     assert "q or Esc quits" in webcam.format_help()  # the window's keys, found nowhere else
 
 
+def test_a_wrong_value_is_not_taken_for_a_mistyped_flag(capsys):
+    """A guess is offered for a flag or command that is not there, not for the words of
+    an error about a flag's value ("levels are ..." is no mistyped --levels)."""
+    for argv, guess in [
+        (["arbitrary", "p.jpg", "--style", "s.jpg", "--levels", "relu9_1"], None),
+        (["arbitrary", "p.jpg", "--style", "s.jpg", "--levls", "relu4_1"], "--levels"),
+        (["stylze", "p.jpg"], "stylize"),
+    ]:
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err.splitlines()[-1]
+        assert err.endswith(f"(did you mean {guess}?)") if guess else "did you mean" not in err
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc malloc setting")
 def test_the_command_keeps_freed_memory_under_glibc():
     assert retain_freed_memory()  # both mallopt settings accepted

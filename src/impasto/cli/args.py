@@ -21,12 +21,17 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         # the message's words first: sys.argv is another program's when main() is called
         words = message.split() + [a for a in sys.argv[1:] if a.startswith("--")]
-        known = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
-        known += [c for a in self._actions if a.choices and not a.option_strings for c in a.choices]
+        flags = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+        commands = [
+            c for a in self._actions if a.choices and not a.option_strings for c in a.choices
+        ]
         for word in words:
             word = word.strip("'\",:").split("=")[0]
-            if word in known:
+            if word in flags or word in commands:
                 continue
+            # a flag for what looks like one, a command for any other word: the message's
+            # own words ("levels are relu1_1 ...") are not mistyped flags
+            known = flags if word.startswith("-") else commands
             close = difflib.get_close_matches(word, known, n=1, cutoff=0.75)
             if close:
                 message += f" (did you mean {close[0]}?)"
