@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image
 from turns import in_turns, ratios  # this folder is on sys.path when a script runs
 
+from impasto.methods.temporal import moved_grid
 from impasto.options import BACKENDS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -78,25 +79,18 @@ def metric_flow(name: str):
     return lambda a, b: deep.calc(a, b, None)
 
 
-def pixel_grid(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Each pixel's x and y in an (h, w, ...) frame, float32: where a flow starts from."""
-    h, w = shape[:2]
-    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-
-
 def correspondences(photos: list[np.ndarray], flow: str = "deepflow") -> list[tuple]:
     """For each frame after the first, where each of its pixels was in the frame before (x
     and y maps) and whether both frames show it (a forward-backward check), by the flow of
     the *input* frames (`metric_flow`)."""
     find = metric_flow(flow)
-    xs, ys = pixel_grid(photos[0].shape)
-    h, w = xs.shape
+    h, w = photos[0].shape[:2]
     found = []
     for t in range(1, len(photos)):
         now = cv2.cvtColor(photos[t], cv2.COLOR_RGB2GRAY)
         last = cv2.cvtColor(photos[t - 1], cv2.COLOR_RGB2GRAY)
         back, ahead = find(now, last), find(last, now)
-        mx, my = xs + back[..., 0], ys + back[..., 1]
+        mx, my = moved_grid(back)
         there = cv2.remap(ahead, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         visible = ((back + there) ** 2).sum(-1) < 0.01 * (
             (back**2).sum(-1) + (there**2).sum(-1)
@@ -128,7 +122,6 @@ def flow_accuracy(clips: list[Path], frames: int) -> str:
     for clip in clips:
         photos = frames_of(clip, frames)
         greys = [cv2.cvtColor(p, cv2.COLOR_RGB2GRAY) for p in photos]
-        xs, ys = pixel_grid(greys[0].shape)
         errors = {name: [] for name in [*flows, "no motion"]}
         moved = {name: np.zeros(2) for name in flows}
         for t in range(1, len(photos)):
@@ -137,11 +130,7 @@ def flow_accuracy(clips: list[Path], frames: int) -> str:
             for name, find in flows.items():
                 back = find(greys[t], greys[t - 1])
                 warped = cv2.remap(
-                    last,
-                    xs + back[..., 0],
-                    ys + back[..., 1],
-                    cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE,
+                    last, *moved_grid(back), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
                 )
                 errors[name].append(np.abs(photos[t] - warped).mean())
                 moved[name] -= back.reshape(-1, 2).mean(0)  # where the picture went

@@ -27,11 +27,11 @@ class Parser(argparse.ArgumentParser):
         ]
         for word in words:
             word = word.strip("'\",:").split("=")[0]
-            if word in flags or word in commands:
-                continue
             # a flag for what looks like one, a command for any other word: the message's
             # own words ("levels are relu1_1 ...") are not mistyped flags
             known = flags if word.startswith("-") else commands
+            if word in known:
+                continue
             close = difflib.get_close_matches(word, known, n=1, cutoff=0.75)
             if close:
                 message += f" (did you mean {close[0]}?)"

@@ -75,7 +75,7 @@ def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def _moved_grid(back: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def moved_grid(back: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel was in the last frame, x and y maps, by its (h, w, 2) backward flow."""
     xs, ys = _pixel_grid(*back.shape[:2])
     return xs + back[..., 0], ys + back[..., 1]
@@ -144,7 +144,7 @@ class Flow:
     def warp(self, last: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """`last` (h, w, c float32) carried along the backward `flow`, bicubically."""
         cv2 = self.cv2
-        map_x, map_y = _moved_grid(flow)
+        map_x, map_y = moved_grid(flow)
         warped = cv2.remap(last, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         return warped.reshape(last.shape)
 
@@ -160,7 +160,7 @@ class Flow:
         back then ahead must return to the start (a forward-backward check), and where it
         came from must be inside the frame."""
         cv2 = self.cv2
-        map_x, map_y = _moved_grid(back)
+        map_x, map_y = moved_grid(back)
         there = cv2.remap(ahead, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mismatch = _squared(back + there)
         scale = _squared(back) + _squared(there)
@@ -210,7 +210,7 @@ class Flow:
         single = np.exp(-np.maximum(spread[..., 0], 0) / FOLLOW_SPREAD**2) * (weight[..., 0] > 0.05)
         around = cv2.resize(mean, (w, h))
         single = cv2.resize(single, (w, h))
-        map_x, map_y = _moved_grid(around)
+        map_x, map_y = moved_grid(around)
         there = cv2.remap(
             last_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
@@ -273,7 +273,7 @@ class FlowConsistency:
         scale = np.array([w / flow.shape[1], h / flow.shape[0]], np.float32)
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA) * scale
         trust = cv2.resize(trust, (w, h), interpolation=cv2.INTER_AREA) * self.strength
-        return *_moved_grid(flow), trust
+        return *moved_grid(flow), trust
 
     def steadied(
         self, paint: Callable[[np.ndarray], np.ndarray]
