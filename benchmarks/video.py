@@ -45,7 +45,7 @@ import numpy as np
 from PIL import Image
 from turns import in_turns, ratios  # this folder is on sys.path when a script runs
 
-from impasto.methods.temporal import moved_grid
+from impasto.methods.temporal import moved_grid, round_trip
 from impasto.options import BACKENDS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -80,23 +80,16 @@ def metric_flow(name: str):
 
 
 def correspondences(photos: list[np.ndarray], flow: str = "deepflow") -> list[tuple]:
-    """For each frame after the first, where each of its pixels was in the frame before (x
-    and y maps) and whether both frames show it (a forward-backward check), by the flow of
-    the *input* frames (`metric_flow`)."""
+    """For each frame after the first, where each of its pixels was in the frame before (an
+    (h, w, 2) map of x and y) and whether both frames show it (the consistency's own
+    forward-backward check, `temporal.round_trip`), by the flow of the *input* frames
+    (`metric_flow`)."""
     find = metric_flow(flow)
-    h, w = photos[0].shape[:2]
     found = []
     for t in range(1, len(photos)):
         now = cv2.cvtColor(photos[t], cv2.COLOR_RGB2GRAY)
         last = cv2.cvtColor(photos[t - 1], cv2.COLOR_RGB2GRAY)
-        back, ahead = find(now, last), find(last, now)
-        mx, my = moved_grid(back)
-        there = cv2.remap(ahead, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        visible = ((back + there) ** 2).sum(-1) < 0.01 * (
-            (back**2).sum(-1) + (there**2).sum(-1)
-        ) + 0.5
-        visible &= (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
-        found.append((mx, my, visible))
+        found.append(round_trip(find(now, last), find(last, now)))
     return found
 
 
@@ -129,9 +122,9 @@ def flow_accuracy(clips: list[Path], frames: int) -> str:
             errors["no motion"].append(np.abs(photos[t] - last).mean())
             for name, find in flows.items():
                 back = find(greys[t], greys[t - 1])
-                warped = cv2.remap(
-                    last, *moved_grid(back), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-                )
+                came = moved_grid(back)
+                border = cv2.BORDER_REPLICATE
+                warped = cv2.remap(last, came, None, cv2.INTER_LINEAR, borderMode=border)
                 errors[name].append(np.abs(photos[t] - warped).mean())
                 moved[name] -= back.reshape(-1, 2).mean(0)  # where the picture went
         shift, _ = cv2.phaseCorrelate(np.float32(greys[0]), np.float32(greys[-1]))
@@ -153,8 +146,8 @@ def steadily(impasto, method: str, style, steady, **options):
 def warping_error(matches: list[tuple], outputs: list[np.ndarray]) -> float:
     """Mean |O_t - warp(O_t-1)| over pixels visible in both, along `correspondences`."""
     errors = []
-    for t, (mx, my, visible) in enumerate(matches, start=1):
-        warped = cv2.remap(outputs[t - 1], mx, my, cv2.INTER_LINEAR)
+    for t, (moved, visible) in enumerate(matches, start=1):
+        warped = cv2.remap(outputs[t - 1], moved, None, cv2.INTER_LINEAR)
         diff = np.abs(outputs[t].astype(np.float32) - warped.astype(np.float32)).mean(-1)
         errors.append(float(diff[visible].mean()))
     return statistics.mean(errors)

@@ -130,6 +130,26 @@ def test_flows_found_at_once_are_those_found_one_after_the_other(content):
     assert checked[inner].mean() > 0.95  # a pan: followed everywhere inside
 
 
+def test_round_trip_trusts_a_pan_and_not_what_came_from_outside():
+    """The forward-backward check: a pan 3 px right is trusted where the pixels came from
+    inside the frame, not in the 3 columns that came in from outside it, and not where the
+    forward flow does not go back the same way."""
+    pytest.importorskip("cv2")
+    from impasto.methods.temporal import inside, round_trip
+
+    h, w = 20, 30
+    back = np.zeros((h, w, 2), np.float32)
+    back[..., 0] = 3  # each pixel was 3 px to the right
+    ahead = -back
+    ahead[5:8, 5:8] = 0  # ... but these do not go back there
+    moved, trusted = round_trip(back, ahead)
+    assert moved[0, 0].tolist() == [3, 0] and moved[-1, -1].tolist() == [w + 2, h - 1]
+    assert trusted[:, : w - 3].sum() == h * (w - 3) - 9
+    assert not trusted[:, w - 3 :].any() and not trusted[5:8, 2:5].any()
+    moved[0, :4] = [[0, 0], [w - 1, h - 1], [-0.01, 0], [0, h - 0.99]]  # at the edges
+    assert inside(moved)[0, :4].tolist() == [True, True, False, False]
+
+
 def test_flow_found_before_painting_gives_the_same_frames(content):
     """The flow found before each frame is painted (`steadied`, what `impasto video`
     does) gives exactly the frames the flow found after painting gives; a flow found for

@@ -68,23 +68,40 @@ def _cv2():
 
 
 @functools.lru_cache(maxsize=4)
-def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each pixel's x and y, (h, w) float32: made once per frame size, not per frame."""
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+    """Each pixel's x and y, (h, w, 2) float32: made once per frame size, not per frame."""
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    xs.flags.writeable = ys.flags.writeable = False  # shared between calls
-    return xs, ys
+    grid = np.dstack([xs, ys])
+    grid.flags.writeable = False  # shared between calls
+    return grid
 
 
-def moved_grid(back: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each pixel was in the last frame, x and y maps, by its (h, w, 2) backward flow."""
-    xs, ys = _pixel_grid(*back.shape[:2])
-    return xs + back[..., 0], ys + back[..., 1]
+def moved_grid(back: np.ndarray) -> np.ndarray:
+    """Where each pixel was in the last frame, by its (h, w, 2) backward flow: an (h, w, 2)
+    map of x and y, the one map `cv2.remap` takes (as fast as two, and one contiguous
+    sum instead of two strided ones: ~0.1 ms against ~1.3 at 640x360)."""
+    return _pixel_grid(*back.shape[:2]) + back
 
 
-def _inside(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """Which of the (h, w) maps' points lie inside an (h, w) frame."""
-    h, w = map_x.shape
-    return (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+def inside(moved: np.ndarray) -> np.ndarray:
+    """Which points of an (h, w, 2) map of x and y (`moved_grid`) lie inside an (h, w)
+    frame, (h, w) bool."""
+    h, w = moved.shape[:2]
+    return _cv2().inRange(moved, (0, 0), (w - 1, h - 1)) > 0
+
+
+def round_trip(back: np.ndarray, ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel was in the last frame (`moved_grid` of the backward flow `back`),
+    and whether that can be trusted, (h, w) bool: going back then ahead (the forward flow
+    `ahead`, from the last frame) returns to within ~10 % of the motion, or half a pixel,
+    of the start (a forward-backward check: occlusions, disocclusions and fast motion
+    fail it), and where it came from is inside the frame."""
+    cv2 = _cv2()
+    moved = moved_grid(back)
+    there = cv2.remap(ahead, moved, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mismatch = _squared(back + there)
+    scale = _squared(back) + _squared(there)
+    return moved, (mismatch < 0.01 * scale + 0.5) & inside(moved)
 
 
 def _weighted(values: np.ndarray, weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -144,8 +161,8 @@ class Flow:
     def warp(self, last: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """`last` (h, w, c float32) carried along the backward `flow`, bicubically."""
         cv2 = self.cv2
-        map_x, map_y = moved_grid(flow)
-        warped = cv2.remap(last, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        moved = moved_grid(flow)
+        warped = cv2.remap(last, moved, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         return warped.reshape(last.shape)
 
     def trusted(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,15 +174,10 @@ class Flow:
 
     def reliable(self, back: np.ndarray, ahead: np.ndarray) -> np.ndarray:
         """How far each pixel's backward flow can be trusted, (h, w, 1) in [0, 1]: going
-        back then ahead must return to the start (a forward-backward check), and where it
-        came from must be inside the frame."""
-        cv2 = self.cv2
-        map_x, map_y = moved_grid(back)
-        there = cv2.remap(ahead, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mismatch = _squared(back + there)
-        scale = _squared(back) + _squared(there)
-        reliable = ((mismatch < 0.01 * scale + 0.5) & _inside(map_x, map_y)).astype(np.float32)
-        return cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
+        back then ahead must return to the start, and where it came from must be inside
+        the frame (`round_trip`)."""
+        reliable = round_trip(back, ahead)[1].astype(np.float32)
+        return self.cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
 
     def still(self, grey: np.ndarray, last_grey: np.ndarray, back: np.ndarray) -> np.ndarray:
         """How still each pixel is, (h, w, 1) in (0, 1]: 1 where the grey photo did not
@@ -210,12 +222,10 @@ class Flow:
         single = np.exp(-np.maximum(spread[..., 0], 0) / FOLLOW_SPREAD**2) * (weight[..., 0] > 0.05)
         around = cv2.resize(mean, (w, h))
         single = cv2.resize(single, (w, h))
-        map_x, map_y = moved_grid(around)
-        there = cv2.remap(
-            last_grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-        )
+        moved = moved_grid(around)
+        there = cv2.remap(last_grey, moved, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         differ = cv2.GaussianBlur(cv2.absdiff(grey, there).astype(np.float32), (0, 0), 1.5)
-        agree = np.exp(-((differ / FOLLOW_AGREE) ** 2)) * _inside(map_x, map_y) * single
+        agree = np.exp(-((differ / FOLLOW_AGREE) ** 2)) * inside(moved) * single
         loose = (1 - reliable) * (1 - still)  # neither reliable nor still: follow around
         flow = reliable_back + _weighted(around, loose)
         trust = reliable + (1 - reliable) * still + loose * agree[..., None]
@@ -273,7 +283,8 @@ class FlowConsistency:
         scale = np.array([w / flow.shape[1], h / flow.shape[0]], np.float32)
         flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_AREA) * scale
         trust = cv2.resize(trust, (w, h), interpolation=cv2.INTER_AREA) * self.strength
-        return *moved_grid(flow), trust
+        moved = moved_grid(flow)
+        return moved[..., 0], moved[..., 1], trust
 
     def steadied(
         self, paint: Callable[[np.ndarray], np.ndarray]
