@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 # dev's OpenCV is the contrib build, whose cv2 the plain build's would overwrite
-	$(PY) -m pip uninstall --quiet --yes opencv-python-headless
+	if $(PY) -m pip show --quiet opencv-python-headless 2>/dev/null; then \
+		$(PY) -m pip uninstall --quiet --yes opencv-python-headless; fi
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
