@@ -119,6 +119,25 @@ def test_bad_requests_get_a_clear_4xx(tmp_path, photo, fields, status, message):
         assert message in str(response.json()["detail"])
 
 
+def test_a_file_or_text_in_the_wrong_field_is_said_plainly(tmp_path):
+    """A painting sent as `style` (the built-in's name) instead of `style_image`, or text
+    sent as the photo: a 422 that names the field and says where files go, with the file's
+    name, not FastAPI's dump of the upload's internals."""
+    with TestClient(create_app(tmp_path, workers=0)) as client:
+        files = {"content": ("photo.png", png()), "style": ("painting.jpg", png())}
+        response = client.post("/api/jobs", files=files, data={"method": "arbitrary"})
+        assert response.status_code == 422, response.text
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body", "style"] and error["input"] == "painting.jpg"
+        assert (
+            "style takes a value, not a file; files go in content and style_image" in error["msg"]
+        )
+        assert "_file" not in response.text and "Temporary" not in response.text
+        response = client.post("/api/jobs", data={"content": "photo.jpg", "style": "udnie"})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["msg"] == "content takes a file, not text"
+
+
 def test_missing_job_and_early_result(tmp_path):
     with TestClient(create_app(tmp_path, workers=0)) as client:
         assert client.get("/api/jobs/nope").status_code == 404

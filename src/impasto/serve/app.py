@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, create_model
+from starlette.datastructures import UploadFile as Upload
 
 from .._version import __version__
 from ..errors import ImageError, ImageTooLarge, ImpastoError, OptionError, VideoError
@@ -37,6 +40,7 @@ RETRY_AFTER_SECONDS = 5
 # The painting options a job takes: those every method shares, and optimize's iterations
 # (a video's consistency between frames too: serve.options.VIDEO_OPTIONS).
 WEB_OPTIONS = (*(f.name for f in fields(PaintOptions)), "iterations")
+UPLOADS = ("content", "style_image")  # the job form's files (`create_job`)
 
 
 class Job(BaseModel):
@@ -65,6 +69,21 @@ class Health(BaseModel):
     version: str
     workers: int
     queued: int
+
+
+def _readable(error: dict) -> dict:
+    """One of FastAPI's validation errors, said for a person where a field got the wrong
+    kind of value: a file where text goes (a painting sent as `style`, the built-in's
+    name, instead of `style_image`), named rather than dumped with its internals; text
+    where a file goes."""
+    field, given = error["loc"][-1], error.get("input")
+    if isinstance(given, Upload):
+        files = " and ".join(UPLOADS)
+        msg = f"{field} takes a value, not a file; files go in {files}"
+        return {**error, "msg": msg, "input": given.filename}
+    if field in UPLOADS and isinstance(given, str):
+        return {**error, "msg": f"{field} takes a file, not text"}
+    return error
 
 
 def _job_out(job: dict) -> Job:
@@ -154,6 +173,11 @@ def create_app(
 
     app.add_exception_handler(QueueFull, retry_later)
     app.add_exception_handler(StoreBusy, retry_later)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        errors = [_readable(e) for e in exc.errors()]  # FastAPI's 422, each error readable
+        return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
     @app.exception_handler(ImpastoError)
     async def impasto_error(request: Request, exc: ImpastoError):
