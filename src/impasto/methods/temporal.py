@@ -93,7 +93,7 @@ def inside(moved: np.ndarray) -> np.ndarray:
 def round_trip(back: np.ndarray, ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel was in the last frame (`moved_grid` of the backward flow `back`),
     and whether that can be trusted, (h, w) bool: going back then ahead (the forward flow
-    `ahead`, from the last frame) returns to within ~10 % of the motion, or half a pixel,
+    `ahead`, from the last frame) returns to within ~10 % of the motion, or ~0.7 px,
     of the start (a forward-backward check: occlusions, disocclusions and fast motion
     fail it), and where it came from is inside the frame."""
     cv2 = _cv2()

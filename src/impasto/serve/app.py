@@ -76,7 +76,7 @@ def _readable(error: dict) -> dict:
     kind of value: a file where text goes (a painting sent as `style`, the built-in's
     name, instead of `style_image`), named rather than dumped with its internals; text
     where a file goes."""
-    field, given = error["loc"][-1], error.get("input")
+    field, given = (error.get("loc") or [None])[-1], error.get("input")
     if isinstance(given, Upload):
         files = " and ".join(UPLOADS)
         msg = f"{field} takes a value, not a file; files go in {files}"
