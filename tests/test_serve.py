@@ -79,6 +79,14 @@ def test_arbitrary_and_optimize_jobs_stream_events(tmp_path, photo, painting):
     with TestClient(create_app(tmp_path)) as client:
         arbitrary = submit(client, photo, method="arbitrary", style_image=painting, size="96")
         assert wait(client, arbitrary.json()["id"])["state"] == "done"
+        # a job records the options that apply to it: no iterations, no video consistency
+        assert set(arbitrary.json()["options"]) == {
+            "style",
+            "size",
+            "strength",
+            "preserve_color",
+            "precision",
+        }
         job_id = submit(
             client, photo, method="optimize", style_image=painting, size="64", iterations="4"
         ).json()["id"]
@@ -88,7 +96,7 @@ def test_arbitrary_and_optimize_jobs_stream_events(tmp_path, photo, painting):
             ]
         assert events[-1] == "done" and "progress" in events and "snapshot" in events
         job = client.get(f"/api/jobs/{job_id}").json()
-        assert set(job["losses"]) >= {"content", "style"}
+        assert set(job["losses"]) >= {"content", "style"} and job["options"]["iterations"] == 4
         snapshot = client.get(f"/api/jobs/{job_id}/snapshot")
         assert snapshot.headers["content-type"] == "image/jpeg"
 

@@ -37,9 +37,11 @@ from .options import VIDEO_METHODS, VIDEO_OPTIONS
 STATIC = Path(__file__).parent / "static"
 EVENT_POLL_SECONDS = 0.05  # how often an event stream looks at its job
 RETRY_AFTER_SECONDS = 5
-# The painting options a job takes: those every method shares, and optimize's iterations
-# (a video's consistency between frames too: serve.options.VIDEO_OPTIONS).
-WEB_OPTIONS = (*(f.name for f in fields(PaintOptions)), "iterations")
+# The painting options a job takes: those every method shares, and optimize's own (a
+# video's consistency between frames too: serve.options.VIDEO_OPTIONS). A job records
+# those that apply to it.
+OPTIMIZE_OPTIONS = ("iterations",)
+WEB_OPTIONS = (*(f.name for f in fields(PaintOptions)), *OPTIMIZE_OPTIONS)
 UPLOADS = ("content", "style_image")  # the job form's files (`create_job`)
 
 
@@ -286,7 +288,10 @@ def submissions(limits: Limits, decoding: PixelBudget) -> APIRouter:
             raise HTTPException(400, f"{method} jobs need a style_image (a painting)")
         photo, video = read_content(content, method)
         painting = read_image(style_image, "style_image") if method != "fast" else None
-        options = form.model_dump(exclude={"method", *(() if video else VIDEO_OPTIONS)})
+        unused = {"method", *(() if video else VIDEO_OPTIONS)}
+        if method != "optimize":
+            unused.update(OPTIMIZE_OPTIONS)
+        options = form.model_dump(exclude=unused)
         options["style"] = form.style if method == "fast" else None
         if video is not None:
             options["video"] = video
