@@ -2,6 +2,7 @@
 
     python benchmarks/arbitrary.py [--models painter,compact] [--sizes 512,1024]
         [--sheet docs/arbitrary_sheet.jpg] [--markdown FILE] [--latency-only | --quality-only]
+        [--style-scale X]
 
 Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
 end to end from PIL images, --repeats runs after a warm-up, all of them in turns
@@ -78,6 +79,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quality-size", type=int, default=512)
     parser.add_argument("--held-out", type=int, default=8, help="held-out pairs")
+    parser.add_argument(
+        "--style-scale", type=float, default=1.0, help="impasto's painting size, x the output's"
+    )
     parser.add_argument("--sheet", help="write the test pairs' pictures here")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--latency-only", action="store_true", help="time, do not score")
@@ -99,7 +103,8 @@ def main() -> None:
     def paint(who: str, picture: Image.Image, painting, **options) -> Image.Image:
         if who == LITE:
             return lite.stylize_with(picture, painting)
-        return models[who].run(picture, painting, size=max(picture.size), **options).image
+        size, scale = max(picture.size), args.style_scale
+        return models[who].run(picture, painting, size=size, style_scale=scale, **options).image
 
     names = [LITE, *models]
     head = ["| size | painting | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
