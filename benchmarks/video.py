@@ -122,9 +122,9 @@ def flow_accuracy(clips: list[Path], frames: int) -> str:
             errors["no motion"].append(np.abs(photos[t] - last).mean())
             for name, find in flows.items():
                 back = find(greys[t], greys[t - 1])
-                came = moved_grid(back)
-                border = cv2.BORDER_REPLICATE
-                warped = cv2.remap(last, came, None, cv2.INTER_LINEAR, borderMode=border)
+                warped = cv2.remap(
+                    last, moved_grid(back), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                )
                 errors[name].append(np.abs(photos[t] - warped).mean())
                 moved[name] -= back.reshape(-1, 2).mean(0)  # where the picture went
         shift, _ = cv2.phaseCorrelate(np.float32(greys[0]), np.float32(greys[-1]))

@@ -32,15 +32,13 @@ from ..io.images import load_image
 from ..options import Media, OptimizeOptions, PaintOptions, default_of, spec_of
 from .guards import BodyLimit, PixelBudget, SameSite
 from .jobs import FINISHED, JobQueue, JobStore, Limits, QueueFull, StoreBusy, prepare_folder
-from .options import VIDEO_METHODS, VIDEO_OPTIONS
+from .options import OPTIMIZE_OPTIONS, VIDEO_METHODS, VIDEO_OPTIONS
 
 STATIC = Path(__file__).parent / "static"
 EVENT_POLL_SECONDS = 0.05  # how often an event stream looks at its job
 RETRY_AFTER_SECONDS = 5
-# The painting options a job takes: those every method shares, and optimize's own (a
-# video's consistency between frames too: serve.options.VIDEO_OPTIONS). A job records
-# those that apply to it.
-OPTIMIZE_OPTIONS = ("iterations",)
+# The painting options a job takes: those every method shares, optimize's own and a
+# video's (serve.options); a job records those that apply to it.
 WEB_OPTIONS = (*(f.name for f in fields(PaintOptions)), *OPTIMIZE_OPTIONS)
 UPLOADS = ("content", "style_image")  # the job form's files (`create_job`)
 

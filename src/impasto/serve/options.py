@@ -11,6 +11,7 @@ from ..options import opt
 METHODS = ("fast", "arbitrary", "optimize")
 VIDEO_METHODS = ("fast", "arbitrary")  # one pass a frame; optimization paints photos
 VIDEO_OPTIONS = ("consistency", "consistency_strength")  # Media's, that a video job takes
+OPTIMIZE_OPTIONS = ("iterations",)  # OptimizeOptions' own, that an optimize job takes
 
 
 def store_url(text: str) -> str:
