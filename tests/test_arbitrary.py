@@ -1,10 +1,15 @@
 """One-pass arbitrary style: transforms, decoders, their training and the CLI."""
 
+import io
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from impasto.cli import main
 from impasto.errors import ModelError, OptionError
@@ -417,3 +422,84 @@ def test_bad_decoder_training_options(data, tmp_path, change, message):
     )
     with pytest.raises(OptionError, match=message):
         train_decoders(opts, progress=False)
+
+
+def _painted_by_onnx(session, photo, painting, strength=1.0) -> np.ndarray:
+    inputs = {"image": photo, "painting": painting, "strength": np.float32(strength)}
+    return session.run(None, {k: np.asarray(v, np.float32) for k, v in inputs.items()})[0]
+
+
+def _sized(path, side: int) -> torch.Tensor:
+    return to_tensor(resize_longest(load_image(path), side))
+
+
+def test_the_painter_exports_to_onnx_and_paints_as_impasto_does(content, style, tmp_path, capsys):
+    """`impasto export painter`: one graph, photo and painting in, picture out. ONNX has
+    no eigendecomposition, so WCT's matrix roots come from Newton–Schulz iterations: the
+    picture must still be impasto's own, at any size and strength, photo by photo."""
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "painter.onnx"
+    assert main(["export", "painter", "-o", str(out)]) == 0
+    assert "painting (1 or N,3,h,w)" in capsys.readouterr().out
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    painter = ArbitraryStylizer("painter", device="cpu")
+    for size, strength in [(64, 1.0), (71, 0.4)]:  # odd sizes pool and come back alike
+        photo = _sized(content, size)
+        painting = _sized(style, max(photo.shape[-2:]))
+        mine = painter.run(content, style, size=size, precision="fp32", strength=strength)
+        theirs = _painted_by_onnx(session, photo, painting, strength)
+        assert theirs.shape == mine.pixels.shape
+        assert np.abs(theirs - mine.pixels.numpy()).mean() < 1e-4  # of 1
+    assert np.array_equal(_painted_by_onnx(session, photo, painting, 0.0), photo.numpy())
+    # a batch of photos, one painting: each photo takes its own statistics
+    both = torch.cat([photo, photo.flip(-1)])
+    batch = _painted_by_onnx(session, both, painting, 0.4)
+    alone = [_painted_by_onnx(session, p[None], painting, 0.4) for p in both]
+    assert np.abs(batch - np.concatenate(alone)).max() < 1e-5
+    assert not np.allclose(batch[0], batch[1][..., ::-1], atol=1e-3)  # not one picture
+
+    # examples/onnx_painter.py: onnxruntime, numpy and Pillow alone
+    example = Path(__file__).parents[1] / "examples" / "onnx_painter.py"
+    picture = tmp_path / "out.png"
+    command = [example, out, content, style, picture, "--size", "64", "--strength", "0.7"]
+    subprocess.run([sys.executable, *map(str, command)], check=True, timeout=120)
+    mine = painter.run(content, style, size=64, precision="fp32", strength=0.7).image
+    assert np.abs(np.asarray(Image.open(picture), float) - np.asarray(mine, float)).mean() < 0.1
+
+    assert main(["export", "painter", "--format", "torchscript", "-o", str(tmp_path / "p.pt")]) == 2
+    assert "exports to ONNX only" in capsys.readouterr().err
+    assert main(["export", "compact", "-o", str(tmp_path / "c.onnx")]) == 2
+    assert "trained to paint" in capsys.readouterr().err
+    assert not (tmp_path / "c.onnx").exists()
+
+
+def test_a_modulated_adain_network_exports_too(content, style, tmp_path):
+    """AdaIN instead of WCT, and decoder blocks that take the painting's statistics
+    (`--modulate`), mixed with the photo's by the strength: the same picture in ONNX."""
+    ort = pytest.importorskip("onnxruntime")
+    from impasto.io.modelfile import save_model
+    from impasto.nets.export import export_painter_onnx
+    from impasto.training.arbitrary import painter_network
+
+    net = painter_network("painter", modulated=(1, 3), method="adain")
+    meta = {"architecture": net.arch.to_dict()}
+    save_model(tmp_path / "plain.safetensors", net.state_dict(), meta)
+    generator = torch.Generator().manual_seed(0)
+    for name, value in net.named_parameters():
+        if ".modulations." in name:  # as if trained: they start at nothing
+            value.data = torch.randn(value.shape, generator=generator) * 0.05
+    path = tmp_path / "modulated.safetensors"
+    save_model(path, net.state_dict(), meta)
+    painter = ArbitraryStylizer(path, device="cpu")
+    buffer = io.BytesIO()
+    export_painter_onnx(painter.encoder, painter.decoders, buffer)
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    photo = _sized(content, 64)
+    painting = _sized(style, 64)
+    for strength in (1.0, 0.6):
+        mine = painter.run(content, style, size=64, precision="fp32", strength=strength).pixels
+        theirs = _painted_by_onnx(session, photo, painting, strength)
+        assert np.abs(theirs - mine.numpy()).mean() < 1e-4
+    plain = ArbitraryStylizer(tmp_path / "plain.safetensors", device="cpu")
+    plain = plain.run(content, style, size=64, precision="fp32", strength=0.6).pixels
+    assert np.abs(theirs - plain.numpy()).mean() > 1e-3  # the blocks did modulate

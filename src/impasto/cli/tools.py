@@ -12,6 +12,7 @@ from .args import add_options, chosen
 from .files import announce
 
 TRANSFORMS = {"adain": "AdaIN", "wct": "WCT"}  # how `impasto models` names a one-pass transform
+PAINTER_INPUTS = ["image", "painting", "strength"]  # an exported one-pass network's
 
 
 def configure(command: str, p: argparse.ArgumentParser) -> None:
@@ -145,14 +146,32 @@ def models(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     from ..io.atomic import atomic_write
-    from ..methods.feedforward import load_transformer
-    from ..nets.export import export_onnx, export_torchscript
+    from ..io.modelfile import load_model
+    from ..models import resolve_model
+    from ..nets.export import export_onnx, export_painter_onnx, export_torchscript
 
     form = chosen(args, Inspect).format
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}[form]
     output = Path(args.output or Path(args.model).name.removesuffix(".safetensors") + suffix)
     if output.exists() and output.resolve() == Path(args.model).resolve():
         raise OptionError(f"{output}: is the input; impasto never overwrites its inputs")
+    _, meta = load_model(resolve_model(args.model))
+    if meta.get("architecture", {}).get("kind") == "decoders":
+        from ..methods.arbitrary import ArbitraryStylizer
+
+        if form != "onnx":
+            raise OptionError(f"{args.model}: a one-pass network exports to ONNX only")
+        stylizer = ArbitraryStylizer(args.model, device="cpu")
+        with atomic_write(output) as f:
+            export_painter_onnx(stylizer.encoder, stylizer.decoders, f)
+        line = (
+            f"wrote {output} (onnx: inputs image (N,3,H,W) and painting (1 or N,3,h,w) "
+            "in [0,1], strength () from 0, the photo, to 1, the full style)"
+        )
+        announce(args, line, output=str(output), format=form, inputs=PAINTER_INPUTS)
+        return 0
+    from ..methods.feedforward import load_transformer
+
     net, _ = load_transformer(args.model)
     with atomic_write(output) as f:
         (export_onnx if form == "onnx" else export_torchscript)(net, f)

@@ -46,7 +46,13 @@ from ..io.images import (
 )
 from ..losses import Moments
 from ..models import load_network
-from ..nets.decoders import DecoderArchitecture, Decoders, level_layer, style_code
+from ..nets.decoders import (
+    PAINT_MARGIN,
+    DecoderArchitecture,
+    Decoders,
+    level_layer,
+    style_code,
+)
 from ..nets.vgg import load_vgg
 from ..nets.weights import VGGWeights
 from ..options import ArbitraryOptions, update
@@ -61,9 +67,6 @@ from .transforms import MATRICES, RunningMoments, affine_map, apply_map, moments
 # built-in decoders stop there. With decoders for it, pass levels=[5, 4, 3, 2, 1].
 DEFAULT_LEVELS = (4, 3, 2, 1)
 TILE = 1024  # px: larger pictures (and paintings) are encoded and decoded in tiles
-# px of reflected photo painted around the picture by decoders that paint, then cut off:
-# they draw a frame along a picture's edges (4 cells of relu4_1 move it out of sight)
-PAINT_MARGIN = 32
 KEPT_STATISTICS = 4  # paintings' statistics a stylizer keeps for its next pictures
 
 

@@ -42,6 +42,9 @@ MAX_WIDTH = 8.0  # channel multiplier a model file may ask for: far past any tra
 # Root-mean-square of relu{L}_1 for natural photos with the Caffe VGG-19 (measured on
 # ../shared/data/train at 256 px); torchvision's weights give about 1/57 of these.
 FEATURE_RMS = {1: 46.0, 2: 218.0, 3: 268.0, 4: 890.0, 5: 124.0}
+# px of reflected photo painted around the picture by decoders that paint, then cut off:
+# they draw a frame along a picture's edges (4 cells of relu4_1 move it out of sight)
+PAINT_MARGIN = 32
 
 
 def level_layer(level: int) -> str:

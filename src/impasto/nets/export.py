@@ -1,7 +1,9 @@
-"""Export a transformation network to ONNX or TorchScript, any height and width.
+"""Export a network to ONNX or TorchScript, any height and width.
 
-Both take an image (N, 3, H, W), RGB in [0, 1], and the style weights (n_styles,),
-and return the stylized image: what `TransformerNet.forward` takes and returns.
+A transformation network (either form) takes an image (N, 3, H, W), RGB in [0, 1], and
+the style weights (n_styles,), and returns the stylized image: what
+`TransformerNet.forward` takes and returns. A one-pass network trained to paint (ONNX)
+takes the image, a painting and the strength (nets/painter_graph.py).
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from typing import BinaryIO
 
 import torch
 
+from ..errors import ModelError
 from ..io.atomic import atomic_write
+from .decoders import Decoders
 from .graph import transformer_graph
+from .painter_graph import painter_graph
 from .transformer import TransformerNet
+from .vgg import VGG19
 
 
 def _example(net: TransformerNet) -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,6 +33,20 @@ def export_onnx(net: TransformerNet, target: str | os.PathLike | BinaryIO) -> No
     """The graph the onnxruntime backend runs (nets/graph.py), with `net`'s weights."""
     state = {k: v.detach().float().cpu().numpy() for k, v in net.state_dict().items()}
     _write(transformer_graph(net.arch, state), target)
+
+
+def export_painter_onnx(
+    encoder: VGG19, decoders: Decoders, target: str | os.PathLike | BinaryIO
+) -> None:
+    """Decoders trained to paint, at one level, with their `encoder` (their own compact
+    one, or VGG-19): photo and painting in, picture out, in one graph."""
+    arch = decoders.arch
+    if not arch.paints or len(arch.levels) != 1:
+        raise ModelError(
+            "only a one-pass network trained to paint (such as the built-in painter) "
+            "exports to ONNX; decoders that reconstruct go level by level in impasto"
+        )
+    _write(painter_graph(encoder, decoders[arch.levels[0]], arch.method), target)
 
 
 def export_torchscript(net: TransformerNet, target: str | os.PathLike | BinaryIO) -> None:

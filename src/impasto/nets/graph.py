@@ -19,7 +19,7 @@ from .architecture import Architecture
 OPSET = 17
 
 
-class _Graph:
+class Graph:
     """Nodes and weights as they are added; names are made unique by counting."""
 
     def __init__(self, state: Mapping[str, np.ndarray]):
@@ -100,7 +100,7 @@ def transformer_graph(
         raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
     from onnx import TensorProto, helper
 
-    g = _Graph(state)
+    g = Graph(state)
     g.constant("zero", np.array([0]))
     g.constant("two", np.array([2]))
     g.constant("four", np.array([4]))
