@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._version import __version__
 from ..errors import ModelError
 from .decoders import FEATURE_RMS, PAINT_MARGIN, Decoder, level_layer
 from .graph import OPSET, Graph
@@ -256,22 +257,36 @@ def painter_graph(
     change = g.op("Mul", g.op("Sub", x, "image"), "strength")
     g.nodes.append(helper.make_node("Add", ["image", change], ["stylized"]))
 
-    def picture(name: str, batch: str, h: str, w: str):
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch, 3, h, w])
+    def picture(name: str, dims: tuple[str, str, str], doc: str):
+        batch, h, w = dims
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch, 3, h, w], doc)
 
     inputs = [
-        picture("image", "batch", "height", "width"),
-        picture("painting", "paintings", "painting_height", "painting_width"),
-        helper.make_tensor_value_info("strength", TensorProto.FLOAT, []),
+        picture("image", ("batch", "height", "width"), "the photos, RGB in [0, 1]"),
+        picture(
+            "painting",
+            ("paintings", "painting_height", "painting_width"),
+            "one painting, or one per photo, RGB in [0, 1], at about the photos' size",
+        ),
+        helper.make_tensor_value_info(
+            "strength", TensorProto.FLOAT, [], "0 gives the photo, 1 the full style"
+        ),
     ]
+    output = picture("stylized", ("batch", "height", "width"), "the pictures, RGB in [0, 1]")
     used = {name for node in g.nodes for name in node.input}  # AdaIN takes no roots
     graph = helper.make_graph(
         g.nodes,
         "impasto_painter",
         inputs,
-        [picture("stylized", "batch", "height", "width")],
+        [output],
         [tensor for tensor in g.initializers if tensor.name in used],
+        doc_string="impasto's one-pass arbitrary style: the photo painted like the painting",
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="impasto",
+        producer_version=__version__,
+    )
     model.ir_version = 8  # what onnxruntime releases of the last years all read
     return model.SerializeToString()
