@@ -148,6 +148,8 @@ def bad_inputs(tmp_path, content):
         (content, ["--style-scale", "inf"], "--style-scale: must be a finite number"),
         (content, ["--lr", "inf"], "--lr: must be a finite number"),
         (content, ["--history", "0"], "--history: must be at least 1"),
+        (content, ["--seed", "-1"], "--seed: must be at least 0"),
+        (content, ["--seed", str(2**64)], "must be at most 4294967295"),
         (content, ["--strength", "1.5"], "--strength/--alpha: must be at most 1"),
         (content, ["--stregth", "1"], "did you mean --strength?"),
     ]

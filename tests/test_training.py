@@ -102,6 +102,7 @@ def test_resume_with_other_styles_is_refused(data, tmp_path):
         ({"width": 100000}, "width must be at most 256"),
         ({"style_names": ["a"]}, "1 style names for 2 styles"),
         ({"image_size": 16}, "at least 32"),
+        ({"seed": -1}, "seed must be at least 0"),  # numpy's crops take no negative seed
     ],
 )
 def test_bad_options(data, tmp_path, override, message):

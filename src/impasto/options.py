@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import OptionError
 
+SEED_HIGH = 2**32 - 1  # seeds are 0 ... this: what numpy and torch both take, however used
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 where it is fast (devices.usable_precision)
 COLOR_MODES = ("luminance", "histogram")
 STYLE_LOSSES = ("gram", "moments", "w2")
@@ -131,19 +132,26 @@ class Spec:
                 raise OptionError(f"{name} must be a finite number, not {number}")
             if self.low is not None and number < self.low:
                 raise OptionError(
-                    f"{name} must be at least {self.low:g}{_range(self)}, not {number:g}"
+                    f"{name} must be at least {_n(self.low)}{_range(self)}, not {_n(number)}"
                 )
             if self.high is not None and number > self.high:
                 raise OptionError(
-                    f"{name} must be at most {self.high:g}{_range(self)}, not {number:g}"
+                    f"{name} must be at most {_n(self.high)}{_range(self)}, not {_n(number)}"
                 )
             if self.above is not None and number <= self.above:
-                raise OptionError(f"{name} must be above {self.above:g}, not {number:g}")
+                raise OptionError(f"{name} must be above {_n(self.above)}, not {_n(number)}")
+
+
+def _n(number: float) -> str:
+    """A bound or value as a message shows it: an integer in full, up to 12 digits."""
+    if isinstance(number, int) and abs(number) < 10**12:
+        return str(number)
+    return f"{number:g}"
 
 
 def _range(spec: Spec) -> str:
     if spec.low is not None and spec.high is not None:
-        return f" (it lies between {spec.low:g} and {spec.high:g})"
+        return f" (it lies between {_n(spec.low)} and {_n(spec.high)})"
     return ""
 
 
@@ -241,7 +249,7 @@ STYLE_WEIGHTS = _shared(
     low=0.0,
     metavar="W,W,...",
 )
-SEED = _shared(None, "seed of the random numbers, so runs repeat", parse=int)
+SEED = _shared(None, "seed of the random numbers, so runs repeat", parse=int, low=0, high=SEED_HIGH)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from ..options import (
     DEFAULT_STYLE_LAYERS,
     ONE_PASS_METHODS,
     PRECISIONS,
+    SEED_HIGH,
     STYLE_LOSSES,
     layers,
     levels,
@@ -52,7 +53,7 @@ class TrainerOptions:
         None, "photos for the sample sheets (and held-out scores)", metavar="DIR"
     )
     resume: bool = opt(False, "continue from the output's checkpoint")
-    seed: int = opt(0, "seed of the crops and the network's start")
+    seed: int = opt(0, "seed of the crops and the network's start", low=0, high=SEED_HIGH)
     device: str = opt("auto", "where to train: auto, cpu, cuda, cuda:N or mps")
     precision: str = opt(
         "fp32",
