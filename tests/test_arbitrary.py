@@ -2,6 +2,7 @@
 
 import io
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -503,3 +504,58 @@ def test_a_modulated_adain_network_exports_too(content, style, tmp_path):
     plain = ArbitraryStylizer(tmp_path / "plain.safetensors", device="cpu")
     plain = plain.run(content, style, size=64, precision="fp32", strength=0.6).pixels
     assert np.abs(theirs - plain.numpy()).mean() > 1e-3  # the blocks did modulate
+
+
+def test_one_picture_paints_on_onnxruntime_without_torch(content, style, tmp_path):
+    """`impasto arbitrary` with one photo paints it on onnxruntime where it can: the
+    graph is built once (with torch) and cached by the weights' hash, and the next run
+    imports no torch at all. The picture is torch's."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "o.png"
+    code = (
+        "import sys; from impasto.cli import main; "
+        f"code = main(['arbitrary', {str(content)!r}, '--style', {str(style)!r}, '--size', "
+        f"'64', '-o', {str(out)!r}, '--quiet']); "
+        "sys.exit(10 + code if 'torch' in sys.modules else code)"
+    )
+    env = {**os.environ, "IMPASTO_CACHE": str(tmp_path / "cache")}
+    first, second = (
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True) for _ in range(2)
+    )
+    assert first.returncode == 10, first.stderr.decode()  # built the graph with torch
+    assert second.returncode == 0, second.stderr.decode()
+    assert len(list((tmp_path / "cache").glob("painter-*.onnx"))) == 1
+    mine = ArbitraryStylizer("painter", device="cpu").run(content, style, size=64, precision="fp32")
+    assert np.abs(np.asarray(Image.open(out), float) - np.asarray(mine.image, float)).mean() < 0.1
+
+
+def test_the_onnx_painter_hands_what_its_graph_does_not_paint_to_torch(content, style, data):
+    pytest.importorskip("onnxruntime")
+    from impasto import api
+    from impasto.methods.onnx_painter import OnnxPainter
+
+    onnx, torch_ = OnnxPainter("painter"), ArbitraryStylizer("painter", device="cpu")
+    other = data / "styles" / "candy.jpg"
+    for changes in [
+        {"preserve_color": "luminance", "strength": 0.7},  # the graph, then numpy
+        {"style": [style, other], "style_weights": [0.3, 0.7]},  # torch: several paintings
+        {"method": "adain"},  # torch: another transform
+        {"preserve_color": "histogram"},  # torch: the paintings recoloured
+    ]:
+        paintings = changes.pop("style", style)
+        ours = onnx.run(content, paintings, size=64, precision="fp32", **changes)
+        theirs = torch_.run(content, paintings, size=64, precision="fp32", **changes)
+        on_graph = isinstance(ours.pixels, np.ndarray)
+        assert on_graph == (changes.get("preserve_color") == "luminance")
+        difference = np.asarray(ours.image, float) - np.asarray(theirs.image, float)
+        assert np.abs(difference).mean() < 0.1
+    from impasto.methods.onnx_painter import TILE
+    from impasto.options import ArbitraryOptions
+
+    assert ArbitraryStylizer.tile == TILE  # past it torch paints in tiles
+    assert not onnx.paints(ArbitraryOptions(), 1, (TILE + 1, 700))
+    assert api.one_picture_backend({"decoders": "painter", "device": "cpu"}) == "onnx"
+    assert api.one_picture_backend({"decoders": "compact"}) == "torch"  # decoders that rebuild
+    assert api.one_picture_backend({"decoders": "painter", "device": "cuda"}) == "torch"
+    with pytest.raises(OptionError, match="trained to paint"):
+        OnnxPainter("compact")

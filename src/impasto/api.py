@@ -47,6 +47,7 @@ CLASSES = {
     "Stylizer": "methods.optimize",
     "FastStylizer": "methods.feedforward",
     "OnnxStylizer": "methods.onnxrt",
+    "OnnxPainter": "methods.onnx_painter",
     "ArbitraryStylizer": "methods.arbitrary",
     "Dreamer": "methods.dream",
     "Evaluator": "evaluate",
@@ -78,6 +79,36 @@ def _fast(s: Setup) -> Method:
     return __getattr__("FastStylizer")(s.model, s.device)
 
 
+def _arbitrary(s: Setup) -> Method:
+    """The one-pass method's backend: `auto` is torch, which keeps a painting's statistics
+    from picture to picture (the command line asks for onnx when it paints one picture:
+    `one_picture_backend`)."""
+    if s.backend == "onnx":
+        if s.device not in ("auto", "cpu"):
+            raise OptionError(f"backend onnx runs on the CPU, not on device {s.device}")
+        if s.weights is not None:
+            raise OptionError("backend onnx paints with a network's own encoder: no --weights")
+        return __getattr__("OnnxPainter")(s.decoders)
+    return __getattr__("ArbitraryStylizer")(s.decoders, s.weights, s.device)
+
+
+def one_picture_backend(setup: dict[str, Any]) -> str:
+    """The one-pass method's `auto` backend for a process that paints one picture: onnx
+    where onnxruntime is installed, no CUDA GPU is there to use and the network paints in
+    one graph (`onnx_painter.paints_in_one_graph`): no torch to import, which takes
+    longer than the picture (docs/benchmarks.md); else torch."""
+    device = setup.get("device", "auto")
+    cpu = device == "cpu" or (device == "auto" and not runtime.cuda_device_present())
+    onnx = import_module(".methods.onnx_painter", __package__)
+    if not cpu or setup.get("weights") is not None or not onnx.available():
+        return "torch"
+    from .io.modelfile import load_model
+    from .models import resolve_model
+
+    _, meta = load_model(resolve_model(setup.get("decoders", "painter")), arrays=True)
+    return "onnx" if onnx.paints_in_one_graph(meta.get("architecture", {})) else "torch"
+
+
 def _moving_backend(device: str, precision: str) -> str:
     """The fast method's `auto` backend for moving pictures: torch where it paints in bf16
     on a CPU with bf16 kernels, whose bfloat16 copy of the network paints frame after
@@ -95,7 +126,7 @@ def _moving_backend(device: str, precision: str) -> str:
 LOADERS = {
     "optimize": lambda s: __getattr__("Stylizer")(s.weights, s.device),
     "fast": _fast,
-    "arbitrary": lambda s: __getattr__("ArbitraryStylizer")(s.decoders, s.weights, s.device),
+    "arbitrary": _arbitrary,
     "dream": lambda s: __getattr__("Dreamer")(s.weights, s.device),
 }
 

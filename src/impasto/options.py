@@ -482,10 +482,12 @@ class Setup:
     )
     backend: str = opt(
         "auto",
-        "the fast method's engine: torch (CPU or GPU, bf16, big pictures in tiles) or onnx "
-        "(onnxruntime on the CPU, no torch to load: quick to start); auto: onnx on a "
-        "machine without a CUDA GPU, where onnxruntime is installed, but torch for videos "
-        "and the webcam on a CPU with bf16 kernels (its bf16 copy paints frames faster)",
+        "the network's engine: torch (CPU or GPU, bf16, big pictures in tiles) or onnx "
+        "(onnxruntime on the CPU, no torch to load: quick to start); auto: for fast, onnx on "
+        "a machine without a CUDA GPU, where onnxruntime is installed, but torch for videos "
+        "and the webcam on a CPU with bf16 kernels (its bf16 copy paints frames faster); for "
+        "arbitrary, onnx for one picture on such a machine with a network trained to paint, "
+        "torch for more (it keeps the painting's statistics from one to the next)",
         choices=BACKENDS,
     )
 
@@ -494,7 +496,7 @@ class Setup:
 SETUP: dict[str, tuple[str, ...]] = {
     "optimize": ("device", "weights"),
     "fast": ("device", "model", "backend"),
-    "arbitrary": ("device", "decoders", "weights"),
+    "arbitrary": ("device", "decoders", "weights", "backend"),
     "dream": ("device", "weights"),
 }
 

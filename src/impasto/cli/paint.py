@@ -54,9 +54,13 @@ def run(args: argparse.Namespace) -> int:
 
     where = given(args, Setup)
     where["device"] = runtime.local_device(where.get("device", "auto"))
+    if method == "arbitrary":  # one picture: no torch to import, where onnx paints it
+        jobs = runtime.shard(plan(args, _label(args, None)))
+        if len(jobs) == 1 and where.get("backend", "auto") == "auto":
+            where["backend"] = api.one_picture_backend(where)
     loaded = api.load(method, **where)
-    label = _label(args, loaded)
-    jobs = runtime.shard(plan(args, label))
+    if method != "arbitrary":
+        jobs = runtime.shard(plan(args, _label(args, loaded)))
     if method == "fast":
         results = loaded.run_many([j.source for j in jobs], styles, options, load=loader(args))
     else:

@@ -47,16 +47,15 @@ def available() -> bool:
     return all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 
 
-def cached_graph(arch: Architecture, state: dict, sha256: str, part: str = "whole") -> bytes:
-    """The network's ONNX graph (or a `part` of it, nets.graph), from the cache
-    (runtime.cache_dir) if it was built before: building needs the onnx package, whose
-    import alone takes longer than a picture. Named by the weights' checked SHA-256, so
-    a graph serves only its weights."""
-    name = f"transformer-{sha256[:32]}-g{GRAPH_VERSION}-o{OPSET}"
-    path = cache_dir() / (name + ("" if part == "whole" else f"-{part}") + ".onnx")
+def cached(name: str, build: Callable[[], bytes]) -> bytes:
+    """The ONNX graph called `name` from the cache (runtime.cache_dir) if it was built
+    before, else `build()`'s, kept there for the next run: building needs the onnx
+    package (and torch, for a one-pass network), whose import alone takes longer than a
+    picture. Name a graph by its weights' checked SHA-256, so that it serves only them."""
+    path = cache_dir() / f"{name}.onnx"
     if path.is_file():
         return path.read_bytes()
-    graph = transformer_graph(arch, state, part)
+    graph = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as f:
@@ -64,6 +63,24 @@ def cached_graph(arch: Architecture, state: dict, sha256: str, part: str = "whol
     except (OSError, ImpastoError):  # no cache to write: the next run builds it again
         pass
     return graph
+
+
+def cached_graph(arch: Architecture, state: dict, sha256: str, part: str = "whole") -> bytes:
+    """The network's ONNX graph, or a `part` of it (nets.graph), cached."""
+    name = f"transformer-{sha256[:32]}-g{GRAPH_VERSION}-o{OPSET}"
+    name += "" if part == "whole" else f"-{part}"
+    return cached(name, lambda: transformer_graph(arch, state, part))
+
+
+def session(graph: bytes):
+    """An onnxruntime session of `graph` on the CPU."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    # Idle threads that spin steal the cores from decoding, encoding and the rest.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
 class OnnxStylizer(Network):
@@ -85,14 +102,7 @@ class OnnxStylizer(Network):
 
     def _session(self, part: str):
         """An onnxruntime session of the graph's `part` (nets.graph) on the CPU."""
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        # Idle threads that spin steal the cores from decoding, encoding and the rest.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        graph = cached_graph(self._arch, self._state, self.metadata["sha256"], part)
-        return onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        return session(cached_graph(self._arch, self._state, self.metadata["sha256"], part))
 
     def run_batch(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) RGB in [0, 1] -> stylized, same shape, float32."""
@@ -162,15 +172,21 @@ def _finish(out: np.ndarray, photo: np.ndarray, opts: FastOptions) -> np.ndarray
     """The photo's colours kept as `opts` say, then the blend with the photo by strength:
     what methods.base.finish does in torch."""
     if opts.preserve_color == "luminance":
-        yiq = np.einsum("ij,njhw->nihw", _RGB_TO_YIQ, out)
-        yiq[:, 1:] = np.einsum("ij,njhw->nihw", _RGB_TO_YIQ[1:], photo)
-        out = np.einsum("ij,njhw->nihw", np.linalg.inv(_RGB_TO_YIQ), yiq).clip(0, 1)
+        out = keep_luminance(out, photo)
     elif opts.preserve_color == "histogram":
         out = np.stack([_match_color(o, p) for o, p in zip(out, photo, strict=True)])
     if opts.strength == 1:  # in [0, 1] already (the sigmoid's, or clipped above): as it is
         return out.astype(np.float32, copy=False)
     mixed = opts.strength * out + (1 - opts.strength) * photo
     return mixed.clip(0, 1).astype(np.float32)
+
+
+def keep_luminance(picture: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """(N, 3, H, W) `picture`'s brightness with `photo`'s chroma (YIQ), as
+    color.combine_luminance does in torch."""
+    yiq = np.einsum("ij,njhw->nihw", _RGB_TO_YIQ, picture)
+    yiq[:, 1:] = np.einsum("ij,njhw->nihw", _RGB_TO_YIQ[1:], photo)
+    return np.einsum("ij,njhw->nihw", np.linalg.inv(_RGB_TO_YIQ), yiq).clip(0, 1)
 
 
 def _match_color(source: np.ndarray, target: np.ndarray, eps: float = 1e-5) -> np.ndarray:
