@@ -7,7 +7,8 @@ exported to ONNX, on onnxruntime (numpy and Pillow read and write the pictures).
 
 The graph takes `image` (N, 3, H, W) and `painting` (1 or N, 3, h, w), RGB in [0, 1], and
 `strength` (a float scalar, 0 the photo, 1 the full style), and gives `stylized`
-(N, 3, H, W). Any ONNX runtime runs it the same way: C++, C#, Java, JavaScript.
+(N, 3, H, W). It needs opset 17 and float64 matrix products (WCT's matrix roots), which
+onnxruntime's CPU provider has.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ with its own by the strength; the decoder (its modulated blocks given the painti
 statistics, mixed with the photo's alike); the margin cut off; the picture faded into
 the photo below strength 1. It takes `image` (N, 3, H, W) and `painting` (1 or N, 3, h,
 w), RGB in [0, 1], any sizes, and `strength` (a float scalar: 1 is the full style, 0 the
-photo), and gives `stylized` (N, 3, H, W): any ONNX runtime paints any painting, with
-no torch and no Python (examples/onnx_painter.py).
+photo), and gives `stylized` (N, 3, H, W): onnxruntime paints any painting with it,
+with no torch and no Python (examples/onnx_painter.py).
 
 ONNX has no eigendecomposition, so WCT's matrix powers (the photo's covariance to the
 power -1/2, the painting's to 1/2) come from the coupled Newton–Schulz iteration
