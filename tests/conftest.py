@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -70,3 +72,21 @@ def pan(content, tmp_path_factory) -> Path:
     from clips import panning_clip
 
     return panning_clip(content, tmp_path_factory.mktemp("clip") / "pan.mp4", 24, (96, 64), 2)
+
+
+@pytest.fixture
+def fresh_cli(tmp_path):
+    """Runs impasto's command line in a new Python process, with a graph cache of its own
+    (tmp_path / "cache"): its exit code, plus 10 if it imported torch, and its stderr."""
+
+    def run(args: list) -> tuple[int, str]:
+        code = (
+            "import sys; from impasto.cli import main; "
+            f"code = main({[str(a) for a in args]!r}); "
+            "sys.exit(10 + code if 'torch' in sys.modules else code)"
+        )
+        env = {**os.environ, "IMPASTO_CACHE": str(tmp_path / "cache")}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
+        return done.returncode, done.stderr.decode()
+
+    return run

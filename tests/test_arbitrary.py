@@ -2,7 +2,6 @@
 
 import io
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -506,24 +505,16 @@ def test_a_modulated_adain_network_exports_too(content, style, tmp_path):
     assert np.abs(theirs - plain.numpy()).mean() > 1e-3  # the blocks did modulate
 
 
-def test_one_picture_paints_on_onnxruntime_without_torch(content, style, tmp_path):
+def test_one_picture_paints_on_onnxruntime_without_torch(content, style, tmp_path, fresh_cli):
     """`impasto arbitrary` with one photo paints it on onnxruntime where it can: the
     graph is built once (with torch) and cached by the weights' hash, and the next run
     imports no torch at all. The picture is torch's."""
     pytest.importorskip("onnxruntime")
     out = tmp_path / "o.png"
-    code = (
-        "import sys; from impasto.cli import main; "
-        f"code = main(['arbitrary', {str(content)!r}, '--style', {str(style)!r}, '--size', "
-        f"'64', '-o', {str(out)!r}, '--quiet']); "
-        "sys.exit(10 + code if 'torch' in sys.modules else code)"
-    )
-    env = {**os.environ, "IMPASTO_CACHE": str(tmp_path / "cache")}
-    first, second = (
-        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True) for _ in range(2)
-    )
-    assert first.returncode == 10, first.stderr.decode()  # built the graph with torch
-    assert second.returncode == 0, second.stderr.decode()
+    args = ["arbitrary", content, "--style", style, "--size", "64", "-o", out, "--quiet"]
+    first, second = fresh_cli(args), fresh_cli(args)
+    assert first[0] == 10, first[1]  # built the graph with torch
+    assert second[0] == 0, second[1]
     assert len(list((tmp_path / "cache").glob("painter-*.onnx"))) == 1
     mine = ArbitraryStylizer("painter", device="cpu").run(content, style, size=64, precision="fp32")
     assert np.abs(np.asarray(Image.open(out), float) - np.asarray(mine.image, float)).mean() < 0.1

@@ -1,9 +1,6 @@
 """Feed-forward networks: the network, model files, style blends, inference, export."""
 
 import io
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -220,20 +217,14 @@ def test_onnx_backend_equals_torch_backend(model_file, content):
         assert np.abs(np.asarray(ours, np.int16) - np.asarray(theirs.image, np.int16)).max() <= 1
 
 
-def test_the_onnx_backend_runs_without_torch(model_file, content, tmp_path):
+def test_the_onnx_backend_runs_without_torch(model_file, content, tmp_path, fresh_cli):
     """A fast command on the onnxruntime backend never imports torch; its graph is
     cached by the weights' hash, and a bigger picture than the tile goes to torch."""
     pytest.importorskip("onnxruntime")
-    code = (
-        "import sys; from impasto.cli import main; "
-        f"code = main(['fast', {str(content)!r}, '--model', {str(model_file)!r}, '--size', "
-        f"'64', '-o', {str(tmp_path / 'o.png')!r}, '--backend', 'onnx', '--quiet']); "
-        "sys.exit(10 + code if 'torch' in sys.modules else code)"
-    )
-    env = {**os.environ, "IMPASTO_CACHE": str(tmp_path / "cache")}
+    args = ["fast", content, "--model", model_file, "--size", "64", "-o", tmp_path / "o.png"]
     for _ in range(2):  # builds the graph, then finds it
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
-        assert done.returncode == 0, done.stderr.decode()
+        code, err = fresh_cli([*args, "--backend", "onnx", "--quiet"])
+        assert code == 0, err
     assert len(list((tmp_path / "cache").glob("transformer-*.onnx"))) == 1
     big = OnnxStylizer(model_file).run(content, "udnie", size=300, tile=256)
     assert big.image.size == (300, 225) and not isinstance(big.pixels, np.ndarray)
