@@ -230,6 +230,20 @@ def test_the_onnx_backend_runs_without_torch(model_file, content, tmp_path, fres
     assert big.image.size == (300, 225) and not isinstance(big.pixels, np.ndarray)
 
 
+def test_a_damaged_cached_graph_is_built_again(model_file, content, tmp_path, monkeypatch):
+    """A graph in the cache that onnxruntime cannot load (cut short on disk, or not a
+    graph) is built again and replaces it, instead of ending the command."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("IMPASTO_CACHE", str(tmp_path / "cache"))
+    first = OnnxStylizer(model_file).run(content, "udnie", size=64).image
+    (graph,) = (tmp_path / "cache").glob("transformer-*.onnx")
+    whole = graph.read_bytes()
+    graph.write_bytes(whole[: len(whole) // 2])
+    again = OnnxStylizer(model_file).run(content, "udnie", size=64).image
+    assert np.array_equal(np.asarray(first), np.asarray(again))
+    assert graph.read_bytes() == whole
+
+
 def test_the_onnx_backend_carries_a_videos_features_as_torch_does(model_file, content):
     """With flow consistency, a video's frames go through the onnxruntime graph in two
     halves, the features carried between them from frame to frame: the frames the torch

@@ -3,7 +3,7 @@
 
 A command that paints one picture so starts in a fraction of the time torch takes to
 import (docs/benchmarks.md). The graph is built with torch once per model and machine,
-then found in the cache (methods.onnxrt.cached). It paints what it was built for: one
+then found in the cache (methods.onnxrt.cached_session). It paints what it was built for: one
 painting, the network's own transform at its own level, a picture of up to the tile's
 size, fp32, the photo's colours kept by luminance or not at all. Anything else (several
 paintings blended, another transform or levels, bigger pictures, bf16, colours matched
@@ -38,7 +38,7 @@ from ..io.modelfile import load_model
 from ..models import resolve_model
 from ..nets.graph import OPSET
 from ..options import ArbitraryOptions, update
-from .onnxrt import available, cached, keep_luminance, session
+from .onnxrt import available, cached_session, keep_luminance
 from .result import Progress, Result, as_list, one_pass_progress
 from .temporal import Motion
 
@@ -71,7 +71,7 @@ class OnnxPainter:
             )
         self._torch = None
         name = f"painter-{self.metadata['sha256'][:32]}-g{GRAPH_VERSION}-o{OPSET}"
-        self.session = session(cached(name, self._graph))
+        self.session = cached_session(name, self._graph)
 
     def _graph(self) -> bytes:
         """The graph, built from the torch backend's networks (once: then it is cached)."""

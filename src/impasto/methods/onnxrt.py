@@ -65,11 +65,17 @@ def cached(name: str, build: Callable[[], bytes]) -> bytes:
     return graph
 
 
-def cached_graph(arch: Architecture, state: dict, sha256: str, part: str = "whole") -> bytes:
-    """The network's ONNX graph, or a `part` of it (nets.graph), cached."""
-    name = f"transformer-{sha256[:32]}-g{GRAPH_VERSION}-o{OPSET}"
-    name += "" if part == "whole" else f"-{part}"
-    return cached(name, lambda: transformer_graph(arch, state, part))
+def cached_session(name: str, build: Callable[[], bytes]):
+    """A session of the graph `cached` gives; one the cache holds that onnxruntime cannot
+    load (damaged on disk, or not a graph at all) is built again, and replaces it."""
+    try:
+        return session(cached(name, build))
+    except Exception:  # onnxruntime's load errors derive from Exception alone
+        path = cache_dir() / f"{name}.onnx"
+        if not path.is_file():  # a graph just built that does not load: a real fault
+            raise
+        path.unlink(missing_ok=True)
+        return session(cached(name, build))
 
 
 def session(graph: bytes):
@@ -102,7 +108,9 @@ class OnnxStylizer(Network):
 
     def _session(self, part: str):
         """An onnxruntime session of the graph's `part` (nets.graph) on the CPU."""
-        return session(cached_graph(self._arch, self._state, self.metadata["sha256"], part))
+        name = f"transformer-{self.metadata['sha256'][:32]}-g{GRAPH_VERSION}-o{OPSET}"
+        name += "" if part == "whole" else f"-{part}"
+        return cached_session(name, lambda: transformer_graph(self._arch, self._state, part))
 
     def run_batch(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) RGB in [0, 1] -> stylized, same shape, float32."""
