@@ -104,11 +104,10 @@ def test_flow_consistency_steadies_a_flickering_pan(content):
     assert abs(np.mean(shown[-1]) - np.mean(painted[-1])) < 2
 
 
-def test_flows_found_at_once_are_those_found_one_after_the_other(content):
-    """The backward and forward flows, found at once on two threads with a DIS each, are
-    to the bit what each DIS finds alone, and point opposite ways along a known pan; the
-    forward flow, found without variational refinement, checks the backward one as the
-    refined one would."""
+def test_the_cheap_forward_flow_checks_the_backward_one_as_a_full_one_would(content):
+    """The backward and forward flows point opposite ways along a known pan, and the
+    forward flow, found unrefined from patches matched at a quarter of the size, checks
+    the backward one as a flow found with the backward one's settings would."""
     pytest.importorskip("cv2")
     from PIL import Image
 
@@ -117,16 +116,13 @@ def test_flows_found_at_once_are_those_found_one_after_the_other(content):
     photo = np.asarray(Image.open(content).convert("L").resize((240, 180)))
     last, grey = (np.ascontiguousarray(photo[20:160, x : x + 200]) for x in (0, 3))
     flow = Flow()
-    refined, unrefined = flow._dis(refine=3), flow._dis(refine=0)
-    for _ in range(3):  # the worker thread, used again
-        back, ahead = flow.flows(grey, last)
-        np.testing.assert_array_equal(back, refined.calc(grey, last, None))
-        np.testing.assert_array_equal(ahead, unrefined.calc(last, grey, None))
+    back, ahead = flow.flows(grey, last)
+    np.testing.assert_array_equal(back, flow.back.calc(grey, last, None))  # the same each time
     inner = (slice(20, -20), slice(20, -20))
     assert np.median(back[inner][..., 0]) == pytest.approx(3, abs=0.2)  # came from 3 px right
     assert np.median(ahead[inner][..., 0]) == pytest.approx(-3, abs=0.2)
     checked = flow.reliable(back, ahead)
-    assert np.abs(checked - flow.reliable(back, refined.calc(last, grey, None))).mean() < 0.02
+    assert np.abs(checked - flow.reliable(back, flow.back.calc(last, grey, None))).mean() < 0.02
     assert checked[inner].mean() > 0.95  # a pan: followed everywhere inside
 
 

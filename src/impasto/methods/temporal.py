@@ -31,17 +31,16 @@ along the same flow, so the network paints its strokes where they were, and the
 pictures' blend then averages strokes that agree instead of fading ones that do not.
 
 The flow is found before the frame is painted (`FlowConsistency.expect(photo)`), so the
-network can carry its features along it; its two directions are found at once, on two
-threads (one DIS each: DIS makes poor use of a second core on its own). It is not found
-while the frame is painted: on 2 CPU cores a flow thread beside the network slowed the
-network by more than the flow's own time (docs/benchmarks.md).
+network can carry its features along it; its two directions one after the other, as
+DIS's own threads keep both cores busy. It is not found while the frame is painted: on
+2 CPU cores a flow thread beside the network slowed the network by more than the flow's
+own time (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -123,21 +122,25 @@ class Flow:
 
     def __init__(self):
         self.cv2 = _cv2()
-        # one a direction, found at once. The forward flow only checks the backward one
-        # (`reliable`): its variational refinement, half its time, changes the check little
-        self.back, self.ahead = self._dis(refine=3), self._dis(refine=0)
-        self.worker = ThreadPoolExecutor(1, thread_name_prefix="impasto-flow")
+        # The backward flow carries the pictures and features: patches every 5 px, refined
+        # 3 times. The forward flow only checks it (`reliable`): unrefined, its patches
+        # matched down to a quarter of the frame's size, in a fifth of the backward one's
+        # time. Slower settings flicker a little less (docs/benchmarks.md)
+        self.back = self._dis(stride=5, refine=3, finest=1)
+        self.ahead = self._dis(stride=4, refine=0, finest=2)
 
-    def _dis(self, refine: int):
-        """DIS's medium preset at the frame's size (~11 ms a flow at 640x360 on 2 CPU
-        cores), with 12 gradient-descent iterations instead of 25, patches every 4 px
-        instead of 3 and `refine` variational refinement iterations instead of 5 (3: as
-        steady, 1.5x faster). The fast preset, or flow found at half size (~2-8 ms),
-        misplaced strokes enough to smear them when blended strongly (docs/benchmarks.md)."""
+    def _dis(self, stride: int, refine: int, finest: int):
+        """DIS's medium preset with 12 gradient-descent iterations instead of 25, patches
+        every `stride` px instead of 3, `refine` variational refinement iterations
+        instead of 5, and patches matched down to the scale `finest` (1: half the
+        frame's size, the preset's; 2: a quarter), the flow then refined and given at
+        the frame's size. The fast preset, or a backward flow found from photos at
+        half size, misplaced strokes enough to smear them when blended strongly."""
         dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         dis.setGradientDescentIterations(12)
-        dis.setPatchStride(4)
+        dis.setPatchStride(stride)
         dis.setVariationalRefinementIterations(refine)
+        dis.setFinestScale(finest)
         return dis
 
     def grey(self, photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -232,10 +235,8 @@ class Flow:
         return flow, trust
 
     def flows(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Backward (new pixel -> where it was) and forward flow, found at once: the
-        forward one in the worker thread (OpenCV lets go of Python's lock)."""
-        ahead = self.worker.submit(self.ahead.calc, last_grey, grey, None)
-        return self.back.calc(grey, last_grey, None), ahead.result()
+        """Backward (new pixel -> where it was) and forward flow."""
+        return self.back.calc(grey, last_grey, None), self.ahead.calc(last_grey, grey, None)
 
 
 class FlowConsistency:
