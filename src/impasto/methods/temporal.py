@@ -31,10 +31,10 @@ along the same flow, so the network paints its strokes where they were, and the
 pictures' blend then averages strokes that agree instead of fading ones that do not.
 
 The flow is found before the frame is painted (`FlowConsistency.expect(photo)`), so the
-network can carry its features along it; its two directions one after the other, as
-DIS's own threads keep both cores busy. It is not found while the frame is painted: on
-2 CPU cores a flow thread beside the network slowed the network by more than the flow's
-own time (docs/benchmarks.md).
+network can carry its features along it; its two directions are found one after the
+other, as DIS's own threads keep both cores busy. It is not found while the frame is
+painted: on 2 CPU cores a flow thread beside the network slowed the network by more
+than the flow's own time (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -124,18 +124,19 @@ class Flow:
         self.cv2 = _cv2()
         # The backward flow carries the pictures and features: patches every 5 px, refined
         # 3 times. The forward flow only checks it (`reliable`): unrefined, its patches
-        # matched down to a quarter of the frame's size, in a fifth of the backward one's
-        # time. Slower settings flicker a little less (docs/benchmarks.md)
+        # matched down to a quarter of the frame's size, in a fraction of the backward
+        # one's time. Slower settings flicker a little less (docs/benchmarks.md)
         self.back = self._dis(stride=5, refine=3, finest=1)
         self.ahead = self._dis(stride=4, refine=0, finest=2)
 
     def _dis(self, stride: int, refine: int, finest: int):
         """DIS's medium preset with 12 gradient-descent iterations instead of 25, patches
         every `stride` px instead of 3, `refine` variational refinement iterations
-        instead of 5, and patches matched down to the scale `finest` (1: half the
-        frame's size, the preset's; 2: a quarter), the flow then refined and given at
-        the frame's size. The fast preset, or a backward flow found from photos at
-        half size, misplaced strokes enough to smear them when blended strongly."""
+        instead of 5 (at each scale), and patches matched down to the scale `finest`
+        (1: half the frame's size, the preset's; 2: a quarter), from where the flow is
+        scaled up to the frame's size. The fast preset, or a backward flow found from
+        photos at half size, misplaced strokes enough to smear them when blended
+        strongly."""
         dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         dis.setGradientDescentIterations(12)
         dis.setPatchStride(stride)
