@@ -102,11 +102,18 @@ def flow_accuracy(clips: list[Path], frames: int) -> str:
     shift found by phase correlation of the first and last photo (a drifting camera)."""
     from impasto.methods.temporal import Flow
 
-    dis = Flow().back  # the consistency's own backward flow, for scale
+    flow = Flow()
+
+    def dis(grey: np.ndarray, last: np.ndarray) -> np.ndarray:
+        """The consistency's own backward flow, for scale: found on its grid, scaled up."""
+        size = flow.grid(grey.shape)[::-1]
+        small = [cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (grey, last)]
+        return flow.flow_to_frame(flow.back.calc(*small, None), grey.shape)
+
     flows = {
         "DeepFlow": metric_flow("deepflow"),
         "Farneback": metric_flow("farneback"),
-        "DIS (the consistency's)": lambda a, b: dis.calc(a, b, None),
+        "DIS (the consistency's)": dis,
     }
     moved_head = " | ".join(f"moved, {name}" for name in flows)
     rows = [

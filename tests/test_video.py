@@ -106,8 +106,8 @@ def test_flow_consistency_steadies_a_flickering_pan(content):
 
 def test_the_cheap_forward_flow_checks_the_backward_one_as_a_full_one_would(content):
     """The backward and forward flows point opposite ways along a known pan, and the
-    forward flow, found unrefined from patches matched at a quarter of the size, checks
-    the backward one as a flow found with the backward one's settings would."""
+    forward flow, found unrefined from patches matched at half the size, checks the
+    backward one as a flow found with the backward one's settings would."""
     pytest.importorskip("cv2")
     from PIL import Image
 
@@ -124,6 +124,44 @@ def test_the_cheap_forward_flow_checks_the_backward_one_as_a_full_one_would(cont
     checked = flow.reliable(back, ahead)
     assert np.abs(checked - flow.reliable(back, flow.back.calc(last, grey, None))).mean() < 0.02
     assert checked[inner].mean() > 0.95  # a pan: followed everywhere inside
+
+
+def test_the_flow_found_on_the_grid_is_the_one_found_at_the_frames_size(content):
+    """The flows are found on a grid of half the frame's size: DIS, asked to match its
+    patches down to half the frame's size, finds the same flow, value for value, from the
+    frames themselves (and only scales it up)."""
+    cv2 = pytest.importorskip("cv2")
+    from PIL import Image
+
+    from impasto.methods.temporal import Flow
+
+    photo = np.asarray(Image.open(content).convert("RGB").resize((320, 240)))
+    last, frame = (np.ascontiguousarray(photo[20:200, x : x + 280]) for x in (0, 5))
+    flow, shape = Flow(), frame.shape[:2]
+    assert flow.grid(shape) == (90, 140)
+    on_grid = flow.back.calc(flow.grey(frame, shape), flow.grey(last, shape), None)
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (frame, last)]
+    at_size = flow._dis(stride=5, refine=3, finest=1).calc(*grey, None)
+    np.testing.assert_array_equal(flow.flow_to_frame(on_grid, shape), at_size)
+
+
+def test_frames_too_small_for_a_flow_are_painted_each_alone():
+    """DIS finds no flow on a grid under 12 px: such frames (a video painted at --size 16)
+    are shown as painted, with no error, and a frame of a size it can follow is steadied."""
+    pytest.importorskip("cv2")
+    from impasto.methods.temporal import FlowConsistency
+
+    rng = np.random.default_rng(0)
+    for h, w in [(1, 1), (9, 16), (22, 40)]:
+        steady = FlowConsistency(0.9)
+        for _ in range(3):
+            photo = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            painted = rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+            steady.expect(photo)
+            np.testing.assert_array_equal(steady(photo, painted), painted)
+    steady, photo = FlowConsistency(0.9), np.full((24, 40, 3), 128, np.uint8)
+    steady(photo, np.zeros((24, 40, 3), np.float32))
+    assert steady(photo, np.full((24, 40, 3), 100, np.float32)).mean() < 50  # kept the last
 
 
 def test_round_trip_trusts_a_pan_and_not_what_came_from_outside():
@@ -189,9 +227,9 @@ def test_flow_consistency_keeps_still_pixels_the_flow_cannot_follow(content):
     rng = np.random.default_rng(0)
     paint = lambda: rng.uniform(0, 255, photo.shape).astype(np.float32)  # noqa: E731
     steady = FlowConsistency(0.9)
-    nowhere = np.zeros((64, 96, 1), np.float32)  # not one pixel the flows agree on
+    nowhere = np.zeros((32, 48, 1), np.float32)  # not one pixel the flows agree on
     steady.flow.reliable = lambda back, ahead: nowhere
-    flow = np.zeros((64, 96, 2), np.float32)  # and no motion found
+    flow = np.zeros((32, 48, 2), np.float32)  # and no motion found (on the flow's grid)
     steady.flow.flows = lambda grey, last_grey: (flow, -flow)
 
     first = steady(photo, paint())
@@ -207,7 +245,7 @@ def test_flow_consistency_keeps_still_pixels_the_flow_cannot_follow(content):
     assert np.abs(shown[8:-8, :40] - fresh[8:-8, :40]).max() < 1
     np.testing.assert_allclose(shown[:, 56:], 0.1 * fresh[:, 56:] + 0.9 * kept[:, 56:], atol=0.5)
 
-    flow += 5  # now the flow moves every pixel by 7 px
+    flow += 5  # now the flow moves every pixel by 7 px of the grid
     fresh = paint()
     assert np.abs(steady(changed, fresh) - fresh).max() < 1
 

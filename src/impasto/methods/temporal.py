@@ -21,8 +21,12 @@ moving car (following the mean of the two motions would drag its strokes along).
 
 What is carried is blended again at the next frame, so its sharpness compounds: the
 output is warped bicubically (bilinear resampling, a blur, softened strokes frame after
-frame) along a flow found at the frame's full size, so that a frame can keep most of the
-last one without smearing it.
+frame), so that a frame can keep most of the last one without smearing it.
+
+The flows, and how far they are trusted, are found on a grid of half the frame's size
+(`Flow.grid`) and scaled up to the frame's: DIS matches its patches down to that size
+anyway and only scales its flow up from there (the backward flow is the same, value for
+value), and the trust's arithmetic over a quarter of the pixels costs a quarter as much.
 
 The networks blend their features too (`motion`, used by methods.carried.Carried):
 before a frame is painted from them (the one-pass network's painted features, the fast
@@ -47,11 +51,14 @@ import numpy as np
 from ..errors import OptionError
 
 CONSISTENCY = ("off", "flow")
+# Sizes below are in px of the flow's grid, half the frame's (`Flow.grid`).
 # A pixel is still where its photo changed by well under STILL_CHANGE grey levels and the
 # flow moves it by well under STILL_MOTION px (each takes the weight to 1/e)
-STILL_CHANGE, STILL_MOTION = 8.0, 2.0
+STILL_CHANGE, STILL_MOTION = 8.0, 1.0
 # `followed`: cells (px), their blur (cells), photos' agreement (grey levels), motions' spread (px)
-FOLLOW_CELL, FOLLOW_REACH, FOLLOW_AGREE, FOLLOW_SPREAD = 8, 1.5, 6.0, 2.0
+FOLLOW_CELL, FOLLOW_REACH, FOLLOW_AGREE, FOLLOW_SPREAD = 4, 1.5, 6.0, 1.0
+BLUR = 0.75  # px: trust and photos' differences are blurred so, and no seams show
+SMALLEST = 12  # px: DIS finds no flow on a grid narrower (a frame under 23 px)
 # A video's motion at a grid of features (FlowConsistency.motion): given the grid's (h, w)
 # and the px of margin painted around the frame, where each cell was in the last frame
 # (x and y maps, in cells) and how much of it to keep; None: nothing to carry
@@ -92,15 +99,16 @@ def inside(moved: np.ndarray) -> np.ndarray:
 def round_trip(back: np.ndarray, ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel was in the last frame (`moved_grid` of the backward flow `back`),
     and whether that can be trusted, (h, w) bool: going back then ahead (the forward flow
-    `ahead`, from the last frame) returns to within ~10 % of the motion, or ~0.7 px,
-    of the start (a forward-backward check: occlusions, disocclusions and fast motion
-    fail it), and where it came from is inside the frame."""
+    `ahead`, from the last frame) returns to within ~10 % of the motion, or ~0.35 px
+    (the flow's grid: ~0.7 px of the frame), of the start (a forward-backward check:
+    occlusions, disocclusions and fast motion fail it), and where it came from is inside
+    the frame."""
     cv2 = _cv2()
     moved = moved_grid(back)
     there = cv2.remap(ahead, moved, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     mismatch = _squared(back + there)
     scale = _squared(back) + _squared(there)
-    return moved, (mismatch < 0.01 * scale + 0.5) & inside(moved)
+    return moved, (mismatch < 0.01 * scale + 0.125) & inside(moved)
 
 
 def _weighted(values: np.ndarray, weight: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -118,25 +126,26 @@ def _squared(flow: np.ndarray) -> np.ndarray:
 
 
 class Flow:
-    """Optical flow between consecutive frames, and what it carries from one to the next."""
+    """Optical flow between consecutive frames, and what it carries from one to the next:
+    found from photos in grey on the flow's grid (`grey`), handed back at the frame's size."""
 
     def __init__(self):
         self.cv2 = _cv2()
         # The backward flow carries the pictures and features: patches every 5 px, refined
-        # 3 times. The forward flow only checks it (`reliable`): unrefined, its patches
-        # matched down to a quarter of the frame's size, in a fraction of the backward
-        # one's time. Slower settings flicker a little less (docs/benchmarks.md)
-        self.back = self._dis(stride=5, refine=3, finest=1)
-        self.ahead = self._dis(stride=4, refine=0, finest=2)
+        # 3 times, on the grid. The forward flow only checks it (`reliable`): unrefined, its
+        # patches matched down to half the grid's size, in a fraction of the backward one's
+        # time. Slower settings flicker a little less (docs/benchmarks.md)
+        self.back = self._dis(stride=5, refine=3, finest=0)
+        self.ahead = self._dis(stride=4, refine=0, finest=1)
 
     def _dis(self, stride: int, refine: int, finest: int):
         """DIS's medium preset with 12 gradient-descent iterations instead of 25, patches
         every `stride` px instead of 3, `refine` variational refinement iterations
         instead of 5 (at each scale), and patches matched down to the scale `finest`
-        (1: half the frame's size, the preset's; 2: a quarter), from where the flow is
-        scaled up to the frame's size. The fast preset, or a backward flow found from
-        photos at half size, misplaced strokes enough to smear them when blended
-        strongly."""
+        (0: the grid's size, half the frame's, as the preset matches them; 1: half the
+        grid's), from where the flow is scaled up to the grid's size. The fast preset, or
+        a backward flow matched down to a quarter of the frame's size, misplaced strokes
+        enough to smear them when blended strongly."""
         dis = self.cv2.DISOpticalFlow_create(self.cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         dis.setGradientDescentIterations(12)
         dis.setPatchStride(stride)
@@ -144,23 +153,46 @@ class Flow:
         dis.setFinestScale(finest)
         return dis
 
+    @staticmethod
+    def grid(shape: tuple[int, int]) -> tuple[int, int]:
+        """The (h, w) of the flow's grid for a frame of (h, w) `shape`: half its size."""
+        return (shape[0] + 1) // 2, (shape[1] + 1) // 2
+
+    def follows(self, shape: tuple[int, int]) -> bool:
+        """Whether a flow can be found for frames of (h, w) `shape`: DIS needs `SMALLEST` px
+        of grid each way; smaller frames are painted each alone."""
+        return min(self.grid(shape)) >= SMALLEST
+
     def grey(self, photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-        """The photo in grey at (h, w) `shape`: what the flow is found on."""
+        """The photo in grey on the flow's grid, for a frame of (h, w) `shape`: what the
+        flow is found on."""
         cv2 = self.cv2
         grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-        if grey.shape != shape:
-            grey = cv2.resize(grey, shape[::-1], interpolation=cv2.INTER_AREA)
-        return grey
+        return cv2.resize(grey, self.grid(shape)[::-1], interpolation=cv2.INTER_AREA)
+
+    def to_frame(
+        self, flow: np.ndarray, trust: np.ndarray, shape: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A flow (h, w, 2) and its trust (h, w, 1) on the grid, scaled up bilinearly to a
+        frame of (H, W) `shape`, the flow in the frame's px (as DIS scales its own up)."""
+        return self.flow_to_frame(flow, shape), self.cv2.resize(trust, shape[::-1])[..., None]
+
+    def flow_to_frame(self, flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """A flow (h, w, 2) on the grid, scaled up bilinearly to the frame's (H, W) `shape`."""
+        cv2, (h, w) = self.cv2, shape
+        return cv2.multiply(cv2.resize(flow, (w, h)), (w / flow.shape[1], h / flow.shape[0], 0, 0))
 
     def carry(
         self, grey: np.ndarray, last_grey: np.ndarray, last: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`last` (h, w, c float32, the last frame's picture) carried along the motion to
-        where its pixels are in this frame, and how far each pixel can be trusted, (h, w, 1)
-        in [0, 1]: 0 where the forward and backward flows disagree (occlusions,
-        disocclusions, fast motion) or the pixel came from outside the frame."""
+        """`last` (h, w, c float32, the last frame's picture) carried along the motion from
+        `last_grey` to `grey` (`grey`'s) to where its pixels are in this frame, and how far
+        each pixel can be trusted, (h, w, 1) in [0, 1]: 0 where the forward and backward
+        flows disagree (occlusions, disocclusions, fast motion) or the pixel came from
+        outside the frame."""
         back, ahead = self.flows(grey, last_grey)
-        return self.warp(last, back), self.reliable(back, ahead)
+        flow, trust = self.to_frame(back, self.reliable(back, ahead), last.shape[:2])
+        return self.warp(last, flow), trust
 
     def warp(self, last: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """`last` (h, w, c float32) carried along the backward `flow`, bicubically."""
@@ -169,26 +201,29 @@ class Flow:
         warped = cv2.remap(last, moved, None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         return warped.reshape(last.shape)
 
-    def trusted(self, grey: np.ndarray, last_grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What flow consistency carries each pixel of `grey` along from `last_grey`, and
-        how far it trusts that (`followed`)."""
+    def trusted(
+        self, grey: np.ndarray, last_grey: np.ndarray, shape: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What flow consistency carries each pixel of a frame of (h, w) `shape` along, from
+        `last_grey` to `grey` (`grey`'s), and how far it trusts that (`followed`)."""
         back, ahead = self.flows(grey, last_grey)
         reliable = self.reliable(back, ahead)
-        return self.followed(grey, last_grey, back, reliable, self.still(grey, last_grey, back))
+        still = self.still(grey, last_grey, back)
+        return self.to_frame(*self.followed(grey, last_grey, back, reliable, still), shape)
 
     def reliable(self, back: np.ndarray, ahead: np.ndarray) -> np.ndarray:
         """How far each pixel's backward flow can be trusted, (h, w, 1) in [0, 1]: going
         back then ahead must return to the start, and where it came from must be inside
         the frame (`round_trip`)."""
         reliable = round_trip(back, ahead)[1].astype(np.float32)
-        return self.cv2.GaussianBlur(reliable, (0, 0), 1.5)[..., None]  # no seams at edges
+        return self.cv2.GaussianBlur(reliable, (0, 0), BLUR)[..., None]
 
     def still(self, grey: np.ndarray, last_grey: np.ndarray, back: np.ndarray) -> np.ndarray:
         """How still each pixel is, (h, w, 1) in (0, 1]: 1 where the grey photo did not
         change from the last one and the backward flow `back` does not move it."""
         cv2 = self.cv2
-        change = cv2.GaussianBlur(cv2.absdiff(grey, last_grey).astype(np.float32), (0, 0), 1.5)
-        motion = cv2.GaussianBlur(np.sqrt(_squared(back)), (0, 0), 1.5)
+        change = cv2.GaussianBlur(cv2.absdiff(grey, last_grey).astype(np.float32), (0, 0), BLUR)
+        motion = cv2.GaussianBlur(np.sqrt(_squared(back)), (0, 0), BLUR)
         still = np.exp(-change / STILL_CHANGE - (motion / STILL_MOTION) ** 2)
         return still[..., None]
 
@@ -228,7 +263,7 @@ class Flow:
         single = cv2.resize(single, (w, h))
         moved = moved_grid(around)
         there = cv2.remap(last_grey, moved, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        differ = cv2.GaussianBlur(cv2.absdiff(grey, there).astype(np.float32), (0, 0), 1.5)
+        differ = cv2.GaussianBlur(cv2.absdiff(grey, there).astype(np.float32), (0, 0), BLUR)
         agree = np.exp(-((differ / FOLLOW_AGREE) ** 2)) * inside(moved) * single
         loose = (1 - reliable) * (1 - still)  # neither reliable nor still: follow around
         flow = reliable_back + _weighted(around, loose)
@@ -252,9 +287,9 @@ class FlowConsistency:
             raise OptionError(f"consistency strength must be in [0, 1), not {strength}")
         self.flow = Flow()
         self.strength = strength
-        self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo, output
+        self.last: tuple[np.ndarray, np.ndarray] | None = None  # grey photo (`Flow.grey`), output
         # the next photo, its grey, and what it is carried along from the last (the flow
-        # and its trust, `Flow.trusted`), found before it is painted
+        # and its trust at the last output's size, `Flow.trusted`), found before it is painted
         self.pending: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
 
     def expect(self, photo: np.ndarray) -> None:
@@ -263,9 +298,11 @@ class FlowConsistency:
         call blends the pictures along it."""
         if self.last is None or self.strength == 0:
             return
-        last_grey = self.last[0]
-        grey = self.flow.grey(photo, last_grey.shape)  # the output's size: the last one's
-        self.pending = (photo, grey, self.flow.trusted(grey, last_grey))
+        last_grey, shape = self.last[0], self.last[1].shape[:2]  # the output's size
+        if not self.flow.follows(shape):
+            return
+        grey = self.flow.grey(photo, shape)
+        self.pending = (photo, grey, self.flow.trusted(grey, last_grey, shape))
 
     def motion(
         self, shape: tuple[int, int], margin: int
@@ -302,20 +339,25 @@ class FlowConsistency:
 
     def __call__(self, photo: np.ndarray, styled: np.ndarray) -> np.ndarray:
         styled = styled.astype(np.float32)
-        grey = found = None
+        shape, grey, found = styled.shape[:2], None, None
         if self.pending is not None:
             expected, grey, found = self.pending
             self.pending = None
             # found for another photo, or at the last output's size, differing: of no use
-            if expected is not photo or grey.shape != styled.shape[:2]:
+            if expected is not photo or found[0].shape[:2] != shape:
                 grey = found = None
         if grey is None:
-            grey = self.flow.grey(photo, styled.shape[:2])
-        if self.last is None or self.last[0].shape != grey.shape or self.strength == 0:
+            grey = self.flow.grey(photo, shape)
+        if (
+            self.last is None
+            or self.last[1].shape != styled.shape
+            or self.strength == 0
+            or not self.flow.follows(shape)
+        ):
             self.last = (grey, styled)
             return styled
         last_grey, last = self.last
-        flow, trust = found or self.flow.trusted(grey, last_grey)
+        flow, trust = found or self.flow.trusted(grey, last_grey, shape)
         out = self.flow.warp(last, flow)  # each pixel keeps the last frame carried along
         out -= styled  # its flow, as far as that is trusted
         _weighted(out, trust * self.strength, out=out)

@@ -126,8 +126,8 @@ class OptimizedFrames:
             save_every=0,
         )
         temporal = None
-        if self.last is not None:
-            grey = self.flow.grey(photo, self.last[0].shape)
+        if self.last is not None and self.flow.follows(self.last[1].shape[:2]):
+            grey = self.flow.grey(photo, self.last[1].shape[:2])
             carried, trust = self.flow.carry(grey, *self.last)
             opts.init = Image.fromarray(np.clip(carried + 0.5, 0, 255).astype(np.uint8))
             if self.frames.temporal_weight:
