@@ -28,7 +28,7 @@ Last, the whole pipeline (`impasto.video`: decode, paint, flow, encode) runs on 
 frame of each clip, with consistency off and on, for frames per second as a user of
 `impasto video` gets them, the process's memory tuned as the command tunes it
 (`--pipeline-runs` times each way after a warm-up, taken in turns, benchmarks/turns.py: the
-median of the turns' ratios counts).
+median of the turns' ratios counts), at the clip's size or `--pipeline-height` px tall.
 """
 
 from __future__ import annotations
@@ -225,6 +225,13 @@ def main() -> None:
         "--pipeline-only", action="store_true", help="only the whole pipeline's frames per second"
     )
     p.add_argument(
+        "--pipeline-height",
+        type=int,
+        default=0,
+        help="the pipeline paints frames this tall, px, scaled from the clip's (480: 480p, "
+        "854x480 from a 16:9 clip); 0: at the clip's own size",
+    )
+    p.add_argument(
         "--backend",
         choices=BACKENDS,
         default="auto",
@@ -249,6 +256,8 @@ def main() -> None:
     args = p.parse_args()
     if args.pipeline_runs < 0:
         p.error("--pipeline-runs must be 0 or more")
+    if args.pipeline_height < 0:
+        p.error("--pipeline-height must be 0 or more")
     if args.backend != "auto" and args.method != "fast":
         p.error("--backend is the fast network's engine: it goes with --method fast")
     from impasto.runtime import retain_freed_memory
@@ -337,7 +346,10 @@ def main() -> None:
     pipeline = []
     with tempfile.TemporaryDirectory() as folder:
         for clip in clips if args.pipeline_runs else []:
-            side = max(frames_of(clip, 1)[0].shape[:2])
+            h, w = frames_of(clip, 1)[0].shape[:2]
+            side = max(h, w)
+            if args.pipeline_height:  # the longest side of a frame that tall, even
+                side = 2 * round(args.pipeline_height * side / h / 2)
             counts: list[int] = []  # the frames each run painted (all, every time)
 
             def run(consistency: str, clip=clip, side=side, counts=counts) -> None:
@@ -377,8 +389,9 @@ def main() -> None:
         ]
     if pipeline:
         lines += [
-            "Whole pipeline (impasto.video: decode, paint, flow, encode), every frame, "
-            f"{args.pipeline_runs} runs each way, taken in turns, backend {args.backend}: the "
+            "Whole pipeline (impasto.video: decode, paint, flow, encode), every frame"
+            + (f", {args.pipeline_height} px tall" if args.pipeline_height else "")
+            + f", {args.pipeline_runs} runs each way, taken in turns, backend {args.backend}: the "
             "median frame rates, and the median and range of each turn's ratio:",
             "",
             "| clip | frames | frames/s, consistency off | frames/s, flow | x off | range |",

@@ -186,10 +186,10 @@ class Flow:
         self, grey: np.ndarray, last_grey: np.ndarray, last: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """`last` (h, w, c float32, the last frame's picture) carried along the motion from
-        `last_grey` to `grey` (`grey`'s) to where its pixels are in this frame, and how far
-        each pixel can be trusted, (h, w, 1) in [0, 1]: 0 where the forward and backward
-        flows disagree (occlusions, disocclusions, fast motion) or the pixel came from
-        outside the frame."""
+        `last_grey` to `grey` (both made by `grey`) to where its pixels are in this frame,
+        and how far each pixel can be trusted, (h, w, 1) in [0, 1]: 0 where the forward
+        and backward flows disagree (occlusions, disocclusions, fast motion) or the pixel
+        came from outside the frame."""
         back, ahead = self.flows(grey, last_grey)
         flow, trust = self.to_frame(back, self.reliable(back, ahead), last.shape[:2])
         return self.warp(last, flow), trust
@@ -205,7 +205,7 @@ class Flow:
         self, grey: np.ndarray, last_grey: np.ndarray, shape: tuple[int, int]
     ) -> tuple[np.ndarray, np.ndarray]:
         """What flow consistency carries each pixel of a frame of (h, w) `shape` along, from
-        `last_grey` to `grey` (`grey`'s), and how far it trusts that (`followed`)."""
+        `last_grey` to `grey` (both made by `grey`), and how far it trusts that (`followed`)."""
         back, ahead = self.flows(grey, last_grey)
         reliable = self.reliable(back, ahead)
         still = self.still(grey, last_grey, back)
