@@ -106,8 +106,7 @@ def flow_accuracy(clips: list[Path], frames: int) -> str:
 
     def dis(grey: np.ndarray, last: np.ndarray) -> np.ndarray:
         """The consistency's own backward flow, for scale: found on its grid, scaled up."""
-        size = flow.grid(grey.shape)[::-1]
-        small = [cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (grey, last)]
+        small = [flow.on_grid(g, grey.shape) for g in (grey, last)]
         return flow.flow_to_frame(flow.back.calc(*small, None), grey.shape)
 
     flows = {

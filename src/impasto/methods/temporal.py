@@ -166,9 +166,12 @@ class Flow:
     def grey(self, photo: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         """The photo in grey on the flow's grid, for a frame of (h, w) `shape`: what the
         flow is found on."""
+        return self.on_grid(self.cv2.cvtColor(photo, self.cv2.COLOR_RGB2GRAY), shape)
+
+    def on_grid(self, image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """`image` (a grey photo) scaled to the flow's grid for a frame of (h, w) `shape`."""
         cv2 = self.cv2
-        grey = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-        return cv2.resize(grey, self.grid(shape)[::-1], interpolation=cv2.INTER_AREA)
+        return cv2.resize(image, self.grid(shape)[::-1], interpolation=cv2.INTER_AREA)
 
     def to_frame(
         self, flow: np.ndarray, trust: np.ndarray, shape: tuple[int, int]
