@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--painters", default="painter", help="impasto one-pass networks")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--photos", type=int, default=6)
-    parser.add_argument("--crops", help="write the 100 % crops here")
+    parser.add_argument("--crops", help="write the 100 %% crops here")
     parser.add_argument("--markdown", help="also write the tables to this file")
     args = parser.parse_args()
     if not DATA.is_dir():

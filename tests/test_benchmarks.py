@@ -124,3 +124,17 @@ def test_flows_of_the_metric_carry_photos_closer_than_no_motion(data, monkeypatc
     cells = dict(zip(header, row, strict=True))
     for flow in ("DeepFlow", "Farneback", "DIS (the consistency's)"):
         assert float(cells[flow]) < float(cells["no motion"]), cells
+
+
+@pytest.mark.parametrize("script", sorted([*RUNS, "gpu"]))
+def test_benchmark_explains_its_options(script):
+    """`--help` lists every option (argparse formats each help with %: a bare % in one
+    ends the listing in a traceback)."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / f"{script}.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("usage:") and "show this help message" in done.stdout
