@@ -82,6 +82,28 @@ def test_interrupt_then_resume_reproduces_the_same_losses(data, tmp_path):
     assert resumed == straight[3:]  # steps 4-6, identical to the last float
 
 
+def test_a_terminated_command_checkpoints_as_ctrl_c_does(data, tmp_path):
+    """SIGTERM (kill, timeout, a scheduler) stops `impasto train` as Ctrl-C does: exit
+    130, one line, the checkpoint written at the step it had reached."""
+    out = tmp_path / "net.safetensors"
+    command = [sys.executable, "-m", "impasto.cli", "train", "--data", str(data / "train")]
+    command += ["--style", str(data / "styles/udnie.jpg"), "-o", str(out), "--steps", "100000"]
+    command += ["--image-size", "32", "--batch-size", "1", "--style-size", "64", "--workers", "0"]
+    command += ["--checkpoint-every", "100000", "--sample-every", "0"]
+    run = subprocess.Popen(command, stderr=subprocess.PIPE)
+    seen = b""
+    while b" 3/100000" not in seen:  # the progress bar: three steps done
+        chunk = os.read(run.stderr.fileno(), 4096)
+        assert chunk, seen.decode(errors="replace")[-2000:]
+        seen += chunk
+    run.terminate()
+    seen += run.stderr.read()
+    assert run.wait(timeout=60) == 130, seen.decode(errors="replace")[-2000:]
+    assert b"impasto: interrupted" in seen and b"Traceback" not in seen
+    _, meta = load_model(checkpoint_path(out))
+    assert meta["checkpoint"]["step"] >= 3 and not out.exists()
+
+
 def test_resume_with_other_styles_is_refused(data, tmp_path):
     train(options(data, tmp_path, steps=2), progress=False)
     other = options(data, tmp_path, steps=4, resume=True, styles=[str(data / "styles/udnie.jpg")])

@@ -2,13 +2,19 @@
 
 Only the command asked for builds its flags, and nothing imports torch until a command
 runs, so `--help` and a mistyped flag answer at once. Every user error is one line on
-stderr and exit code 2 (`--debug` shows the traceback); Ctrl-C exits 130.
+stderr and exit code 2 (`--debug` shows the traceback); Ctrl-C exits 130, and so does
+SIGTERM (`kill`, `timeout`, a scheduler's stop), after the same care: training writes
+its checkpoint, optimization keeps its picture so far, a video the frames painted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from importlib import import_module
 
 from .._version import __version__
@@ -69,6 +75,24 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while a command runs (in the main thread, the only
+    one that takes signals); the handler before is put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser(argv)
@@ -79,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     runtime.retain_freed_memory()
     try:
-        return _module(args.command).run(args)
+        with _terminate_as_interrupt():
+            return _module(args.command).run(args)
     except ImpastoError as e:
         if args.debug:
             raise
