@@ -1,6 +1,9 @@
 """`impasto train-arbitrary`: a one-pass network trained with style losses, and how the
 arbitrary method uses the file it writes."""
 
+import shutil
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -10,7 +13,7 @@ from impasto.io.images import load_image, resize_longest, to_tensor
 from impasto.io.modelfile import load_model
 from impasto.methods.arbitrary import ArbitraryStylizer
 from impasto.models import resolve_model
-from impasto.nets.decoders import DecoderArchitecture
+from impasto.nets.decoders import DecoderArchitecture, prune_decoders
 from impasto.training.arbitrary import (
     ArbitraryTrainOptions,
     paint,
@@ -19,7 +22,7 @@ from impasto.training.arbitrary import (
     train_arbitrary,
     transfer,
 )
-from impasto.training.data import held_out
+from impasto.training.data import find_images, held_out
 
 
 def options(data, out, **more) -> ArbitraryTrainOptions:
@@ -261,9 +264,81 @@ def test_a_modulated_network_trains_and_paints(data, tmp_path, content, style):
         train_arbitrary(options(data, tmp_path / "again.safetensors", encoder=str(out)))
 
 
+def test_a_narrower_decoder_starts_from_the_strongest_filters(content, style):
+    photo = to_tensor(resize_longest(load_image(content), 64))
+    painting = to_tensor(resize_longest(load_image(style), 64))
+    net = painter_network("painter", modulated=(1, 3))
+    for modulation in net.decoders["4"].modulations.values():  # as if trained
+        for linear in (modulation.scale, modulation.shift):
+            torch.nn.init.normal_(linear.weight, std=0.01)
+    same = prune_decoders(net, net.arch.width)  # every filter kept, in order: the same net
+    assert torch.equal(paint(same, photo, painting), paint(net, photo, painting))
+
+    narrow = prune_decoders(net, 0.25)
+    assert narrow.arch == replace(net.arch, width=0.25)
+    big, small = net.decoders["4"], narrow.decoders["4"]
+    first = big.stages[0][0][0][1].weight  # relu4_1 -> block 3: 128 filters, 64 kept
+    kept = first.abs().sum((1, 2, 3)).topk(64).indices.sort().values
+    assert torch.equal(small.stages[0][0][0][1].weight, first[kept])
+    assert torch.equal(small.modulations["3"].scale.weight, big.modulations["3"].scale.weight[kept])
+    second = big.stages[0][1][0][1].weight[:, kept]  # the next conv reads what was kept
+    strongest = second.abs().sum((1, 2, 3)).topk(64).indices.sort().values
+    assert torch.equal(small.stages[0][1][0][1].weight, second[strongest])
+    assert small.modulations["1"].shift.out_features == 16
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(small) < 0.4 * count(big)
+    assert paint(narrow, photo, painting).shape == photo.shape
+    frozen = painter_network("painter", width=0.25)  # as training starts it
+    assert frozen.arch.width == 0.25 and not any(
+        p.requires_grad for p in frozen.encoder.parameters()
+    )
+
+
+def test_a_narrower_network_learns_to_paint_its_teachers_pictures(data, tmp_path):
+    """Distillation, on two photos and two paintings that the test's few steps can learn:
+    the pruned network's pictures of them come closer to the teacher's, and the file it
+    writes is a one-pass network of its width."""
+    photos = find_images(str(data / "train"))[0][:2]
+    paintings = split_paintings(str(data / "paintings"))[0][:2]
+    for folder, files in (("train", photos), ("paintings", paintings)):
+        (tmp_path / folder).mkdir()
+        for f in files:
+            shutil.copy(f, tmp_path / folder)
+    out = tmp_path / "narrow.safetensors"
+    seen: list[dict] = []
+    distil = {"encoder": "painter", "teacher": "painter", "width": 0.25, "style_weight": 0.0}
+    meta = train_arbitrary(
+        options(tmp_path, out, steps=20, lr=1e-3, **distil),
+        progress=False,
+        callback=lambda _, losses: seen.append(losses),
+    )
+    assert meta["architecture"]["width"] == 0.25
+    assert meta["training"]["options"]["teacher"] == "painter"
+    assert "style" not in seen[0] and {"pixel", "feature"} <= set(seen[0])  # no VGG-19
+    pixel = [s["pixel"] for s in seen]
+    assert sum(pixel[-5:]) < 0.8 * sum(pixel[:5]), pixel
+
+    def distance(net) -> float:  # to the teacher's pictures of the four pairs
+        pictures = [to_tensor(resize_longest(load_image(p), 64)) for p in photos + paintings]
+        pairs = [(a, b) for a in pictures[:2] for b in pictures[2:]]
+        return sum((paint(net, a, b) - paint(teacher, a, b)).pow(2).mean() for a, b in pairs)
+
+    teacher = painter_network("painter")
+    learnt = painter_network(str(out))  # the file's own decoder
+    assert distance(learnt) < 0.7 * distance(painter_network("painter", width=0.25))
+    result = ArbitraryStylizer(out, device="cpu").run(
+        data / "content/tubingen.jpg", paintings[0], size=64
+    )
+    assert result.image.size == (64, 48)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
+        ({"teacher": "compact"}, "compact: not a network trained to paint"),
+        ({"teacher": "painter", "method": "adain"}, "give --method wct"),
+        ({"teacher": "painter", "encoder": "decoders"}, "compact encoder"),
+        ({"width": 0.0}, "width must be above 0"),
         ({"modulate": [4]}, "the decoder's blocks are 1 ... 3"),
         ({"style_weight": -1.0}, "style_weight must be at least 0"),
         ({"style_layers": {"relu9_1": 1.0}}, "relu9_1"),

@@ -24,7 +24,8 @@ trained to paint may also take the painting's statistics at shallower layers
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -285,3 +286,37 @@ class Decoders(nn.Module):
             have = ", ".join(level_layer(lv) for lv in self.arch.levels)
             raise ModelError(f"no decoder for {level_layer(level)} (this file has: {have})")
         return self.decoders[str(level)]
+
+
+def _in_order(decoder: Decoder) -> Iterator[nn.Module]:
+    """A decoder's convs and modulations in the order its features go through them."""
+    for i, (before, after) in enumerate(decoder.stages):
+        yield before[0][1]
+        block = str(decoder.level - 1 - i)  # the block this stage arrives at
+        if block in decoder.modulations:
+            yield decoder.modulations[block]
+        yield from (conv[1] for conv in after)
+    yield decoder.out[1]
+
+
+@torch.no_grad()
+def prune_decoders(net: Decoders, width: float) -> Decoders:
+    """`net` at another `width` (same encoder), each conv starting with only its filters
+    of largest L1 norm, and the next conv with their inputs (as `vgg.prune` does for an
+    encoder): the warm start of a narrower, faster decoder that learns from `net`."""
+    small = Decoders(replace(net.arch, width=width)).to(next(net.parameters()).device)
+    if net.encoder is not None:
+        small.encoder.load_state_dict(net.encoder.state_dict())
+    for level, big in net.decoders.items():
+        kept = None  # the input's channels: the encoder's, every one
+        for theirs, ours in zip(_in_order(big), _in_order(small.decoders[level]), strict=True):
+            if isinstance(ours, Modulation):  # per channel of the conv before it
+                for a, b in ((theirs.scale, ours.scale), (theirs.shift, ours.shift)):
+                    b.weight.copy_(a.weight[kept])
+                    b.bias.copy_(a.bias[kept])
+                continue
+            weight = theirs.weight if kept is None else theirs.weight[:, kept]
+            kept = weight.abs().sum((1, 2, 3)).topk(ours.out_channels).indices.sort().values
+            ours.weight.copy_(weight[kept])
+            ours.bias.copy_(theirs.bias[kept])
+    return small

@@ -19,6 +19,12 @@ place of unpooling at the photo's switches (which copies the photo's edges back)
 reads from the painting's statistics there (`nets.decoders.Modulation`): relu4_1's carry
 little of the painting's colours and finest texture.
 
+With `--teacher`, the decoder also learns to paint what a network already trained to
+paint paints from the same features (distillation: pixels, and the encoder's features of
+the pictures at relu1_1 … relu4_1). With a narrower `--width` it starts from the
+strongest filters of the decoder it starts as (`nets.decoders.prune_decoders`), so a
+faster network learns a slower one's manner in a fraction of that one's training.
+
 Photos and paintings are crops drawn by (seed, position), as in `impasto train`; a tenth
 of the paintings, chosen by file name (`held_out`), never trains: the sample sheets and
 the held-out scores in the model file use them. Same loop as the other trainers: exact
@@ -43,9 +49,14 @@ from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.sheet import contact_sheet
 from ..losses import STYLE_LOSSES, Moments, content_distance, style_distances, style_target, tv_loss
+from ..methods.arbitrary import load_decoders
 from ..methods.transforms import move_to_style
-from ..models import load_network
-from ..nets.decoders import DecoderArchitecture, Decoders, level_layer, style_code
+from ..nets.decoders import (
+    Decoders,
+    level_layer,
+    prune_decoders,
+    style_code,
+)
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from ..options import check
@@ -111,22 +122,30 @@ class Pairs(Dataset):
 
 class _Painter(nn.Module):
     """The frozen encoder and the decoder that trains: photos and paintings -> (pictures,
-    the moved features they were painted from)."""
+    the moved features they were painted from, and with `taught` the `teacher`'s pictures
+    from the same features)."""
 
-    def __init__(self, net: Decoders):
+    def __init__(self, net: Decoders, teacher: Decoders | None = None):
         super().__init__()
         self.arch, self.decoders, self.encoder = net.arch, net.decoders, net.encoder
+        # in a list, so that it is no submodule: it stays out of the optimizer and checkpoints
+        self.teacher = [teacher] if teacher is not None else []
 
-    def forward(self, photos: torch.Tensor, paintings: torch.Tensor):
+    def forward(self, photos: torch.Tensor, paintings: torch.Tensor, taught: bool = False):
         layer = level_layer(LEVEL)
         shallow = self.arch.shallow(LEVEL)
+        size = photos.shape[-2:]
         with torch.no_grad():
             switches = [] if self.arch.unpool else None
             content = self.encoder(photos, [layer], switches)[layer].float()
             theirs = self.encoder(paintings, [*shallow.values(), layer])
             target = transfer(content, theirs[layer].float(), self.arch.method)
             style = {b: _code(theirs[name].float(), b) for b, name in shallow.items()}
-        return self.decoders[str(LEVEL)](target, photos.shape[-2:], switches, style), target
+            teacher = None
+            if taught:
+                decoder = self.teacher[0].decoders[str(LEVEL)]
+                teacher = decoder(target, size, switches, style).clamp(0, 1)
+        return self.decoders[str(LEVEL)](target, size, switches, style), target, teacher
 
 
 def _code(features: torch.Tensor, block: int, eps: float = 1e-5) -> torch.Tensor:
@@ -137,16 +156,18 @@ def _code(features: torch.Tensor, block: int, eps: float = 1e-5) -> torch.Tensor
 
 
 def painter_network(
-    encoder: str, unpool: bool = False, modulated: tuple[int, ...] = (), method: str = "wct"
+    encoder: str,
+    unpool: bool = False,
+    modulated: tuple[int, ...] = (),
+    method: str = "wct",
+    width: float | None = None,
 ) -> Decoders:
     """A relu4_1 decoder with the compact encoder of `encoder` (frozen), starting as its
     relu4_1 decoder, for features moved by `method`; it upsamples by nearest neighbours,
     or, with `unpool`, at the photo's pooling switches. `modulated` blocks also take the
     painting's statistics there; what `encoder`'s decoder does not have of them starts at
-    nothing."""
-    source, _ = load_network(
-        encoder, "decoders", lambda a: Decoders(DecoderArchitecture.from_dict(a))
-    )
+    nothing. At another `width` it starts from that decoder's strongest filters."""
+    source, _ = load_decoders(encoder)
     if source.encoder is None or LEVEL not in source.arch.levels:
         raise OptionError(f"{encoder}: decoders with a compact encoder and relu4_1 are needed")
     arch = replace(
@@ -166,7 +187,28 @@ def painter_network(
     if unexpected:
         have = ",".join(map(str, source.arch.modulated))
         raise OptionError(f"{encoder}: its decoder also modulates blocks {have} (--modulate)")
+    if width is not None and width != arch.width:
+        net = prune_decoders(net, width)
+        net.encoder.requires_grad_(False)
     return net
+
+
+def teacher_network(spec: str, student: Decoders) -> Decoders:
+    """The network trained to paint (`spec`) whose pictures `student` learns to paint from
+    the same features: it must take them from the same encoder, moved the same way."""
+    teacher, _ = load_decoders(spec)
+    arch, ours = teacher.arch, student.arch
+    if not arch.paints or LEVEL not in arch.levels or teacher.encoder is None:
+        raise OptionError(f"{spec}: not a network trained to paint (train-arbitrary)")
+    if arch.method != ours.method or arch.unpool != ours.unpool:
+        unpool = " --unpool" if arch.unpool else ""
+        raise OptionError(f"{spec} paints from other features: give --method {arch.method}{unpool}")
+    if not set(arch.modulated) <= set(ours.modulated):
+        raise OptionError(f"{spec} modulates blocks the decoder does not: give --modulate too")
+    mine, theirs = student.encoder.state_dict(), teacher.encoder.state_dict()
+    if mine.keys() != theirs.keys() or not all(torch.equal(mine[k], theirs[k]) for k in mine):
+        raise OptionError(f"{spec} encodes with another encoder than --encoder's")
+    return teacher
 
 
 def train_arbitrary(
@@ -182,8 +224,10 @@ def train_arbitrary(
     photos, skipped = find_images(opts.data)
     paintings, kept_out = split_paintings(opts.paintings)
     vgg = VGG19.from_weights(find_weights(opts.weights)).to(device)
-    net = painter_network(opts.encoder, opts.unpool, tuple(opts.modulate), opts.method)
-    net = net.to(device)
+    net = painter_network(
+        opts.encoder, opts.unpool, tuple(opts.modulate), opts.method, opts.width
+    ).to(device)
+    teacher = teacher_network(opts.teacher, net).to(device) if opts.teacher else None
     net.encoder.eval()
     layers = sorted(opts.style_layers, key=LAYERS.index)
     shown = [holdout_photos(opts.holdout), _sample_paintings(kept_out)] if rank == 0 else [[], []]
@@ -198,7 +242,7 @@ def train_arbitrary(
         CropDataset(paintings, opts.image_size, 1, opts.seed + 1),
     )
     trainee = Trainee(
-        model=_Painter(net).to(device),
+        model=_Painter(net, teacher).to(device),
         keep=net,
         architecture=net.arch.to_dict(),
         losses=losses,
@@ -211,34 +255,47 @@ def train_arbitrary(
             "held_out_paintings": len(kept_out),
             "holdout_scores": _scores(net, vgg, *shown, device) if all(shown) else {},
         },
-        plotted=("content", "style", "total"),
+        plotted=("content", "style", "pixel", "feature", "total"),
     )
     return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
 
 
+def _relative(ours: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """Squared error relative to the goal's energy."""
+    return F.mse_loss(ours, goal) / goal.pow(2).mean().clamp_min(1e-8)
+
+
 def _losses(model, net, vgg, photos, paintings, layers, opts, moved=()) -> dict[str, torch.Tensor]:
     """Content (relu4_1 against the moved features) and style (each picture against its
-    painting at the style layers); with `moved` (the photos moved a little, and the
-    motion), the temporal term: the moved photos' pictures against the pictures moved."""
+    painting at the style layers); with a teacher, its pictures' pixels and encoded
+    features; with `moved` (the photos moved a little, and the motion), the temporal
+    term: the moved photos' pictures against the pictures moved."""
     layer = level_layer(LEVEL)
-    pictures, target = model(photos, paintings)
+    pictures, target, taught = model(photos, paintings, opts.teacher is not None)
     pictures = pictures.float()
-    again = net.encoder(pictures, [layer])[layer].float()
-    terms = {
-        "content": opts.content_weight
-        * F.mse_loss(again, target)
-        / target.pow(2).mean().clamp_min(1e-8)
-    }
-    with torch.no_grad():
-        theirs = vgg(paintings, layers)
-    ours = vgg(pictures, layers)
-    compare = STYLE_LOSSES[opts.style_loss]
-    style = 0.0
-    for name in layers:
-        for i in range(len(photos)):  # each picture against its own painting
-            goal = style_target(opts.style_loss, Moments.of(theirs[name][i : i + 1].float()))
-            style = style + opts.style_layers[name] * compare(ours[name][i : i + 1].float(), goal)
-    terms["style"] = opts.style_weight * style / len(photos)
+    names = [level_layer(b) for b in range(1, LEVEL + 1)] if taught is not None else [layer]
+    again = {k: v.float() for k, v in net.encoder(pictures, names).items()}
+    terms = {"content": opts.content_weight * _relative(again[layer], target)}
+    if taught is not None:
+        taught = taught.float()
+        with torch.no_grad():
+            goal = {k: v.float() for k, v in net.encoder(taught, names).items()}
+        terms["pixel"] = opts.pixel_weight * F.mse_loss(pictures, taught)
+        features = sum(_relative(again[k], goal[k]) for k in names) / len(names)
+        terms["feature"] = opts.feature_weight * features
+    if opts.style_weight:  # VGG-19, forward and backward: most of a step's time
+        with torch.no_grad():
+            theirs = vgg(paintings, layers)
+        ours = vgg(pictures, layers)
+        compare = STYLE_LOSSES[opts.style_loss]
+        style = 0.0
+        for name in layers:
+            for i in range(len(photos)):  # each picture against its own painting
+                goal = style_target(opts.style_loss, Moments.of(theirs[name][i : i + 1].float()))
+                style = style + opts.style_layers[name] * compare(
+                    ours[name][i : i + 1].float(), goal
+                )
+        terms["style"] = opts.style_weight * style / len(photos)
     if opts.tv_weight:
         terms["tv"] = opts.tv_weight * tv_loss(pictures)
     terms.update(artefact_terms(pictures, opts))

@@ -216,6 +216,30 @@ class ArbitraryTrainOptions(TrainerOptions):
         "channel's mean and spread (Huang & Belongie); wct, their whole covariance (Li et al.)",
         choices=ONE_PASS_METHODS,
     )
+    width: float | None = opt(
+        None,
+        "the decoder's channel multiplier (default: the --encoder's decoder's); another "
+        "width starts from that decoder's strongest filters, and a narrower one paints faster",
+        parse=float,
+        above=0.0,
+        high=8.0,
+    )
+    teacher: str | None = opt(
+        None,
+        "a network trained to paint (built-in name or file, with the same encoder) whose "
+        "pictures the decoder learns to paint from the same features: distillation, "
+        "e.g. into a narrower --width",
+        metavar="MODEL",
+    )
+    pixel_weight: float = opt(
+        100.0, "with --teacher: weight of the pixels' mean squared error to its pictures", low=0.0
+    )
+    feature_weight: float = opt(
+        1.0,
+        "with --teacher: weight of the relative squared error of the encoder's relu1_1 ... "
+        "relu4_1 features to its pictures'",
+        low=0.0,
+    )
     modulate: list[int] = opt(
         [],
         "decoder blocks that also take the painting's per-channel statistics at relu{B}_1 "
