@@ -182,6 +182,12 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return (dy.pow(2).mean() + dx.pow(2).mean()) * 255.0**2
 
 
+def relative_error(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference over the target's mean square: the same weight means the
+    same at every layer, whatever its activations' scale."""
+    return F.mse_loss(features, target) / target.pow(2).mean().clamp_min(1e-8)
+
+
 def temporal_loss(image: torch.Tensor, carried: torch.Tensor, trust: torch.Tensor) -> torch.Tensor:
     """How far a video frame strays from the last frame's painting carried along the motion
     (Ruder et al. 2016): the mean squared difference, in 0–255 units, weighted by `trust`
@@ -233,7 +239,7 @@ def content_distance(
     if image.shape[-2:] != content.shape[-2:]:
         content = F.interpolate(content, size=image.shape[-2:], mode="bilinear", antialias=True)
     a, b = vgg(image, [layer])[layer], vgg(content, [layer])[layer]
-    return float((a - b).pow(2).sum() / b.pow(2).sum())
+    return float(relative_error(a, b))
 
 
 # cycles per pixel: detail finer than an 8-px period. A transformation network halves

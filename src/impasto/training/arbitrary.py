@@ -48,15 +48,18 @@ from ..devices import autocast
 from ..errors import OptionError
 from ..io.images import load_image, resize_longest, save_image, to_image, to_tensor
 from ..io.sheet import contact_sheet
-from ..losses import STYLE_LOSSES, Moments, content_distance, style_distances, style_target, tv_loss
+from ..losses import (
+    STYLE_LOSSES,
+    Moments,
+    content_distance,
+    relative_error,
+    style_distances,
+    style_target,
+    tv_loss,
+)
 from ..methods.arbitrary import load_decoders
 from ..methods.transforms import move_to_style
-from ..nets.decoders import (
-    Decoders,
-    level_layer,
-    prune_decoders,
-    style_code,
-)
+from ..nets.decoders import Decoders, level_layer, prune_decoders, style_code
 from ..nets.vgg import LAYERS, VGG19, check_loss_layers
 from ..nets.weights import find_weights
 from ..options import check
@@ -260,11 +263,6 @@ def train_arbitrary(
     return fit(opts, trainee, dataset, run, progress=progress, callback=callback)
 
 
-def _relative(ours: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-    """Squared error relative to the goal's energy."""
-    return F.mse_loss(ours, goal) / goal.pow(2).mean().clamp_min(1e-8)
-
-
 def _losses(model, net, vgg, photos, paintings, layers, opts, moved=()) -> dict[str, torch.Tensor]:
     """Content (relu4_1 against the moved features) and style (each picture against its
     painting at the style layers); with a teacher, its pictures' pixels and encoded
@@ -275,13 +273,13 @@ def _losses(model, net, vgg, photos, paintings, layers, opts, moved=()) -> dict[
     pictures = pictures.float()
     names = [level_layer(b) for b in range(1, LEVEL + 1)] if taught is not None else [layer]
     again = {k: v.float() for k, v in net.encoder(pictures, names).items()}
-    terms = {"content": opts.content_weight * _relative(again[layer], target)}
+    terms = {"content": opts.content_weight * relative_error(again[layer], target)}
     if taught is not None:
         taught = taught.float()
         with torch.no_grad():
             goal = {k: v.float() for k, v in net.encoder(taught, names).items()}
         terms["pixel"] = opts.pixel_weight * F.mse_loss(pictures, taught)
-        features = sum(_relative(again[k], goal[k]) for k in names) / len(names)
+        features = sum(relative_error(again[k], goal[k]) for k in names) / len(names)
         terms["feature"] = opts.feature_weight * features
     if opts.style_weight:  # VGG-19, forward and backward: most of a step's time
         with torch.no_grad():

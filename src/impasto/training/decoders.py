@@ -25,6 +25,7 @@ from ..devices import autocast
 from ..errors import OptionError
 from ..io.images import save_image, to_image
 from ..io.sheet import contact_sheet
+from ..losses import relative_error
 from ..nets.decoders import LEVELS, VGG_CHANNELS, DecoderArchitecture, Decoders, level_layer
 from ..nets.vgg import VGG19, prune
 from ..nets.weights import find_weights
@@ -140,12 +141,11 @@ def _losses(model, net, vgg, photos, opts) -> dict[str, torch.Tensor]:
     for level, layer in zip(net.arch.levels, layers, strict=True):
         out = outs[level].float()
         again = vgg(out, [layer])[layer].float()
-        energy = target[layer].pow(2).mean().clamp_min(1e-8)
         terms[f"pixel{level}"] = opts.pixel_weight * F.mse_loss(out, photos)
-        terms[f"feature{level}"] = opts.feature_weight * (F.mse_loss(again, target[layer]) / energy)
+        terms[f"feature{level}"] = opts.feature_weight * relative_error(again, target[layer])
         if mapped:
-            terms[f"embed{level}"] = opts.embed_weight * (
-                F.mse_loss(mapped[layer], target[layer]) / energy
+            terms[f"embed{level}"] = opts.embed_weight * relative_error(
+                mapped[layer], target[layer]
             )
     terms["total"] = sum(terms.values())
     return terms
