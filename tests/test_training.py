@@ -1,8 +1,11 @@
 """Training: the loss falls, checkpoints resume exactly, torchrun runs, distillation caches."""
 
 import os
+import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,10 +94,19 @@ def test_a_terminated_command_checkpoints_as_ctrl_c_does(data, tmp_path):
     command += ["--image-size", "32", "--batch-size", "1", "--style-size", "64", "--workers", "0"]
     command += ["--checkpoint-every", "100000", "--sample-every", "0"]
     run = subprocess.Popen(command, stderr=subprocess.PIPE)
-    seen = b""
-    while b" 3/100000" not in seen:  # the progress bar: three steps done
-        chunk = os.read(run.stderr.fileno(), 4096)
-        assert chunk, seen.decode(errors="replace")[-2000:]
+    seen, deadline = b"", time.monotonic() + 120
+
+    def steps() -> int:  # the progress bar's count, which may skip numbers
+        counts = re.findall(rb"\| (\d+)/100000", seen)
+        return int(counts[-1]) if counts else 0
+
+    while steps() < 3:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([run.stderr], [], [], max(left, 0))
+        chunk = os.read(run.stderr.fileno(), 4096) if ready else b""
+        if not chunk:
+            run.kill()
+            pytest.fail(f"no three steps in 120 s: {seen.decode(errors='replace')[-2000:]}")
         seen += chunk
     run.terminate()
     seen += run.stderr.read()
